@@ -1,0 +1,41 @@
+"""The sandbox gateway: an iQSMS-compatible simulator with its own state and app factory.
+
+It imports only the iQSMS binding's vocabulary and text rules from the rest of webapp, so it can be
+run, and reasoned about, on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from .accounts import seed
+from .faults import FaultPicker
+from .gateway import Gateway
+from .settings import Faults, Settings
+from .store import Store
+
+__all__ = ["Faults", "Gateway", "Settings", "create_sandbox_app"]
+
+
+def create_sandbox_app(
+    state_path: str,
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Flask:
+    """Build the sandbox WSGI app on the state file at ``state_path`` (created when missing)."""
+    from .views import api, control
+
+    settings = settings or Settings()
+    os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
+    store = Store(state_path)
+    seed(store, clock(), settings.approval_delay)
+    app = Flask(__name__)
+    app.extensions["iqsms_sandbox"] = Gateway(store, settings, clock)
+    app.extensions["iqsms_sandbox_faults"] = FaultPicker(settings.faults, settings.seed)
+    app.register_blueprint(api)
+    app.register_blueprint(control)
+    return app

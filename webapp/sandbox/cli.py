@@ -1,0 +1,112 @@
+"""``flask sandbox ...``: run the sandbox gateway on its own, and manage its accounts."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from . import create_sandbox_app
+from .settings import Faults, Settings
+
+sandbox_cli = AppGroup("sandbox", help="The iQSMS-compatible sandbox gateway.")
+
+
+def default_state_path() -> str:
+    return current_app.config.get(
+        "SANDBOX_STATE_PATH", os.path.join(current_app.instance_path, "sandbox.sqlite3")
+    )
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        pass
+
+
+@sandbox_cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5050, show_default=True, type=int)
+@click.option("--state", "state_path", help="SQLite state file [instance/sandbox.sqlite3]")
+@click.option("--seed", default=1, show_default=True, help="Seed of the delivery simulation.")
+@click.option("--submit-delay", default=1.0, show_default=True, help="Seconds to smsc submit.")
+@click.option("--deliver-delay", default=3.0, show_default=True, help="Seconds to final status.")
+@click.option("--jitter", default=0.5, show_default=True, help="Random spread of the delays.")
+@click.option("--delivered", default=0.9, show_default=True, help="Share delivered.")
+@click.option("--delivery-error", default=0.07, show_default=True, help="Share 'delivery error'.")
+@click.option("--smsc-reject", default=0.03, show_default=True, help="Share 'smsc reject'.")
+@click.option("--approval-delay", default=30.0, show_default=True, help="Seconds to approve.")
+@click.option("--final-only", is_flag=True, help="Queue only final statuses.")
+@click.option("--latency-ms", default=0, show_default=True, help="Fault: added latency.")
+@click.option("--http-500", default=0.0, show_default=True, help="Fault: share of HTTP 500s.")
+@click.option("--error-reply", default=0.0, show_default=True, help="Fault: share of errors.")
+@click.option("--drop", default=0.0, show_default=True, help="Fault: share of dropped requests.")
+@click.option("--lose-reply", default=0.0, show_default=True, help="Fault: share of lost replies.")
+@click.option("--fault-endpoints", default="", help="Faults only on these, e.g. send.json,...")
+@click.option("--control-token", default=None, help="Require X-Sandbox-Token on /_sandbox/.")
+@click.option("--quiet", is_flag=True, help="Do not log every request.")
+def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: object) -> None:
+    """Run the sandbox gateway: the iQSMS API at http://HOST:PORT/messages/v2/."""
+    faults = Faults(
+        latency_ms=options.pop("latency_ms"),
+        http_500=options.pop("http_500"),
+        error_reply=options.pop("error_reply"),
+        drop=options.pop("drop"),
+        lose_reply=options.pop("lose_reply"),
+        endpoints=[e for e in str(options.pop("fault_endpoints")).split(",") if e],
+    )
+    settings = Settings(
+        seed=options["seed"],
+        submit_delay=options["submit_delay"],
+        deliver_delay=options["deliver_delay"],
+        jitter=options["jitter"],
+        delivered_ratio=options["delivered"],
+        delivery_error_ratio=options["delivery_error"],
+        smsc_reject_ratio=options["smsc_reject"],
+        approval_delay=options["approval_delay"],
+        intermediate_statuses=not options["final_only"],
+        control_token=options["control_token"],
+        faults=faults,
+    )
+    state_path = state_path or default_state_path()
+    app = create_sandbox_app(state_path, settings)
+    handler = QuietHandler if quiet else WSGIRequestHandler
+    server = make_server(host, port, app, threaded=True, request_handler=handler)
+    click.echo(f"iQSMS sandbox on http://{host}:{server.port}/messages/v2/ (state: {state_path})")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@sandbox_cli.command("accounts")
+@click.option("--state", "state_path", help="SQLite state file [instance/sandbox.sqlite3]")
+def accounts(state_path: str | None) -> None:
+    """List the sandbox's accounts and balances."""
+    app = create_sandbox_app(state_path or default_state_path())
+    with app.test_client() as client:
+        click.echo(json.dumps(client.get("/_sandbox/").get_json()["accounts"], indent=2))
+
+
+@sandbox_cli.command("add-account")
+@click.argument("login")
+@click.option("--password", required=True)
+@click.option("--balance", default="1000.00", show_default=True, help="RUB balance.")
+@click.option("--price", default="2.50", show_default=True, help="RUB per part.")
+@click.option("--state", "state_path", help="SQLite state file [instance/sandbox.sqlite3]")
+def add_account(
+    login: str, password: str, balance: str, price: str, state_path: str | None
+) -> None:
+    """Create a sandbox account with the default sender names."""
+    app = create_sandbox_app(state_path or default_state_path())
+    spec = {"login": login, "password": password, "balance": balance, "price": price}
+    with app.test_client() as client:
+        response = client.post("/_sandbox/accounts", json=spec)
+    if response.status_code != 201:
+        raise click.ClickException(response.get_json()["error"])
+    click.echo(f"Created sandbox account {login}")
