@@ -1,0 +1,99 @@
+"""Shared fixtures: an app on a fresh database per test, its test client and CLI runner.
+
+The database is a SQLite file in the test's temporary directory, or the PostgreSQL database named
+by ``TEST_DATABASE_URL``, emptied before and after each test.
+"""
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from webapp import create_app
+from webapp.extensions import db
+
+pytest_plugins = ["tests.gateway_fixtures"]
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+# Settings from the developer's shell must not leak into tests.
+_APP_ENV_VARS = ("DATABASE_URL", "SECRET_KEY")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Remove app settings from the environment and point the instance folder at a temp dir."""
+    for name in list(os.environ):
+        if name in _APP_ENV_VARS or name.startswith(("IQSMS_", "FLASK_")):
+            monkeypatch.delenv(name)
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("IQSMS_INSTANCE_PATH", str(instance))
+    return instance
+
+
+def _drop_everything(app: Flask) -> None:
+    # Reflect rather than use the models' metadata, so alembic_version and tables left by an
+    # interrupted run go too.
+    with app.app_context(), db.engine.begin() as connection:
+        metadata = sa.MetaData()
+        metadata.reflect(connection)
+        metadata.drop_all(connection)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test database: ``make_app(create_schema=False, KEY=value, ...)``.
+
+    ``create_schema=False`` leaves the database empty, for tests that run migrations.
+    """
+    apps: list[Flask] = []
+
+    def factory(*, create_schema: bool = True, **config: Any) -> Flask:
+        settings = {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL
+            or f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            **config,
+        }
+        app = create_app(settings)
+        apps.append(app)
+        if TEST_DATABASE_URL:
+            _drop_everything(app)
+        if create_schema:
+            with app.app_context():
+                db.create_all()
+        return app
+
+    yield factory
+
+    for app in apps:
+        if TEST_DATABASE_URL:
+            _drop_everything(app)
+        with app.app_context():
+            db.session.remove()
+            # Close pooled connections, so no test leaves an open SQLite file or PG session.
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The application with its tables created; CSRF protection stays on."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner for ``app``'s ``flask`` commands."""
+    return app.test_cli_runner()

@@ -1,0 +1,71 @@
+"""iQSMS Dashboard: the Flask application factory."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import get_locale
+from sqlalchemy import event
+
+from webapp import cli, htmx, models  # noqa: F401  (models: register every table)
+from webapp.config import load_config
+from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.views.main import bp as main_bp
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application; ``config`` overrides every other configuration layer."""
+    app = Flask(
+        __name__,
+        # IQSMS_INSTANCE_PATH lets tests and deployments keep data outside the checkout.
+        instance_path=os.environ.get("IQSMS_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    htmx.init_app(app)
+
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _set_sqlite_pragmas)
+
+    app.register_blueprint(main_bp)
+
+    cli.register(app)
+    # The sandbox is a self-contained piece; only its CLI group is attached to this app.
+    from webapp.sandbox.cli import sandbox_cli
+
+    app.cli.add_command(sandbox_cli)
+    return app
+
+
+def select_locale() -> str | None:
+    """Pick the UI language from the browser's Accept-Language among the configured ones."""
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    # WAL lets the web read while the worker writes; busy_timeout makes a writer wait for the
+    # lock instead of failing at once; SQLite leaves foreign keys off unless asked, per connection.
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "busy_timeout=5000",
+        "foreign_keys=ON",
+        "synchronous=NORMAL",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()

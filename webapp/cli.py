@@ -1,0 +1,108 @@
+"""Command-line entry points: ``flask worker`` and ``flask serve``."""
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+from apscheduler.schedulers.base import BaseScheduler
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from webapp.config import DEFAULT_SANDBOX_URL
+from webapp.jobs.scheduler import create_scheduler
+
+
+def register(app: Flask) -> None:
+    """Add this module's commands to ``app.cli``."""
+    app.cli.add_command(worker)
+    app.cli.add_command(serve)
+
+
+def _job_summary(scheduler: BaseScheduler) -> str:
+    jobs = scheduler.get_jobs()
+    return ", ".join(f"{job.name} every {job.trigger.interval}" for job in jobs) or "none yet"
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the block runs.
+
+    Containers and systemd stop processes with SIGTERM; raising SystemExit lets the scheduler
+    shut down the same way as on Ctrl-C. The previous handler is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: object) -> NoReturn:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@click.command("worker")
+@with_appcontext
+def worker() -> None:
+    """Run the background ticks (sending, statuses, balance) until interrupted."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheduler = create_scheduler(app, background=False)
+    click.echo(f"Worker started; ticks: {_job_summary(scheduler)}. Press Ctrl-C to stop.")
+    try:
+        with _sigterm_as_exit():
+            scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+    click.echo("Worker stopped.")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the background ticks here.")
+@click.option("--no-sandbox", is_flag=True, help="Do not mount the sandbox gateway at /sandbox.")
+@with_appcontext
+def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
+    """Run web, worker and sandbox gateway in one process: the laptop setup."""
+    from flask_migrate import upgrade
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade()
+
+    wsgi_app = app
+    if not no_sandbox:
+        from webapp.sandbox import create_sandbox_app
+
+        sandbox_app = create_sandbox_app(app.config["SANDBOX_STATE_PATH"])
+        wsgi_app = DispatcherMiddleware(app, {"/sandbox": sandbox_app})
+        if app.config["SANDBOX_URL"] == DEFAULT_SANDBOX_URL:
+            # The default assumes port 5000; follow the port actually served on.
+            client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+            app.config["SANDBOX_URL"] = f"http://{client_host}:{port}/sandbox/messages/v2/"
+
+    scheduler = None
+    if not no_worker:
+        scheduler = create_scheduler(app, background=True)
+        scheduler.start()
+        click.echo(f"Worker started in the background; ticks: {_job_summary(scheduler)}.")
+
+    click.echo(f"iQSMS Dashboard on http://{host}:{port}")
+    try:
+        with _sigterm_as_exit():
+            run_simple(host, port, wsgi_app, threaded=True, use_reloader=False)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)

@@ -1,0 +1,1 @@
+"""Background work: one module per tick, plus the scheduler that runs them."""

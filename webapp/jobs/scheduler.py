@@ -1,0 +1,60 @@
+"""Scheduler wiring: every registered tick becomes one APScheduler interval job.
+
+The ticks themselves are plain functions; this module only decides when they run, and keeps one
+failing run from stopping the others or the worker.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A unit of periodic work: ``function(app)`` runs every ``interval`` seconds."""
+
+    name: str
+    function: Callable[[Flask], None]
+    interval: float
+
+
+# Tick modules add themselves here as they are written (dispatch, statuses, balance, senders).
+TICKS: list[Tick] = []
+
+
+def create_scheduler(
+    app: Flask, *, background: bool, ticks: Iterable[Tick] | None = None
+) -> BaseScheduler:
+    """Build (but do not start) a scheduler with one job per tick (default: ``TICKS``)."""
+    scheduler_class = BackgroundScheduler if background else BlockingScheduler
+    scheduler = scheduler_class(timezone=UTC)
+    for tick in TICKS if ticks is None else ticks:
+        scheduler.add_job(
+            _run_tick,
+            "interval",
+            args=(app, tick),
+            seconds=tick.interval,
+            id=tick.name,
+            name=tick.name,
+            # A tick that overran its interval runs once more, not once per missed slot, and
+            # never beside itself in the same process.
+            coalesce=True,
+            max_instances=1,
+            # First run at start-up: a worker restart should not delay work by a full interval.
+            next_run_time=datetime.now(UTC),
+        )
+    return scheduler
+
+
+def _run_tick(app: Flask, tick: Tick) -> None:
+    with app.app_context():
+        try:
+            tick.function(app)
+        except Exception:
+            # Logged, not raised: the next run is the retry, and other ticks keep running.
+            app.logger.exception("tick %s failed", tick.name)
