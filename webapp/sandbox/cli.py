@@ -43,6 +43,7 @@ class QuietHandler(WSGIRequestHandler):
 @click.option("--latency-ms", default=0, show_default=True, help="Fault: added latency.")
 @click.option("--http-500", default=0.0, show_default=True, help="Fault: share of HTTP 500s.")
 @click.option("--error-reply", default=0.0, show_default=True, help="Fault: share of errors.")
+@click.option("--garbage", default=0.0, show_default=True, help="Fault: share of non-JSON.")
 @click.option("--drop", default=0.0, show_default=True, help="Fault: share of dropped requests.")
 @click.option("--lose-reply", default=0.0, show_default=True, help="Fault: share of lost replies.")
 @click.option("--fault-endpoints", default="", help="Faults only on these, e.g. send.json,...")
@@ -54,6 +55,7 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
         latency_ms=options.pop("latency_ms"),
         http_500=options.pop("http_500"),
         error_reply=options.pop("error_reply"),
+        garbage=options.pop("garbage"),
         drop=options.pop("drop"),
         lose_reply=options.pop("lose_reply"),
         endpoints=[e for e in str(options.pop("fault_endpoints")).split(",") if e],

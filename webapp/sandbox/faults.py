@@ -16,6 +16,7 @@ class Fault(Enum):
     NONE = "none"
     HTTP_500 = "http_500"
     ERROR_REPLY = "error_reply"
+    GARBAGE = "garbage"
     DROP = "drop"
     LOSE_REPLY = "lose_reply"
 
@@ -40,6 +41,7 @@ class FaultPicker:
                 (Fault.DROP, f.drop),
                 (Fault.HTTP_500, f.http_500),
                 (Fault.ERROR_REPLY, f.error_reply),
+                (Fault.GARBAGE, f.garbage),
                 (Fault.LOSE_REPLY, f.lose_reply),
             ):
                 threshold += rate

@@ -19,6 +19,7 @@ class Faults:
     http_500: float = 0.0  # answer HTTP 500 without processing
     error_reply: float = 0.0  # answer {"status": "error"} without processing
     error_description: str = "internal error"
+    garbage: float = 0.0  # answer 200 with a body that is not JSON, as a broken proxy would
     drop: float = 0.0  # close the connection without processing the request
     lose_reply: float = 0.0  # process the request, then close the connection unanswered
     endpoints: list[str] = field(default_factory=list)
@@ -30,7 +31,12 @@ class Faults:
     @property
     def active(self) -> bool:
         return bool(
-            self.latency_ms or self.http_500 or self.error_reply or self.drop or self.lose_reply
+            self.latency_ms
+            or self.http_500
+            or self.error_reply
+            or self.garbage
+            or self.drop
+            or self.lose_reply
         )
 
 
@@ -73,7 +79,7 @@ def faults_from_json(values: dict[str, Any]) -> Faults:
     if unknown:
         raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
     faults = Faults(**values)
-    for rate in ("http_500", "error_reply", "drop", "lose_reply"):
+    for rate in ("http_500", "error_reply", "garbage", "drop", "lose_reply"):
         if not 0 <= float(getattr(faults, rate)) <= 1:
             raise ValueError(f"{rate} must be between 0 and 1")
     return faults

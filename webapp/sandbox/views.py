@@ -21,10 +21,18 @@ def gateway() -> Gateway:
     return current_app.extensions["iqsms_sandbox"]
 
 
+# Older clients of the same JSON API call the methods without ".json", some with a trailing slash
+# (the former json.gate.iqsms.ru paths), and ask for "credits" where v2 says "balance".
+LEGACY_NAMES = {"credits": "balance.json"}
+
+
 @api.post("/messages/v2/<endpoint>")
+@api.post("/messages/v2/<endpoint>/")
 def call(endpoint: str) -> Response:
     """One API call. The body is read as JSON whatever Content-Type the client sent, since real
     clients post JSON as application/x-www-form-urlencoded."""
+    if not endpoint.endswith(".json"):
+        endpoint = LEGACY_NAMES.get(endpoint, endpoint + ".json")
     gw = gateway()
     faults = gw.settings.faults
     fault = current_app.extensions["iqsms_sandbox_faults"].pick(endpoint)
@@ -36,6 +44,8 @@ def call(endpoint: str) -> Response:
         return Response("Internal Server Error", status=500, mimetype="text/plain")
     if fault is Fault.ERROR_REPLY:
         return _json(error(faults.error_description))
+    if fault is Fault.GARBAGE:
+        return Response("<html><body>Bad Gateway</body></html>", mimetype="text/html")
     try:
         body = json.loads(request.get_data() or b"null")
     except ValueError:
