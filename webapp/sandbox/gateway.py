@@ -189,7 +189,7 @@ class Gateway:
     def _fate(self, smsc_id: int, start: float) -> tuple[float, float, Status]:
         """When the message reaches the SMSC, when it ends and how: reproducible from the seed."""
         s = self.settings
-        r1, r2, r3 = (_unit(s.seed, smsc_id, k) for k in range(3))
+        r1, r2, r3 = _draws(s.seed, smsc_id)
         submit_at = start + s.submit_delay * (1 + s.jitter * (2 * r1 - 1))
         if r3 < s.delivered_ratio:
             final_status = Status.DELIVERED
@@ -351,11 +351,15 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _unit(seed: int, smsc_id: int, k: int) -> float:
-    """A reproducible number in [0, 1) for (seed, message, draw): splitmix64, cheap."""
-    x = (seed * 0x9E3779B97F4A7C15 + smsc_id * 0xBF58476D1CE4E5B9 + k * 0x94D049BB133111EB) & (
-        2**64 - 1
-    )
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
-    return ((x ^ (x >> 31)) >> 11) / float(2**53)
+def _draws(seed: int, smsc_id: int) -> tuple[float, float, float]:
+    """Three reproducible numbers in [0, 1) for a message: one splitmix64 hash, cut in three.
+
+    Stateless, so a message's fate depends only on the seed and its id, never on the order in
+    which messages arrived.
+    """
+    mask = 2**64 - 1
+    x = (seed * 0x9E3779B97F4A7C15 + smsc_id * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    x ^= x >> 31
+    return (x & 0x1FFFFF) / 2**21, ((x >> 21) & 0x1FFFFF) / 2**21, (x >> 42) / 2**22
