@@ -1,5 +1,6 @@
 """The application foundation: configuration, database, pages, HTMX helper, migrations, CLI."""
 
+import json
 import os
 import socket
 import stat
@@ -27,7 +28,7 @@ from webapp.extensions import db
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.jobs import scheduler as scheduler_module
 from webapp.jobs.scheduler import Tick, create_scheduler
-from webapp.models import Team, UTCDateTime
+from webapp.models import User, UTCDateTime
 
 from .conftest import TEST_DATABASE_URL
 
@@ -91,7 +92,7 @@ def test_secret_key_is_generated_once_and_reused(clean_environment: Path) -> Non
     assert key_file.read_text().strip() == first
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert create_app().config["SECRET_KEY"] == first
-    assert sorted(p.name for p in clean_environment.iterdir()) == ["secret_key"]
+    assert sorted(p.name for p in clean_environment.iterdir()) == ["encryption_key", "secret_key"]
 
 
 def test_given_secret_key_writes_no_file(clean_environment: Path) -> None:
@@ -141,10 +142,10 @@ def test_utc_datetime_round_trips_as_aware_utc(app: Flask) -> None:
     moscow = timezone(timedelta(hours=3))
     written = datetime(2024, 5, 1, 15, 30, 45, 123456, tzinfo=moscow)
     with app.app_context():
-        db.session.add(Team(name="Ops", created_at=written))
+        db.session.add(User(email="ops@example.com", password_hash="x", created_at=written))
         db.session.commit()
         db.session.expire_all()
-        read = db.session.scalars(sa.select(Team.created_at)).one()
+        read = db.session.scalars(sa.select(User.created_at)).one()
     assert read == written
     assert read.tzinfo is UTC
     assert read.hour == 12
@@ -152,17 +153,19 @@ def test_utc_datetime_round_trips_as_aware_utc(app: Flask) -> None:
 
 def test_utc_datetime_defaults_to_now(app: Flask) -> None:
     with app.app_context():
-        team = Team(name="Ops")
-        db.session.add(team)
+        user = User(email="ops@example.com", password_hash="x")
+        db.session.add(user)
         db.session.commit()
         db.session.expire_all()
-        assert team.created_at.tzinfo is UTC
-        assert abs(datetime.now(UTC) - team.created_at) < timedelta(minutes=1)
+        assert user.created_at.tzinfo is UTC
+        assert abs(datetime.now(UTC) - user.created_at) < timedelta(minutes=1)
 
 
 def test_utc_datetime_rejects_naive_datetimes(app: Flask) -> None:
     with app.app_context():
-        db.session.add(Team(name="Ops", created_at=datetime(2024, 5, 1, 12, 0)))
+        db.session.add(
+            User(email="ops@example.com", password_hash="x", created_at=datetime(2024, 5, 1, 12, 0))
+        )
         with pytest.raises(StatementError, match="naive datetime"):
             db.session.commit()
         db.session.rollback()
@@ -183,9 +186,6 @@ def test_home_page(client: FlaskClient) -> None:
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "iQSMS Dashboard" in html
-    backend = "postgresql" if TEST_DATABASE_URL else "sqlite"
-    assert f"<code>{backend}</code>" in html
-    assert f"<code>{DEFAULT_SANDBOX_URL}</code>" in html
     assert 'src="/static/vendor/htmx-2.0.11.min.js"' in html
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     # A strict CSP comes later: no inline scripts or styles.
@@ -389,9 +389,13 @@ def test_serve_answers_healthz(tmp_path: Path, options: list[str]) -> None:
         # Mounting the sandbox creates its state beside the app's database.
         mounted = (tmp_path / "serve-instance" / "sandbox.sqlite3").exists()
         assert mounted == ("--no-sandbox" not in options)
-        if mounted:  # the app is told where its own sandbox answers
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
-                assert f"http://127.0.0.1:{port}/sandbox/messages/v2/" in r.read().decode()
+        if mounted:  # the sandbox answers the API beside the app
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/sandbox/messages/v2/version.json",
+                data=b'{"login": "demo", "password": "demo"}',
+            )
+            with urllib.request.urlopen(request, timeout=5) as r:
+                assert json.loads(r.read()) == {"status": "ok", "version": 2}
     finally:
         process.terminate()
         process.wait(10)

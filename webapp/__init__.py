@@ -9,10 +9,10 @@ from flask import Flask, current_app, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from webapp import cli, htmx, models  # noqa: F401  (models: register every table)
+from webapp import access, cli, htmx, models, security  # noqa: F401  (models: every table)
 from webapp.config import load_config
 from webapp.extensions import babel, csrf, db, login_manager, migrate
-from webapp.views.main import bp as main_bp
+from webapp.views import register_blueprints
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +37,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     htmx.init_app(app)
+    security.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the sign-in page says enough
+    app.before_request(access.load_current_team)
+    app.context_processor(_template_globals)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _set_sqlite_pragmas)
 
-    app.register_blueprint(main_bp)
+    register_blueprints(app)
 
     cli.register(app)
     # The sandbox is a self-contained piece; only its CLI group is attached to this app.
@@ -50,6 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     app.cli.add_command(sandbox_cli)
     return app
+
+
+def _template_globals() -> dict[str, Any]:
+    return {"can": access.can, "Permission": access.Permission}
 
 
 def select_locale() -> str | None:

@@ -6,10 +6,11 @@ the sandbox state, the generated secret key) are filled in here rather than at i
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cryptography.fernet import Fernet
 from flask import Flask
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:5000/sandbox/messages/v2/"
@@ -24,6 +25,24 @@ class Defaults:
     SANDBOX_URL = DEFAULT_SANDBOX_URL
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = 30 * 24 * 3600
+    # Anyone may sign up and get a team of their own; False leaves invitations and the CLI.
+    SIGNUP_ENABLED = True
+    INVITATION_TTL_HOURS = 72
+    # Sign-in throttling: after this many failures in the window, each further try waits.
+    LOGIN_FAILURES_PER_EMAIL = 5
+    LOGIN_FAILURES_PER_IP = 20
+    LOGIN_WINDOW_SECONDS = 15 * 60
+    # A new team's own sandbox account starts with this balance (RUB) and price per part.
+    SANDBOX_STARTING_BALANCE = "1000.00"
+    SANDBOX_PRICE_PER_PART = "2.50"
+    SANDBOX_CONTROL_TOKEN = None
+    # Short, explicit calls made while a person waits ("test connection"), in seconds.
+    GATEWAY_INTERACTIVE_TIMEOUT = 8.0
+    # Trust X-Forwarded-* from this many proxies (for HTTPS detection behind a load balancer).
+    PROXY_FIX_HOPS = 0
 
 
 def normalize_database_url(url: str) -> str:
@@ -61,9 +80,16 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(instance / "secret_key")
+    if not app.config.get("ENCRYPTION_KEY"):
+        # A key of its own, not derived from SECRET_KEY: rotating one must not break the other.
+        app.config["ENCRYPTION_KEY"] = load_or_create_secret_key(
+            instance / "encryption_key", new_key=lambda: Fernet.generate_key().decode()
+        )
 
 
-def load_or_create_secret_key(path: Path) -> str:
+def load_or_create_secret_key(
+    path: Path, new_key: Callable[[], str] = lambda: secrets.token_hex(32)
+) -> str:
     """Return the key stored at ``path``, creating it (readable by the owner only) if missing.
 
     Persisting it keeps sessions valid across restarts and identical across processes that share
@@ -73,7 +99,7 @@ def load_or_create_secret_key(path: Path) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    key = secrets.token_hex(32)
+    key = new_key()
     # Write a private temporary file, then link it into place: the link fails if another process
     # (a worker starting beside the web) got there first, and then its key is the one to use.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

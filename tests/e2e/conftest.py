@@ -1,4 +1,4 @@
-"""Browser tests: `flask serve` as a person starts it, driven by Debian's Chromium via Playwright."""
+"""Browser tests: `flask serve` as a person starts it, driven by Debian's Chromium (Playwright)."""
 
 import os
 import shutil

@@ -1,22 +1,104 @@
-"""Teams: the unit that owns campaigns, contacts and a gateway account."""
+"""Teams, their members and invitations: the unit that owns campaigns, contacts and a gateway."""
+
+from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
+from webapp.iqsms import DEFAULT_BASE_URL
 from webapp.models.types import UTCDateTime, utcnow
 
 
+class Role(StrEnum):
+    """What a member may do in a team, from least to most."""
+
+    VIEWER = "viewer"  # reads everything, changes nothing
+    SENDER = "sender"  # composes and sends campaigns, manages contacts
+    ADMIN = "admin"  # members, gateway settings, sender names
+    OWNER = "owner"  # everything, including billing settings and deleting the team
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class GatewayMode(StrEnum):
+    SANDBOX = "sandbox"  # the built-in simulator, with the team's own sandbox account
+    IQSMS = "iqsms"  # a real iQSMS account
+
+
 class Team(db.Model):
-    """A group of users sharing one iQSMS account and its campaigns."""
+    """A group of people sharing one iQSMS account and its campaigns."""
 
     __tablename__ = "teams"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Status queue of this team's messages at the gateway; generated once, 3-16 letters/digits.
+    status_queue_name: Mapped[str] = mapped_column(String(16), unique=True)
+    gateway_mode: Mapped[str] = mapped_column(String(16), default=GatewayMode.SANDBOX)
+    gateway_url: Mapped[str] = mapped_column(String(300), default=DEFAULT_BASE_URL)
+    gateway_login: Mapped[str] = mapped_column(String(100), default="")
+    # Fernet token; the plain password is never stored and never rendered back.
+    gateway_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # False until the sandbox has the account (the sandbox may be down when the team is made).
+    sandbox_account_ready: Mapped[bool] = mapped_column(default=False)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="team", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def __repr__(self) -> str:
         return f"<Team {self.id} {self.name!r}>"
+
+
+class Membership(db.Model):
+    """A person's place in a team, with their role."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    team: Mapped[Team] = relationship(back_populates="memberships")
+    user: Mapped[User] = relationship(back_populates="memberships")  # noqa: F821
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class Invitation(db.Model):
+    """A one-time link that lets someone join a team with a role, until it expires."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # Only a hash is kept: someone reading the database cannot use a pending link.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(String(254), default="")  # who it is for, as a reminder
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    team: Mapped[Team] = relationship()
+
+    def usable(self, now: datetime) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and now < self.expires_at

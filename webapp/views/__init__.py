@@ -1,1 +1,16 @@
-"""Blueprints, one module per area of the product."""
+"""One blueprint per area of the product."""
+
+from flask import Flask, render_template
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.views import auth, gateway, invitations, main, teams
+
+    for module in (main, auth, invitations, teams, gateway):
+        app.register_blueprint(module.bp)
+    for code in (400, 403, 404, 429):
+        app.register_error_handler(code, _error_page)
+
+
+def _error_page(error):
+    return render_template("error.html", error=error), error.code

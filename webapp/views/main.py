@@ -1,10 +1,12 @@
 """The home page and the health check."""
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, current_app, g, jsonify, render_template
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp import gateways
 from webapp.extensions import db
 
 bp = Blueprint("main", __name__)
@@ -12,11 +14,12 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    """Show what the dashboard is and which database and gateway it is wired to."""
+    """Signed out: what this is and how to start. Signed in: the current team at a glance."""
+    if not current_user.is_authenticated:
+        return render_template("main/welcome.html")
     return render_template(
         "main/index.html",
-        database_backend=db.engine.dialect.name,
-        sandbox_url=current_app.config["SANDBOX_URL"],
+        gateway_url=gateways.base_url(g.team) if g.team else None,
     )
 
 

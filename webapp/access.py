@@ -1,0 +1,110 @@
+"""Who may do what: the current team of a request, role checks, and team-scoped lookups.
+
+Every team-owned row is read through :func:`team_scoped`, so an id from another team is a 404,
+never a 403 that would confirm it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, flash, g, redirect, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Membership, Role, Team
+
+M = TypeVar("M")
+
+
+class Permission(StrEnum):
+    VIEW = "view"  # see the team's campaigns, contacts, reports
+    SEND = "send"  # compose and send campaigns, manage contacts
+    MANAGE = "manage"  # members, gateway settings, sender names, the audit log
+    OWN = "own"  # billing settings, deleting the team
+
+
+NEEDS: dict[Permission, Role] = {
+    Permission.VIEW: Role.VIEWER,
+    Permission.SEND: Role.SENDER,
+    Permission.MANAGE: Role.ADMIN,
+    Permission.OWN: Role.OWNER,
+}
+
+
+def load_current_team() -> None:
+    """Find the signed-in person's current team (before each request): the one chosen this
+    session, else the one they used last, else their first."""
+    g.membership = g.team = None
+    if not current_user.is_authenticated:
+        return
+    memberships = {m.team_id: m for m in current_user.memberships}
+    wanted = session.get("team_id") or current_user.last_team_id
+    membership = memberships.get(wanted) or next(iter(_by_name(memberships.values())), None)
+    if membership is not None:
+        g.membership, g.team = membership, membership.team
+        session["team_id"] = membership.team_id
+
+
+def switch_team(team_id: int) -> Team:
+    """Make another of the person's teams current; 404 if they are not in it."""
+    membership = db.session.scalar(
+        select(Membership).where(
+            Membership.team_id == team_id, Membership.user_id == current_user.id
+        )
+    )
+    if membership is None:
+        abort(404)
+    session["team_id"] = team_id
+    current_user.last_team_id = team_id
+    db.session.commit()
+    return membership.team
+
+
+def can(permission: Permission) -> bool:
+    """Whether the current person may do this in the current team (for views and templates)."""
+    membership = g.get("membership")
+    return membership is not None and membership.role_enum.at_least(NEEDS[permission])
+
+
+def team_required(permission: Permission = Permission.VIEW) -> Callable:
+    """Decorate a view that works in the current team: sign-in needed, a team needed (else
+    offer to create one), and the role for ``permission`` (else 403)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if g.get("team") is None:
+                flash(_("You are not in a team yet. Create one, or ask for an invitation."))
+                return redirect(url_for("teams.new"))
+            if not can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def current_team() -> Team:
+    return g.team
+
+
+def team_scoped(model: type[M], object_id: int) -> M:
+    """The current team's row of ``model`` with this id, or 404."""
+    row = db.session.scalar(
+        select(model).where(model.id == object_id, model.team_id == g.team.id)  # type: ignore[attr-defined]
+    )
+    if row is None:
+        abort(404)
+    return row
+
+
+def _by_name(memberships: Any) -> list[Membership]:
+    return sorted(memberships, key=lambda m: (m.team.name.lower(), m.team_id))

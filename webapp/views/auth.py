@@ -1,0 +1,94 @@
+"""Signing up, in and out, and changing one's password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from webapp import accounts, teams
+from webapp.extensions import db
+from webapp.forms import ChangePasswordForm, SignInForm, SignUpForm
+from webapp.models import User
+from webapp.security import safe_next_url
+
+bp = Blueprint("auth", __name__)
+
+
+def signup_open() -> bool:
+    """Sign-up is open when enabled, and always for the very first person of an install."""
+    if current_app.config["SIGNUP_ENABLED"]:
+        return True
+    return db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup() -> ResponseReturnValue:
+    """Create an account and a team of one's own, on the sandbox, ready to send."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    if not signup_open():
+        return render_template("auth/signup_closed.html"), 403
+    form = SignUpForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data, form.password.data)
+            name = form.team_name.data or _("%(email)s's team", email=user.email.split("@")[0])
+            teams.create_team(name, user)
+        except (accounts.AccountError, teams.TeamError) as exc:
+            db.session.rollback()
+            form.email.errors.append(str(exc))
+        else:
+            db.session.commit()
+            login_user(user)
+            flash(_("Welcome! Your team is set up on the sandbox: you can send right away."))
+            return redirect(url_for("main.index"))
+    return render_template("auth/signup.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    """Sign in with email and password; repeated failures make further tries wait."""
+    if current_user.is_authenticated:
+        return redirect(safe_next_url(request.args.get("next")) or url_for("main.index"))
+    form = SignInForm(next=request.args.get("next", ""))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data)
+        except accounts.SignInRefused as refused:
+            form.password.errors.append(refused.message)
+            status = 429 if refused.retry_after else 200
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next_url(form.next.data) or url_for("main.index"))
+    return render_template("auth/login.html", form=form, signup_open=signup_open()), status
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """Sign out (a POST, so another site cannot sign people out with a link)."""
+    logout_user()
+    flash(_("You are signed out."))
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> ResponseReturnValue:
+    """One's own account: change the password (which signs out every other session)."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user, form.current_password.data, form.new_password.data
+            )
+        except accounts.AccountError as exc:
+            form.current_password.errors.append(str(exc))
+        else:
+            login_user(current_user)  # the session id changed with the password
+            flash(_("Your password is changed. Other devices have been signed out."))
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form)

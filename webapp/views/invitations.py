@@ -1,0 +1,53 @@
+"""Invitation links: anyone with a valid link may join its team, signing up if need be."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+from flask_wtf import FlaskForm
+
+from webapp import accounts, teams
+from webapp.extensions import db
+from webapp.forms import SignUpForm
+from webapp.models import Invitation
+
+bp = Blueprint("invitations", __name__)
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept(token: str) -> ResponseReturnValue:
+    """Show what the invitation offers; join (signing up first when signed out)."""
+    invitation = teams.find_invitation(token)
+    if invitation is None:
+        return render_template("invitations/invalid.html"), 404
+    if current_user.is_authenticated:
+        join = FlaskForm()
+        if join.validate_on_submit():
+            return _join(invitation, current_user)
+        return render_template("invitations/accept.html", invitation=invitation, form=join)
+    form = SignUpForm()
+    del form.team_name  # joining a team, not creating one
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data, form.password.data)
+        except accounts.AccountError as exc:
+            form.email.errors.append(str(exc))
+        else:
+            login_user(user)
+            return _join(invitation, user)
+    return render_template("invitations/accept.html", invitation=invitation, form=form)
+
+
+def _join(invitation: Invitation, user) -> ResponseReturnValue:
+    try:
+        membership = teams.accept_invitation(invitation, user)
+    except teams.TeamError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("main.index"))
+    db.session.commit()
+    session["team_id"] = membership.team_id
+    flash(_("You joined %(team)s as %(role)s.", team=membership.team.name, role=membership.role))
+    return redirect(url_for("main.index"))

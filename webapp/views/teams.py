@@ -1,0 +1,224 @@
+"""The team: members and roles, invitations, switching and creating teams, settings, audit log."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from webapp import teams
+from webapp.access import Permission, can, current_team, switch_team, team_required, team_scoped
+from webapp.audit import record
+from webapp.extensions import db
+from webapp.forms import DeleteTeamForm, InviteForm, RoleForm, TeamForm
+from webapp.models import AuditEvent, Invitation, Membership, Role, utcnow
+
+bp = Blueprint("teams", __name__)
+
+AUDIT_PAGE = 50
+
+
+@bp.get("/team")
+@team_required()
+def members() -> ResponseReturnValue:
+    """The team's members and their roles; admins also see and manage invitations."""
+    return _members_page(InviteForm())
+
+
+def _members_page(invite_form: InviteForm, new_link: str | None = None) -> ResponseReturnValue:
+    team = current_team()
+    memberships = db.session.scalars(
+        select(Membership).where(Membership.team_id == team.id).order_by(Membership.created_at)
+    ).all()
+    if not can(Permission.OWN):  # only owners make owners
+        invite_form.role.choices = [c for c in invite_form.role.choices if c[0] != Role.OWNER]
+    invitations = []
+    if can(Permission.MANAGE):
+        invitations = [
+            i
+            for i in db.session.scalars(
+                select(Invitation)
+                .where(Invitation.team_id == team.id)
+                .order_by(Invitation.created_at.desc())
+            )
+            if i.usable(utcnow())
+        ]
+    return render_template(
+        "teams/members.html",
+        memberships=memberships,
+        invitations=invitations,
+        invite_form=invite_form,
+        role_form=RoleForm(),
+        new_link=new_link,
+        owner_roles=[r.value for r in Role] if can(Permission.OWN) else None,
+    )
+
+
+@bp.post("/team/invitations")
+@team_required(Permission.MANAGE)
+def invite() -> ResponseReturnValue:
+    """Create a one-time invitation link and show it (once) to pass on."""
+    form = InviteForm()
+    if not can(Permission.OWN):
+        form.role.choices = [c for c in form.role.choices if c[0] != Role.OWNER]
+    if not form.validate_on_submit():
+        return _members_page(form), 400
+    try:
+        _, token = teams.invite(current_team(), Role(form.role.data), current_user, form.note.data)
+    except teams.TeamError as exc:
+        form.role.errors.append(str(exc))
+        return _members_page(form), 400
+    db.session.commit()
+    link = url_for("invitations.accept", token=token, _external=True)
+    return _members_page(InviteForm(formdata=None), new_link=link)
+
+
+@bp.post("/team/invitations/<int:invitation_id>/revoke")
+@team_required(Permission.MANAGE)
+def revoke(invitation_id: int) -> ResponseReturnValue:
+    """Make an unused invitation link stop working."""
+    _check_csrf()
+    teams.revoke_invitation(team_scoped(Invitation, invitation_id), current_user)
+    db.session.commit()
+    flash(_("The invitation link no longer works."))
+    return redirect(url_for("teams.members"))
+
+
+@bp.post("/team/members/<int:membership_id>/role")
+@team_required(Permission.MANAGE)
+def change_role(membership_id: int) -> ResponseReturnValue:
+    """Give a member another role."""
+    membership = team_scoped(Membership, membership_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        teams.change_role(current_team(), membership, Role(form.role.data), current_user)
+    except teams.TeamError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(_("%(email)s is now %(role)s.", email=membership.user.email, role=form.role.data))
+    return redirect(url_for("teams.members"))
+
+
+@bp.post("/team/members/<int:membership_id>/remove")
+@team_required(Permission.MANAGE)
+def remove(membership_id: int) -> ResponseReturnValue:
+    """Take someone out of the team."""
+    _check_csrf()
+    membership = team_scoped(Membership, membership_id)
+    return _remove(membership, _("%(email)s was removed.", email=membership.user.email))
+
+
+@bp.post("/team/leave")
+@team_required()
+def leave() -> ResponseReturnValue:
+    """Leave the current team."""
+    _check_csrf()
+    membership = team_scoped(Membership, g.membership.id)
+    return _remove(membership, _("You left %(team)s.", team=current_team().name))
+
+
+def _remove(membership: Membership, done: str) -> ResponseReturnValue:
+    try:
+        teams.remove_member(current_team(), membership, current_user)
+    except teams.TeamError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("teams.members"))
+    db.session.commit()
+    if membership.user_id == current_user.id:
+        session.pop("team_id", None)
+        flash(done)
+        return redirect(url_for("main.index"))
+    flash(done)
+    return redirect(url_for("teams.members"))
+
+
+@bp.route("/teams/new", methods=["GET", "POST"])
+@login_required
+def new() -> ResponseReturnValue:
+    """Create another team, owned by the person creating it, and switch to it."""
+    form = TeamForm()
+    if form.validate_on_submit():
+        team = teams.create_team(form.name.data, current_user)
+        db.session.commit()
+        session["team_id"] = team.id
+        flash(_("Team %(name)s is ready, on the sandbox.", name=team.name))
+        return redirect(url_for("main.index"))
+    return render_template("teams/new.html", form=form)
+
+
+@bp.post("/teams/switch")
+@login_required
+def switch() -> ResponseReturnValue:
+    """Make another of one's teams the current one."""
+    _check_csrf()
+    try:
+        team_id = int(request.form.get("team_id", ""))
+    except ValueError:
+        abort(404)
+    team = switch_team(team_id)
+    flash(_("Now working in %(team)s.", team=team.name))
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/team/settings", methods=["GET", "POST"])
+@team_required(Permission.MANAGE)
+def settings() -> ResponseReturnValue:
+    """Rename the team; owners may also delete it."""
+    team = current_team()
+    form = TeamForm(obj=team)
+    if form.validate_on_submit():
+        before, team.name = team.name, form.name.data.strip()
+        record(team.id, "team_renamed", current_user, before=before, after=team.name)
+        db.session.commit()
+        flash(_("The team is now called %(name)s.", name=team.name))
+        return redirect(url_for("teams.settings"))
+    return render_template("teams/settings.html", form=form, delete_form=DeleteTeamForm())
+
+
+@bp.post("/team/delete")
+@team_required(Permission.OWN)
+def delete() -> ResponseReturnValue:
+    """Delete the team and everything in it, once its name is typed to confirm."""
+    team = current_team()
+    form = DeleteTeamForm()
+    if not form.validate_on_submit() or form.confirm_name.data.strip() != team.name:
+        form.confirm_name.errors.append(_("Type the team's name exactly to delete it."))
+        return render_template(
+            "teams/settings.html", form=TeamForm(obj=team), delete_form=form
+        ), 400
+    name = team.name
+    teams.delete_team(team, current_user)
+    db.session.commit()
+    session.pop("team_id", None)
+    flash(_("Team %(name)s was deleted.", name=name))
+    return redirect(url_for("main.index"))
+
+
+@bp.get("/team/audit")
+@team_required(Permission.MANAGE)
+def audit() -> ResponseReturnValue:
+    """The team's audit log, newest first, a page at a time (keyset on id)."""
+    query = select(AuditEvent).where(AuditEvent.team_id == current_team().id)
+    before = request.args.get("before", type=int)
+    if before:
+        query = query.where(AuditEvent.id < before)
+    events = db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)).all()
+    more = len(events) > AUDIT_PAGE
+    events = events[:AUDIT_PAGE]
+    return render_template(
+        "teams/audit.html", events=events, next_before=events[-1].id if more else None
+    )
+
+
+def _check_csrf() -> None:
+    # Buttons without fields still post a form: validate its CSRF token like any other.
+    if not FlaskForm().validate_on_submit():
+        abort(400)
