@@ -5,7 +5,9 @@ by ``TEST_DATABASE_URL``, emptied before and after each test.
 """
 
 import os
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,9 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             "SECRET_KEY": "test-secret-key",
             "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL
             or f"sqlite:///{tmp_path / 'test.sqlite3'}",
+            # Nothing listens on port 9: sandbox provisioning fails fast unless a test points
+            # SANDBOX_URL at a running sandbox (the ``sandbox`` fixture).
+            "SANDBOX_URL": "http://127.0.0.1:9/messages/v2/",
             **config,
         }
         app = create_app(settings)
@@ -97,3 +102,75 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """A CLI runner for ``app``'s ``flask`` commands."""
     return app.test_cli_runner()
+
+
+# -- people and teams ---------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of ``client``'s session, read from a page as a browser would."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_TOKEN.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict | None = None, **kwargs: Any):
+    """POST a form with the session's CSRF token, as the page's form would."""
+    return client.post(path, data={"csrf_token": csrf_token(client), **(data or {})}, **kwargs)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: Any):
+    return post_form(client, "/login", {"email": email, "password": password, **extra})
+
+
+@dataclass
+class Person:
+    """A user with their own signed-in test client."""
+
+    user_id: int
+    email: str
+    client: FlaskClient
+
+    def post(self, path: str, data: dict | None = None, **kwargs: Any):
+        return post_form(self.client, path, data, **kwargs)
+
+    def get(self, path: str, **kwargs: Any):
+        return self.client.get(path, **kwargs)
+
+
+@pytest.fixture
+def make_person(app: Flask) -> Callable[..., Person]:
+    """``make_person(email, team=None, role="owner")``: a user, signed in on a client of their
+    own, owner of a new team named after them or member of ``team`` (a Team id) with ``role``."""
+    from webapp import accounts, teams
+    from webapp.models import Membership, Team
+
+    def factory(email: str, team: int | None = None, role: str = "owner") -> Person:
+        with app.app_context():
+            user = accounts.create_user(email, PASSWORD)
+            if team is None:
+                teams.create_team(f"{email.split('@')[0].title()} Team", user)
+            else:
+                db.session.add(Membership(team=db.session.get(Team, team), user=user, role=role))
+                user.last_team_id = team
+            db.session.commit()
+            user_id = user.id
+        client = app.test_client()
+        response = sign_in(client, email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return Person(user_id, email, client)
+
+    return factory
+
+
+def team_of(app: Flask, person: Person):
+    """The team ``person`` is working in (their last team)."""
+    from webapp.models import Team, User
+
+    with app.app_context():
+        user = db.session.get(User, person.user_id)
+        return db.session.get(Team, user.last_team_id)

@@ -17,8 +17,12 @@ from webapp.jobs.scheduler import create_scheduler
 
 def register(app: Flask) -> None:
     """Add this module's commands to ``app.cli``."""
+    from webapp.admin_cli import teams_cli, users_cli
+
     app.cli.add_command(worker)
     app.cli.add_command(serve)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(teams_cli)
 
 
 def _job_summary(scheduler: BaseScheduler) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, EqualTo, Length, Optional, Regexp
 
 from webapp.accounts import MIN_PASSWORD_LENGTH
@@ -12,10 +13,10 @@ from webapp.models import GatewayMode, Role
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 ROLE_CHOICES = [
-    (Role.VIEWER.value, _l("Viewer: sees everything, changes nothing")),
-    (Role.SENDER.value, _l("Sender: sends campaigns, manages contacts")),
-    (Role.ADMIN.value, _l("Admin: also members, gateway and sender names")),
-    (Role.OWNER.value, _l("Owner: everything, including billing and deleting the team")),
+    SelectChoice(Role.VIEWER.value, _l("Viewer: sees everything, changes nothing")),
+    SelectChoice(Role.SENDER.value, _l("Sender: sends campaigns, manages contacts")),
+    SelectChoice(Role.ADMIN.value, _l("Admin: also members, gateway and sender names")),
+    SelectChoice(Role.OWNER.value, _l("Owner: everything, including billing and the team")),
 ]
 
 
@@ -94,7 +95,7 @@ class InviteForm(FlaskForm):
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[(r.value, r.value.title()) for r in Role])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, r.value.title()) for r in Role])
 
 
 class DeleteTeamForm(FlaskForm):
@@ -105,8 +106,8 @@ class GatewayForm(FlaskForm):
     mode = RadioField(
         _l("Gateway"),
         choices=[
-            (GatewayMode.SANDBOX.value, _l("Built-in sandbox (no real messages, no real money)")),
-            (GatewayMode.IQSMS.value, _l("My iQSMS account")),
+            SelectChoice(GatewayMode.SANDBOX.value, _l("Built-in sandbox (no real messages)")),
+            SelectChoice(GatewayMode.IQSMS.value, _l("My iQSMS account")),
         ],
         default=GatewayMode.SANDBOX.value,
     )

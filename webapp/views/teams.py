@@ -34,7 +34,7 @@ def _members_page(invite_form: InviteForm, new_link: str | None = None) -> Respo
         select(Membership).where(Membership.team_id == team.id).order_by(Membership.created_at)
     ).all()
     if not can(Permission.OWN):  # only owners make owners
-        invite_form.role.choices = [c for c in invite_form.role.choices if c[0] != Role.OWNER]
+        invite_form.role.choices = [c for c in invite_form.role.choices if c.value != Role.OWNER]
     invitations = []
     if can(Permission.MANAGE):
         invitations = [
@@ -63,7 +63,7 @@ def invite() -> ResponseReturnValue:
     """Create a one-time invitation link and show it (once) to pass on."""
     form = InviteForm()
     if not can(Permission.OWN):
-        form.role.choices = [c for c in form.role.choices if c[0] != Role.OWNER]
+        form.role.choices = [c for c in form.role.choices if c.value != Role.OWNER]
     if not form.validate_on_submit():
         return _members_page(form), 400
     try:

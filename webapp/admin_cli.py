@@ -1,0 +1,97 @@
+"""Operators' commands: ``flask users ...`` and ``flask teams ...``."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from webapp import accounts, gateways, teams
+from webapp.extensions import db
+from webapp.models import GatewayMode, Membership, Role, Team, User
+
+users_cli = AppGroup("users", help="Manage people's accounts.")
+teams_cli = AppGroup("teams", help="Manage teams and their gateways.")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user(email: str, password: str) -> None:
+    """Create an account that signs in with EMAIL."""
+    try:
+        user = accounts.create_user(email, password)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"Created user {user.email} (id {user.id}).")
+
+
+@teams_cli.command("create")
+@click.argument("name")
+@click.option("--owner", "owner_email", required=True, help="Email of an existing user.")
+def create_team(name: str, owner_email: str) -> None:
+    """Create a team owned by an existing user, on the built-in sandbox."""
+    owner = db.session.scalar(
+        select(User).where(User.email == accounts.normalize_email(owner_email))
+    )
+    if owner is None:
+        raise click.ClickException(f"No user {owner_email}; create it with `flask users create`.")
+    team = teams.create_team(name, owner)
+    db.session.commit()
+    note = (
+        ""
+        if team.sandbox_account_ready
+        else " (sandbox not reachable now: account made on first use)"
+    )
+    click.echo(f"Created team {team.name!r} (id {team.id}) owned by {owner.email}{note}.")
+
+
+@teams_cli.command("set-gateway")
+@click.argument("team_ref", metavar="TEAM")
+@click.option("--sandbox", is_flag=True, help="Use the built-in sandbox.")
+@click.option("--url", default="", help="API base URL [https://api.iqsms.ru/messages/v2/].")
+@click.option("--login", default="", help="iQSMS login.")
+@click.option("--password", default=None, help="iQSMS password (stored encrypted).")
+def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: str | None) -> None:
+    """Point TEAM (its id or exact name) at the sandbox or at an iQSMS account."""
+    team = _find_team(team_ref)
+    if sandbox:
+        gateways.use_sandbox(team)
+    else:
+        if not login:
+            raise click.ClickException("Give --login and --password, or --sandbox.")
+        try:
+            gateways.use_iqsms(team, url, login, password)
+        except ValueError as exc:
+            raise click.ClickException("Give --password too.") from exc
+    teams.record(team.id, "gateway_changed", None, mode=team.gateway_mode, by="cli")
+    db.session.commit()
+    click.echo(f"Team {team.name!r} now sends through {gateways.base_url(team)}.")
+
+
+@teams_cli.command("list")
+def list_teams() -> None:
+    """Every team with its gateway, status queue and members."""
+    for team in db.session.scalars(select(Team).order_by(Team.id)):
+        owners = db.session.scalars(
+            select(User.email)
+            .join(Membership)
+            .where(Membership.team_id == team.id, Membership.role == Role.OWNER)
+        ).all()
+        members = db.session.scalar(
+            select(db.func.count()).select_from(Membership).where(Membership.team_id == team.id)
+        )
+        mode = "sandbox" if team.gateway_mode == GatewayMode.SANDBOX else team.gateway_login
+        click.echo(
+            f"{team.id:>4}  {team.name}  gateway: {mode} ({gateways.base_url(team)})  "
+            f"queue: {team.status_queue_name}  members: {members}  owners: {', '.join(owners)}"
+        )
+
+
+def _find_team(ref: str) -> Team:
+    team = db.session.get(Team, int(ref)) if ref.isdigit() else None
+    team = team or db.session.scalar(select(Team).where(Team.name == ref))
+    if team is None:
+        raise click.ClickException(f"No team {ref!r}; see `flask teams list`.")
+    return team
