@@ -112,7 +112,7 @@ CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     """The CSRF token of ``client``'s session, read from a page as a browser would."""
-    html = client.get(path).get_data(as_text=True)
+    html = client.get(path, follow_redirects=True).get_data(as_text=True)
     match = CSRF_TOKEN.search(html)
     assert match, f"no CSRF token on {path}"
     return match.group(1)

@@ -28,6 +28,7 @@ def _email_field() -> StringField:
             Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@example.com.")),
             Length(max=254),
         ],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
         render_kw={"autocomplete": "email", "type": "email"},
     )
 

@@ -71,26 +71,36 @@ def use_iqsms(team: Team, url: str, login: str, password: str | None) -> None:
 
 
 def provision_sandbox_account(team: Team) -> bool:
-    """Create the team's account at the sandbox (an existing one is fine). False when the
-    sandbox cannot be reached now: the next use of the gateway tries again."""
+    """Create the team's account at the sandbox; if it exists (the team used the sandbox
+    before), give it the team's current password, keeping its balance. False when the sandbox
+    cannot be reached now: the next use of the gateway tries again."""
     root = current_app.config["SANDBOX_URL"].split("/messages/")[0]
     token = current_app.config.get("SANDBOX_CONTROL_TOKEN")
+    headers = {"X-Sandbox-Token": token} if token else {}
+    password = decrypt_secret(team.gateway_password_encrypted)
     try:
         response = requests.post(
             f"{root}/_sandbox/accounts",
             json={
                 "login": team.gateway_login,
-                "password": decrypt_secret(team.gateway_password_encrypted),
+                "password": password,
                 "balance": current_app.config["SANDBOX_STARTING_BALANCE"],
                 "price": current_app.config["SANDBOX_PRICE_PER_PART"],
             },
-            headers={"X-Sandbox-Token": token} if token else {},
+            headers=headers,
             timeout=5,
         )
+        if response.status_code == 409:
+            response = requests.patch(
+                f"{root}/_sandbox/accounts/{team.gateway_login}",
+                json={"password": password},
+                headers=headers,
+                timeout=5,
+            )
     except requests.RequestException:
         current_app.logger.warning("sandbox unreachable at %s; will retry", root)
         return False
-    team.sandbox_account_ready = response.status_code in (201, 409)
+    team.sandbox_account_ready = response.ok
     return team.sandbox_account_ready
 
 
@@ -116,10 +126,20 @@ class ConnectionCheck:
     balances: list[iqsms.Balance] = field(default_factory=list)
 
 
-def check_connection(client: iqsms.Client) -> ConnectionCheck:
-    """Call balance.json and say what happened in words a person can act on."""
+def check_connection(client: iqsms.Client, team: Team | None = None) -> ConnectionCheck:
+    """Call balance.json and say what happened in words a person can act on.
+
+    For a team on the sandbox, a refused login means the sandbox lost its account (its state
+    file was reset): the account is made again and the call tried once more.
+    """
     try:
         balances = client.balance()
+    except iqsms.AuthorizationError as exc:
+        if team is None or team.gateway_mode != GatewayMode.SANDBOX:
+            return ConnectionCheck(False, explain(exc, client.base_url))
+        if not provision_sandbox_account(team):
+            return ConnectionCheck(False, explain(exc, client.base_url))
+        return check_connection(client)
     except iqsms.IqsmsError as exc:
         return ConnectionCheck(False, explain(exc, client.base_url))
     return ConnectionCheck(True, "Connected.", balances)

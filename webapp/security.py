@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -29,20 +31,31 @@ def set_security_headers(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        _mark_cookies_secure(response)
     return response
 
 
-def _mark_cookies_secure(response: Response) -> None:
-    """Served over HTTPS, every cookie (session, remember-me) gets the Secure flag."""
-    cookies = response.headers.getlist("Set-Cookie")
-    if not cookies:
-        return
-    response.headers.remove("Set-Cookie")
-    for cookie in cookies:
-        if "; secure" not in cookie.lower():
-            cookie += "; Secure"
-        response.headers.add("Set-Cookie", cookie)
+class SecureCookiesOverHttps:
+    """WSGI middleware: served over HTTPS, every cookie (session, remember-me) gets the Secure
+    flag. It works on the final headers, because Flask writes the session cookie, and
+    Flask-Login the remember-me cookie, after the app's own after_request hooks have run."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if environ.get("wsgi.url_scheme") != "https":
+            return self.wsgi_app(environ, start_response)
+
+        def secure_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            headers = [
+                (name, value + "; Secure")
+                if name.lower() == "set-cookie" and "; secure" not in value.lower()
+                else (name, value)
+                for name, value in headers
+            ]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, secure_start_response)
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -57,6 +70,7 @@ def safe_next_url(target: str | None) -> str | None:
 
 def init_app(app: Flask) -> None:
     app.after_request(set_security_headers)
+    app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)
     if app.config.get("PROXY_FIX_HOPS"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -77,7 +77,7 @@ def test() -> ResponseReturnValue:
     elif form.mode.data == GatewayMode.SANDBOX:
         if team.gateway_mode == GatewayMode.SANDBOX:
             client = gateways.client_for(team, timeout=_timeout())
-            result = gateways.check_connection(client)
+            result = gateways.check_connection(client, team)
             db.session.commit()  # a sandbox account made just now stays made
         else:
             result = gateways.ConnectionCheck(True, _("Save to switch to the sandbox."))
