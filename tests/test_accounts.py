@@ -115,9 +115,9 @@ def test_change_password_signs_out_other_sessions(app, make_person):
 
 
 def test_repeated_failures_make_further_tries_wait_across_processes(make_app, make_person):
+    first = make_app().test_client()  # two more apps: two "processes", one database
+    second = make_app().test_client()
     make_person("ann@example.com")
-    first = make_app(create_schema=False).test_client()  # two apps: two "processes", one DB
-    second = make_app(create_schema=False).test_client()
     for _ in range(5):
         assert sign_in(first, "ann@example.com", "guess").status_code == 200
     blocked = sign_in(second, "ann@example.com")  # right password, other process
