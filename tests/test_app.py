@@ -279,7 +279,7 @@ def test_create_scheduler_has_one_job_per_registered_tick(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ticks = [Tick("dispatch", _noop, 2), Tick("balance", _noop, 600)]
-    monkeypatch.setattr(scheduler_module, "TICKS", ticks)
+    monkeypatch.setattr(scheduler_module, "default_ticks", lambda: ticks)
 
     blocking = create_scheduler(app, background=False)
     assert isinstance(blocking, BlockingScheduler)
@@ -322,7 +322,7 @@ def test_background_scheduler_runs_ticks_in_app_context_and_survives_errors(
 def test_worker_command_lists_ticks_and_stops_on_ctrl_c(
     runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(scheduler_module, "TICKS", [Tick("dispatch", _noop, 2)])
+    monkeypatch.setattr(scheduler_module, "default_ticks", lambda: [Tick("dispatch", _noop, 2)])
 
     def interrupted_start(self: BlockingScheduler, *args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -332,6 +332,20 @@ def test_worker_command_lists_ticks_and_stops_on_ctrl_c(
     assert result.exit_code == 0, result.output
     assert "Worker started; ticks: dispatch every 0:00:02" in result.output
     assert "Worker stopped." in result.output
+
+
+def test_housekeeping_forgets_old_sign_in_attempts(app: Flask) -> None:
+    from webapp.jobs import housekeeping
+    from webapp.models import LoginAttempt
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        for age in (timedelta(days=8), timedelta(days=6), timedelta(minutes=1)):
+            db.session.add(LoginAttempt(email="a@b.cd", ip="1.2.3.4", created_at=now - age))
+        db.session.commit()
+        assert housekeeping.prune_login_attempts(db.session, now) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 2
+    assert [t.name for t in scheduler_module.default_ticks()] == ["housekeeping"]
 
 
 # -- flask serve ---------------------------------------------------------------------------------

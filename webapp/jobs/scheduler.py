@@ -23,17 +23,20 @@ class Tick:
     interval: float
 
 
-# Tick modules add themselves here as they are written (dispatch, statuses, balance, senders).
-TICKS: list[Tick] = []
+def default_ticks() -> list[Tick]:
+    """Every tick the worker runs (dispatch, statuses, balance and senders join as written)."""
+    from webapp.jobs import housekeeping
+
+    return [Tick("housekeeping", housekeeping.run, 3600)]
 
 
 def create_scheduler(
     app: Flask, *, background: bool, ticks: Iterable[Tick] | None = None
 ) -> BaseScheduler:
-    """Build (but do not start) a scheduler with one job per tick (default: ``TICKS``)."""
+    """Build (but do not start) a scheduler with one job per tick (default: every tick)."""
     scheduler_class = BackgroundScheduler if background else BlockingScheduler
     scheduler = scheduler_class(timezone=UTC)
-    for tick in TICKS if ticks is None else ticks:
+    for tick in default_ticks() if ticks is None else ticks:
         scheduler.add_job(
             _run_tick,
             "interval",
