@@ -37,7 +37,10 @@ def create_team(name: str, owner_email: str) -> None:
     )
     if owner is None:
         raise click.ClickException(f"No user {owner_email}; create it with `flask users create`.")
-    team = teams.create_team(name, owner)
+    try:
+        team = teams.create_team(name, owner)
+    except teams.TeamError as exc:
+        raise click.ClickException(str(exc)) from exc
     db.session.commit()
     note = (
         ""
@@ -56,8 +59,11 @@ def create_team(name: str, owner_email: str) -> None:
 def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: str | None) -> None:
     """Point TEAM (its id or exact name) at the sandbox or at an iQSMS account."""
     team = _find_team(team_ref)
+    note = ""
     if sandbox:
         gateways.use_sandbox(team)
+        if not team.sandbox_account_ready:
+            note = " (sandbox not reachable now: account made on first use)"
     else:
         if not login:
             raise click.ClickException("Give --login and --password, or --sandbox.")
@@ -67,13 +73,16 @@ def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: st
             raise click.ClickException("Give --password too.") from exc
     teams.record(team.id, "gateway_changed", None, mode=team.gateway_mode, by="cli")
     db.session.commit()
-    click.echo(f"Team {team.name!r} now sends through {gateways.base_url(team)}.")
+    click.echo(f"Team {team.name!r} now sends through {gateways.base_url(team)}{note}.")
 
 
 @teams_cli.command("list")
 def list_teams() -> None:
     """Every team with its gateway, status queue and members."""
-    for team in db.session.scalars(select(Team).order_by(Team.id)):
+    all_teams = db.session.scalars(select(Team).order_by(Team.id)).all()
+    if not all_teams:
+        click.echo("No teams yet: `flask teams create NAME --owner EMAIL` makes one.")
+    for team in all_teams:
         owners = db.session.scalars(
             select(User.email)
             .join(Membership)
@@ -90,8 +99,12 @@ def list_teams() -> None:
 
 
 def _find_team(ref: str) -> Team:
-    team = db.session.get(Team, int(ref)) if ref.isdigit() else None
-    team = team or db.session.scalar(select(Team).where(Team.name == ref))
+    """A team by exact name, or by id; a name that several teams share is refused."""
+    named = db.session.scalars(select(Team).where(Team.name == ref)).all()
+    if len(named) > 1:
+        ids = ", ".join(str(t.id) for t in named)
+        raise click.ClickException(f"Several teams are called {ref!r} (ids {ids}); give the id.")
+    team = named[0] if named else (db.session.get(Team, int(ref)) if ref.isdigit() else None)
     if team is None:
         raise click.ClickException(f"No team {ref!r}; see `flask teams list`.")
     return team
