@@ -1,17 +1,37 @@
 """All models, imported here so that Alembic and ``db.create_all`` see every table."""
 
 from webapp.models.audit import AuditEvent, LoginAttempt
+from webapp.models.campaign import (
+    COUNTED_STATES,
+    Campaign,
+    CampaignState,
+    Message,
+    MessageState,
+)
+from webapp.models.contact import Contact, ContactImport, ContactList, ImportState, StopListEntry
+from webapp.models.sender import SenderName
 from webapp.models.team import GatewayMode, Invitation, Membership, Role, Team
 from webapp.models.types import UTCDateTime, utcnow
 from webapp.models.user import User, new_session_token
 
 __all__ = [
+    "COUNTED_STATES",
     "AuditEvent",
+    "Campaign",
+    "CampaignState",
+    "Contact",
+    "ContactImport",
+    "ContactList",
     "GatewayMode",
+    "ImportState",
     "Invitation",
     "LoginAttempt",
     "Membership",
+    "Message",
+    "MessageState",
     "Role",
+    "SenderName",
+    "StopListEntry",
     "Team",
     "UTCDateTime",
     "User",

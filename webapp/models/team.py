@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -51,6 +52,16 @@ class Team(db.Model):
     gateway_password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     # False until the sandbox has the account (the sandbox may be down when the team is made).
     sandbox_account_ready: Mapped[bool] = mapped_column(default=False)
+
+    # Sending settings (admins): phones without a country code are read in this region; times
+    # are shown in this zone; the estimate uses this price; the worker keeps to this rate.
+    phone_region: Mapped[str] = mapped_column(String(2), default="RU")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Moscow")
+    price_per_part: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal("2.50"))
+    send_rate: Mapped[int] = mapped_column(default=500)  # messages per second at most
+    # The worker's token bucket for send_rate: allowance left and when it was last filled.
+    send_allowance: Mapped[float] = mapped_column(default=0.0)
+    send_allowance_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="team", cascade="all, delete-orphan", passive_deletes=True

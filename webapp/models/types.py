@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -40,3 +40,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# Big tables (contacts, messages) need 64-bit ids on PostgreSQL; SQLite only auto-increments a
+# column declared exactly INTEGER PRIMARY KEY (which is 64-bit there anyway).
+BigId = BigInteger().with_variant(Integer, "sqlite")

@@ -1,0 +1,134 @@
+"""Campaigns and their messages: one message row per recipient."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.types import BigId, UTCDateTime, utcnow
+
+
+class CampaignState(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"  # messages created, waiting for their time
+    SENDING = "sending"
+    PAUSED = "paused"  # by a person, or by the worker (wrong credentials, no balance)
+    FINISHED = "finished"  # every message sent or settled
+    CANCELLED = "cancelled"
+
+    @property
+    def editable(self) -> bool:
+        return self in (CampaignState.DRAFT, CampaignState.SCHEDULED)
+
+
+class MessageState(StrEnum):
+    """Our states of a message (DESIGN.md): gateway statuses lead to them."""
+
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker, request in flight
+    ACCEPTED = "accepted"
+    ENROUTE = "enroute"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # may have reached the gateway: never resent automatically
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"  # not sent: the campaign was cancelled first
+
+
+# Per-state counters kept on the campaign, so its summary never scans its messages.
+COUNTED_STATES = tuple(MessageState)
+
+
+class Campaign(db.Model):
+    """A broadcast: its text, sender, options and schedule, its lifecycle and its counters."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_state_scheduled", "state", "scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default=CampaignState.DRAFT)
+    text: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str | None] = mapped_column(String(32))
+    flash: Mapped[bool] = mapped_column(default=False)
+    wapurl: Mapped[str | None] = mapped_column(String(300))
+    # Recipients as chosen in the composer: list ids and pasted numbers, kept with the draft.
+    list_ids: Mapped[list] = mapped_column(JSON, default=list)
+    pasted_numbers: Mapped[str] = mapped_column(Text, default="")
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as possible
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was committed
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pause_reason: Mapped[str] = mapped_column(String(500), default="")
+    price_per_part: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal(0))
+    recipients: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    # Counters: moved together with the messages, in the same statement batch.
+    queued: Mapped[int] = mapped_column(default=0)
+    sending: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    enroute: Mapped[int] = mapped_column(default=0)
+    delivered: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    unknown: Mapped[int] = mapped_column(default=0)
+    expired: Mapped[int] = mapped_column(default=0)
+    cancelled: Mapped[int] = mapped_column(default=0)
+    parts: Mapped[int] = mapped_column(BigInteger, default=0)  # billed parts of accepted ones
+    cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+
+    team = relationship("Team")
+
+    @property
+    def state_enum(self) -> CampaignState:
+        return CampaignState(self.state)
+
+
+class Message(db.Model):
+    """One recipient of a campaign: the rendered text, the phone, our state, the gateway's."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The dispatch claim: a campaign's queued messages in id order.
+        Index("ix_messages_campaign_state_id", "campaign_id", "state", "id"),
+        Index("ix_messages_smsc_id", "smsc_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)  # also the clientId sent
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED)
+    gateway_status: Mapped[str] = mapped_column(String(64), default="")
+    smsc_id: Mapped[str | None] = mapped_column(String(32))
+    parts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
+    cost_estimated: Mapped[bool] = mapped_column(default=False)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def client_id(self) -> str:
+        return str(self.id)
