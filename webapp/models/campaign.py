@@ -77,6 +77,9 @@ class Campaign(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     pause_reason: Mapped[str] = mapped_column(String(500), default="")
+    # After a failed call (gateway down, error reply) the worker waits before trying again.
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     price_per_part: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal(0))
     recipients: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
