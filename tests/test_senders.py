@@ -1,0 +1,119 @@
+"""Sender names: synced from the gateway's senders.json on demand and by the hourly tick; only
+active and default ones can send; pending and blocked ones are shown with why."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import team_of
+from webapp import gateways, senders
+from webapp.extensions import db
+from webapp.jobs import senders as senders_tick
+from webapp.jobs.scheduler import default_ticks
+from webapp.models import AuditEvent, Role, SenderName, Team
+
+
+@pytest.fixture
+def ann(app, make_person, sandbox):
+    app.config["SANDBOX_URL"] = sandbox.base_url
+    return make_person("ann@example.com")
+
+
+def stored(app, team_id):
+    with app.app_context():
+        rows = db.session.scalars(select(SenderName).where(SenderName.team_id == team_id))
+        return {r.name: (r.status, r.info, r.usable) for r in rows}
+
+
+def test_refresh_stores_names_with_state_and_note(app, ann, sandbox):
+    team = team_of(app, ann)
+    page = ann.get("/senders").text
+    assert "No sender names yet." in page and "Refresh from gateway" in page
+
+    response = ann.post("/senders/refresh", follow_redirects=True)
+    assert response.status_code == 200
+    assert "Sender names refreshed: 5 listed, 5 new" in response.text
+    assert stored(app, team.id) == {
+        "TEST": ("default", "", True),
+        "MyBrand": ("active", "", True),
+        "NewBrand": ("new", "", False),
+        "Promo2026": ("pending", "awaiting the operators' approval", False),
+        "MegaFon": ("blocked", "the name of a mobile operator cannot be used", False),
+    }
+    page = response.text
+    assert "the name of a mobile operator cannot be used" in page
+    assert "not yet: awaiting approval" in page and "no: refused" in page
+    with app.app_context():
+        assert db.session.scalar(
+            select(AuditEvent.id).where(AuditEvent.action == "senders_refreshed")
+        )
+
+
+def test_approval_after_the_delay_and_names_removed_by_the_gateway(
+    app, ann, sandbox, sandbox_clock
+):
+    team = team_of(app, ann)
+    ann.post("/senders/refresh")
+    assert stored(app, team.id)["Promo2026"][0] == "pending"
+    sandbox_clock.advance(sandbox.gateway.settings.approval_delay + 1)
+    response = ann.post("/senders/refresh", follow_redirects=True)
+    assert "2 changed" in response.text
+    after = stored(app, team.id)
+    assert after["Promo2026"][0::2] == ("active", True)
+    assert after["NewBrand"][0] == "active"
+    assert after["MegaFon"][0] == "blocked"
+
+    # A name the gateway no longer lists goes.
+    with app.app_context():
+        db.session.add(SenderName(team_id=team.id, name="Gone", status="active"))
+        db.session.commit()
+    response = ann.post("/senders/refresh", follow_redirects=True)
+    assert "1 removed" in response.text
+    assert "Gone" not in stored(app, team.id)
+
+
+def test_refresh_shows_gateway_errors_in_plain_words(app, ann, unused_port):
+    app.config["SANDBOX_URL"] = f"http://127.0.0.1:{unused_port}/messages/v2/"
+    response = ann.post("/senders/refresh", follow_redirects=True)
+    assert response.status_code == 200
+    assert f"Could not connect to http://127.0.0.1:{unused_port}/messages/v2/" in response.text
+
+
+def test_wrong_password_is_explained(app, ann, sandbox):
+    team = team_of(app, ann)
+    with app.app_context():
+        stored_team = db.session.get(Team, team.id)
+        stored_team.gateway_password_encrypted = gateways.encrypt_secret("wrong")
+        db.session.commit()
+    response = ann.post("/senders/refresh", follow_redirects=True)
+    assert "The gateway refused the login or password" in response.text
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.SENDER])
+def test_only_admins_refresh(app, ann, make_person, role):
+    team = team_of(app, ann)
+    person = make_person(f"{role}@example.com", team=team.id, role=role.value)
+    page = person.get("/senders")
+    assert page.status_code == 200 and "Refresh from gateway" not in page.text
+    assert person.post("/senders/refresh").status_code == 403
+    assert stored(app, team.id) == {}
+
+
+def test_hourly_tick_syncs_every_team_and_one_failure_does_not_stop_the_others(
+    app, make_person, sandbox
+):
+    assert any(t.name == "senders" and t.interval == 3600 for t in default_ticks())
+    app.config["SANDBOX_URL"] = sandbox.base_url
+    teams = [team_of(app, make_person(f"{n}@example.com")) for n in ("ann", "bob", "cid")]
+    with app.app_context():
+        broken = db.session.get(Team, teams[1].id)
+        broken.gateway_password_encrypted = gateways.encrypt_secret("wrong")
+        db.session.commit()
+        failures = senders_tick.sync_all(db.session, gateways.client_for)
+    assert list(failures) == [teams[1].id]
+    assert "TEST" in stored(app, teams[0].id) and "TEST" in stored(app, teams[2].id)
+    assert stored(app, teams[1].id) == {}
+    with app.app_context():
+        senders_tick.run(app)  # the tick as the scheduler calls it
+        assert senders.usable_names(db.session, teams[0].id) == ["MyBrand", "TEST"]
