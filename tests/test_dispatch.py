@@ -291,12 +291,13 @@ def test_a_worker_that_died_mid_request_leaves_unknown_never_resent(app, sandbox
     now = utcnow()
     with app.app_context():
         # A worker claims a batch, sends it, and dies before storing the results...
-        claimed = dispatch.claim_batch(db.session, campaign_id, now)
+        sending = dispatch.load_sending(db.session, campaign_id)
+        claimed = dispatch.claim_batch(db.session, sending, now)
         client = gateways.client_for(db.session.get(Team, team.id))
         messages = [dispatch.iqsms.OutgoingMessage(str(i), p, t) for i, p, t in claimed.rows]
         client.send(messages)
         # ...and another claims a batch and dies before sending it.
-        dispatch.claim_batch(db.session, campaign_id, now, batch_size=50)
+        dispatch.claim_batch(db.session, sending, now, batch_size=50)
     assert states(app, campaign_id) == {MessageState.SENDING: 250, MessageState.QUEUED: 50}
     report = tick(app, clock=lambda: now + timedelta(seconds=30))  # too early to judge
     assert report.stale == 0
@@ -347,17 +348,16 @@ def test_scheduled_campaigns_start_at_their_time_and_others_wait(app, sandbox, t
 
 def test_the_team_send_rate_is_a_shared_token_bucket(app, team):
     with app.app_context():
-        stored = db.session.get(Team, team.id)
-        stored.send_rate = 100
-        db.session.commit()
         now = utcnow()
-        assert dispatch.take_allowance(db.session, stored, 200, now) == 100  # a full bucket
-        assert dispatch.take_allowance(db.session, stored, 200, now) == 0
-        assert dispatch.take_allowance(db.session, stored, 200, now + timedelta(seconds=0.5)) == 50
-        assert dispatch.take_allowance(db.session, stored, 200, now + timedelta(seconds=10)) == 100
-        stored.send_rate = 0  # no limit
-        db.session.flush()
-        assert dispatch.take_allowance(db.session, stored, 200, now) == 200
+
+        def take(wanted, at):
+            return dispatch.take_allowance(db.session, team.id, 100, wanted, at)
+
+        assert take(200, now) == 100  # a full bucket: one second's worth
+        assert take(200, now) == 0
+        assert take(200, now + timedelta(seconds=0.5)) == 50
+        assert take(20, now + timedelta(seconds=10)) == 20
+        assert take(200, now + timedelta(seconds=10)) == 80
         db.session.rollback()
 
 

@@ -15,19 +15,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from webapp import gateways, iqsms
 from webapp.audit import record
-from webapp.counters import move, shift
+from webapp.counters import move
 from webapp.extensions import db
-from webapp.models import Campaign, CampaignState, GatewayMode, Message, MessageState, Team, utcnow
+from webapp.models import (
+    Campaign,
+    CampaignState,
+    GatewayMode,
+    Message,
+    MessageState,
+    Team,
+    UTCDateTime,
+    utcnow,
+)
 from webapp.sms import count_parts
 
 BATCH = iqsms.MAX_SEND
@@ -54,19 +64,27 @@ class DispatchReport:
     paused: list[int] = field(default_factory=list)
 
 
-@dataclass
-class Claimed:
-    """A batch claimed for sending: (id, phone, text) rows, and what the call needs to know of
-    their campaign and team, read before the claim's commit expires the ORM objects."""
+@dataclass(frozen=True)
+class Sending:
+    """What a send.json call needs of a sending campaign and its team, read once per tick
+    (a campaign's text, sender and options no longer change once it is committed)."""
 
     campaign_id: int
-    team: Team
+    team_id: int
     sender: str | None
     wapurl: str | None
     flash: bool
     price_per_part: Decimal
     queue_name: str
     sandbox: bool
+    send_rate: int
+
+
+@dataclass
+class Claimed:
+    """A batch claimed for sending: (id, phone, text) rows of one campaign."""
+
+    sending: Sending
     rows: list[tuple[int, str, str]]
 
 
@@ -75,26 +93,31 @@ def dispatch_due_messages(
     clock: Clock = utcnow,
     client_factory: ClientFactory = gateways.client_for,
     *,
-    budget: float = TICK_BUDGET,
+    budget: float | None = None,
     batch_size: int = BATCH,
 ) -> DispatchReport:
-    """One tick: start due campaigns, settle stale claims, send while there is work and time."""
+    """One tick: start due campaigns, settle stale claims, send while there is work and time
+    (``budget`` seconds, default ``TICK_BUDGET``)."""
     report = DispatchReport()
     report.started = start_due_campaigns(session, clock())
     report.stale = settle_stale_claims(session, clock())
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
     clients: dict[int, iqsms.Client] = {}
+    campaigns: dict[int, Sending | None] = {}
     while time.monotonic() < deadline:
         progressed = False
         for campaign_id in sending_campaign_ids(session, clock()):
-            claimed = claim_batch(session, campaign_id, clock(), batch_size)
-            if claimed is None:
+            if campaign_id not in campaigns:
+                campaigns[campaign_id] = load_sending(session, campaign_id)
+            sending = campaigns[campaign_id]
+            claimed = sending and claim_batch(session, sending, clock(), batch_size)
+            if not claimed:
                 continue
             progressed = True
             report.claimed += len(claimed.rows)
-            client = clients.get(claimed.team.id) or client_factory(claimed.team)
-            clients[claimed.team.id] = client
-            send_batch(session, claimed, client, clock, report)
+            if sending.team_id not in clients:
+                clients[sending.team_id] = client_factory(session.get(Team, sending.team_id))
+            send_batch(session, claimed, clients[sending.team_id], clock, report)
             if time.monotonic() >= deadline:
                 break
         report.finished += finish_done_campaigns(session, clock())
@@ -164,30 +187,64 @@ def sending_campaign_ids(session: Session, now: datetime) -> list[int]:
     ).all()
 
 
+def load_sending(session: Session, campaign_id: int) -> Sending | None:
+    row = session.execute(
+        select(
+            Campaign.id,
+            Campaign.team_id,
+            Campaign.sender,
+            Campaign.wapurl,
+            Campaign.flash,
+            Campaign.price_per_part,
+            Team.status_queue_name,
+            Team.gateway_mode,
+            Team.send_rate,
+        )
+        .join(Team, Team.id == Campaign.team_id)
+        .where(Campaign.id == campaign_id)
+    ).first()
+    session.commit()
+    if row is None:
+        return None
+    return Sending(
+        campaign_id=row.id,
+        team_id=row.team_id,
+        sender=row.sender or None,
+        wapurl=row.wapurl or None,
+        flash=row.flash,
+        price_per_part=row.price_per_part or Decimal(0),
+        queue_name=row.status_queue_name,
+        sandbox=row.gateway_mode == GatewayMode.SANDBOX,
+        send_rate=row.send_rate or 0,
+    )
+
+
 def claim_batch(
-    session: Session, campaign_id: int, now: datetime, batch_size: int = BATCH
+    session: Session, sending: Sending, now: datetime, batch_size: int = BATCH
 ) -> Claimed | None:
     """Mark up to ``batch_size`` queued messages ``sending`` and commit; None if none may go
-    now (nothing queued, campaign no longer sending, or the team's send rate is used up)."""
-    campaign = session.scalars(
-        select(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.state == CampaignState.SENDING)
-        .with_for_update()
-    ).first()
-    if campaign is None:
-        session.rollback()
-        return None
-    team = session.get(Team, campaign.team_id)
-    wanted = take_allowance(session, team, batch_size, now)
-    if wanted == 0:
-        session.rollback()
-        return None
+    now (nothing queued, the campaign no longer sending, or the team's send rate used up)."""
+    wanted = batch_size
+    if sending.send_rate > 0:
+        wanted = take_allowance(session, sending.team_id, sending.send_rate, batch_size, now)
+        if wanted == 0:
+            session.rollback()
+            return None
+    still_sending = (
+        select(Campaign.id)
+        .where(Campaign.id == sending.campaign_id, Campaign.state == CampaignState.SENDING)
+        .exists()
+    )
     pending = (
         select(Message.id)
-        .where(Message.campaign_id == campaign_id, Message.state == MessageState.QUEUED)
+        .where(
+            Message.campaign_id == sending.campaign_id,
+            Message.state == MessageState.QUEUED,
+            still_sending,
+        )
         .order_by(Message.id)
         .limit(wanted)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Message)
         .scalar_subquery()
     )
     rows = session.execute(
@@ -200,46 +257,37 @@ def claim_batch(
     if not rows:
         session.rollback()
         return None
-    give_back_allowance(team, wanted - len(rows))
-    move(session, campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
-    claimed = Claimed(
-        campaign_id=campaign_id,
-        team=team,
-        sender=campaign.sender or None,
-        wapurl=campaign.wapurl or None,
-        flash=campaign.flash,
-        price_per_part=campaign.price_per_part or Decimal(0),
-        queue_name=team.status_queue_name,
-        sandbox=team.gateway_mode == GatewayMode.SANDBOX,
-        rows=sorted(tuple(r) for r in rows),
-    )
+    if sending.send_rate > 0 and len(rows) < wanted:
+        session.execute(
+            update(Team)
+            .where(Team.id == sending.team_id)
+            .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
+        )
+    move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
     session.commit()
-    return claimed
+    return Claimed(sending, sorted(tuple(r) for r in rows))
 
 
-def take_allowance(session: Session, team: Team, wanted: int, now: datetime) -> int:
-    """How many messages the team may send now under its send rate (a token bucket kept on
-    the team row, so every worker shares it). 0 or less means no limit."""
-    rate = team.send_rate or 0
-    if rate <= 0:
-        return wanted
-    session.refresh(team, with_for_update=True)  # PostgreSQL: workers take turns on the bucket
-    last = team.send_allowance_at
+def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: datetime) -> int:
+    """How many messages the team may send now under its send rate: a token bucket of one
+    second's worth, kept on the team row (locked on PostgreSQL) so every worker shares it."""
+    allowance, last = session.execute(
+        select(Team.send_allowance, Team.send_allowance_at)
+        .where(Team.id == team_id)
+        .with_for_update()
+    ).one()
     capacity = float(max(rate, 1))
     if last is None:
         allowance = capacity
     else:
-        allowance = min(capacity, team.send_allowance + (now - last).total_seconds() * rate)
+        allowance = min(capacity, allowance + (now - last).total_seconds() * rate)
     granted = max(0, min(wanted, int(allowance)))
-    team.send_allowance = allowance - granted
-    team.send_allowance_at = now
-    session.flush()
+    session.execute(
+        update(Team)
+        .where(Team.id == team_id)
+        .values(send_allowance=allowance - granted, send_allowance_at=now)
+    )
     return granted
-
-
-def give_back_allowance(team: Team, unused: int) -> None:
-    if unused > 0 and team.send_rate:
-        team.send_allowance += unused
 
 
 def send_batch(
@@ -250,27 +298,29 @@ def send_batch(
     report: DispatchReport,
 ) -> None:
     """One send.json call for a claimed batch, and its outcome stored."""
-    campaign_id = claimed.campaign_id
+    sending = claimed.sending
+    campaign_id = sending.campaign_id
     messages = [
         iqsms.OutgoingMessage(
             client_id=str(message_id),
             phone=phone,
             text=text,
-            sender=claimed.sender,
-            wapurl=claimed.wapurl,
-            flash=claimed.flash,
+            sender=sending.sender,
+            wapurl=sending.wapurl,
+            flash=sending.flash,
         )
         for message_id, phone, text in claimed.rows
     ]
     ids = [row[0] for row in claimed.rows]
     try:
         result = client.send(
-            messages, status_queue_name=claimed.queue_name, show_billing_details=True
+            messages, status_queue_name=sending.queue_name, show_billing_details=True
         )
     except iqsms.AuthorizationError as exc:
         requeue(session, campaign_id, ids, clock())
         report.requeued += len(ids)
-        if claimed.sandbox and gateways.provision_sandbox_account(claimed.team):
+        team = session.get(Team, sending.team_id)
+        if sending.sandbox and gateways.provision_sandbox_account(team):
             session.commit()  # the sandbox had lost the account; it is back, try again
             return
         pause(session, campaign_id, gateways.explain(exc, client.base_url), report)
@@ -302,91 +352,65 @@ def store_results(
     report: DispatchReport,
 ) -> None:
     """Every message's send-time status, in bulk; an empty balance pauses the campaign."""
-    campaign_id = claimed.campaign_id
+    campaign_id = claimed.sending.campaign_id
     by_client_id = result.by_client_id()
-    price = claimed.price_per_part
+    price = claimed.sending.price_per_part
     accepted, rejected, no_balance, missing = [], [], [], []
     parts_total, cost_total = 0, Decimal(0)
-    for message_id, _phone, text in claimed.rows:
+    for message_id, _phone, body in claimed.rows:
         status = by_client_id.get(str(message_id))
         if status is None:
             # The gateway answered without this message: it may or may not have taken it.
             missing.append(message_id)
         elif status.accepted:
-            parts = status.sms_count if status.sms_count is not None else count_parts(text)
+            parts = status.sms_count if status.sms_count is not None else count_parts(body)
             estimated = status.cost is None
             cost = price * parts if estimated else status.cost
             parts_total += parts
             cost_total += cost
             accepted.append(
                 {
-                    "b_id": message_id,
-                    "b_smsc": status.smsc_id,
-                    "b_parts": parts,
-                    "b_cost": cost,
-                    "b_est": estimated,
-                    "b_status": status.status,
+                    "id": message_id,
+                    "smsc": status.smsc_id,
+                    "parts": parts,
+                    "cost": cost,
+                    "estimated": estimated,
                 }
             )
         elif status.status == iqsms.Status.NOT_ENOUGH_BALANCE:
             no_balance.append(message_id)
         else:
-            rejected.append({"b_id": message_id, "b_status": status.status[:64]})
-    table = Message.__table__
-    if accepted:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state == MessageState.SENDING)
-            .values(
-                state=MessageState.ACCEPTED,
-                smsc_id=bindparam("b_smsc"),
-                parts=bindparam("b_parts"),
-                cost=bindparam("b_cost"),
-                cost_estimated=bindparam("b_est"),
-                gateway_status=bindparam("b_status"),
-                sent_at=now,
-                updated_at=now,
-            ),
-            accepted,
+            rejected.append({"id": message_id, "status": status.status[:64]})
+    if accepted or rejected:
+        # Plain SQL with raw values: these run for every batch, and SQLAlchemy's per-row type
+        # processing of a 200-row executemany costs more than the statement itself.
+        raw = _raw_values(session, now)
+        if accepted:
+            if raw["sqlite"]:  # the sqlite3 driver takes no Decimal
+                for row in accepted:
+                    row["cost"] = str(row["cost"])
+            session.execute(ACCEPTED_UPDATE, [{**row, "now": raw["now"]} for row in accepted])
+        if rejected:
+            session.execute(REJECTED_UPDATE, [{**row, "now": raw["now"]} for row in rejected])
+    # One statement for the counters, the spending, and the end of any back-off.
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            sending=Campaign.sending - (len(accepted) + len(rejected)),
+            accepted=Campaign.accepted + len(accepted),
+            rejected=Campaign.rejected + len(rejected),
+            parts=Campaign.parts + parts_total,
+            cost=Campaign.cost + cost_total,
+            failed_attempts=0,
+            retry_at=None,
         )
-    if rejected:
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state == MessageState.SENDING)
-            .values(
-                state=MessageState.REJECTED,
-                gateway_status=bindparam("b_status"),
-                sent_at=now,
-                final_at=now,
-                updated_at=now,
-            ),
-            rejected,
-        )
-    shift(
-        session,
-        campaign_id,
-        {
-            MessageState.SENDING: -(len(accepted) + len(rejected)),
-            MessageState.ACCEPTED: len(accepted),
-            MessageState.REJECTED: len(rejected),
-        },
     )
-    if parts_total or cost_total:
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id)
-            .values(parts=Campaign.parts + parts_total, cost=Campaign.cost + cost_total)
-        )
     if missing:
         mark_unknown(session, campaign_id, missing, now, "no status in the gateway's reply")
     report.accepted += len(accepted)
     report.rejected += len(rejected)
     report.unknown += len(missing)
-    session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.failed_attempts > 0)
-        .values(failed_attempts=0, retry_at=None)
-    )
     if no_balance:
         requeue(session, campaign_id, no_balance, now)
         report.requeued += len(no_balance)
@@ -399,6 +423,26 @@ def store_results(
         )
         return
     session.commit()
+
+
+ACCEPTED_UPDATE = text(
+    "UPDATE messages SET state = 'accepted', gateway_status = 'accepted', smsc_id = :smsc,"
+    " parts = :parts, cost = :cost, cost_estimated = :estimated, sent_at = :now,"
+    " updated_at = :now WHERE id = :id AND state = 'sending'"
+)
+REJECTED_UPDATE = text(
+    "UPDATE messages SET state = 'rejected', gateway_status = :status, sent_at = :now,"
+    " final_at = :now, updated_at = :now WHERE id = :id AND state = 'sending'"
+)
+
+
+def _raw_values(session: Session, now: datetime) -> dict[str, object]:
+    """``now`` as the driver takes it (SQLite stores naive UTC text), and the dialect."""
+    dialect = session.get_bind().dialect
+    return {
+        "now": UTCDateTime().process_bind_param(now, dialect),
+        "sqlite": dialect.name == "sqlite",
+    }
 
 
 def requeue(session: Session, campaign_id: int, ids: list[int], now: datetime) -> None:
@@ -493,7 +537,23 @@ def finish_done_campaigns(session: Session, now: datetime) -> list[int]:
 
 
 def run(app: Flask) -> None:
-    """The worker's entry point."""
-    report = dispatch_due_messages(db.session)
-    if report.claimed or report.stale or report.started or report.finished:
+    """The worker's entry point: ``DISPATCH_THREADS`` loops side by side, so one waits for
+    the gateway's reply while another stores results or claims the next batch. They share the
+    work exactly as separate workers do."""
+    threads = max(1, int(app.config.get("DISPATCH_THREADS", 2)))
+    if threads == 1:
+        _run_one(app)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="dispatch") as pool:
+        for future in [pool.submit(_run_one, app) for _ in range(threads)]:
+            future.result()
+
+
+def _run_one(app: Flask) -> None:
+    with app.app_context():
+        try:
+            report = dispatch_due_messages(db.session)
+        finally:
+            db.session.remove()
+    if report.claimed or report.stale or report.started or report.finished or report.paused:
         app.logger.info("dispatch: %s", report)
