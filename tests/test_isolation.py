@@ -30,7 +30,7 @@ from werkzeug.test import TestResponse
 from webapp import teams as team_service
 from webapp.access import Permission
 from webapp.extensions import db
-from webapp.models import AuditEvent, Invitation, Membership, Role, Team, User
+from webapp.models import AuditEvent, Campaign, Invitation, Membership, Role, Team, User
 
 from .conftest import PASSWORD, Person, csrf_token, team_of
 
@@ -58,6 +58,19 @@ NEEDS: dict[str, Permission | None] = {
     "teams.audit": Permission.MANAGE,
     "gateway.settings": Permission.MANAGE,
     "gateway.test": Permission.MANAGE,
+    "campaigns.index": Permission.VIEW,
+    "campaigns.show": Permission.VIEW,
+    "campaigns.new": Permission.SEND,
+    "campaigns.edit": Permission.SEND,
+    "campaigns.preview": Permission.SEND,
+    "campaigns.confirm": Permission.SEND,
+    "campaigns.send": Permission.SEND,
+    "campaigns.reopen": Permission.SEND,
+    "campaigns.cancel": Permission.SEND,
+    "campaigns.pause": Permission.SEND,
+    "campaigns.resume": Permission.SEND,
+    "senders.index": Permission.VIEW,
+    "senders.refresh": Permission.MANAGE,
     "teams.delete": Permission.OWN,
 }
 
@@ -82,6 +95,7 @@ class TeamRows:
     team_name: str
     membership_id: int  # a member other than the person walking
     invitation_id: int  # an open invitation
+    campaign_id: int = 0  # a draft campaign
 
 
 # URL argument -> the TeamRows field holding a row of that kind.
@@ -89,6 +103,7 @@ ID_ARGUMENTS: dict[str, str] = {
     "team_id": "team_id",
     "membership_id": "membership_id",
     "invitation_id": "invitation_id",
+    "campaign_id": "campaign_id",
 }
 
 
@@ -269,7 +284,18 @@ def new_team(
         db.session.add(other)
         invitation, _ = team_service.invite(team, Role.SENDER, owner, "for someone new")
         db.session.commit()
-        return TeamRows(team.id, team.name, other.id, invitation.id)
+        campaign = Campaign(team_id=team.id, name="Walk campaign", text="walk")
+        db.session.add(campaign)
+        db.session.commit()
+        return TeamRows(team.id, team.name, other.id, invitation.id, campaign.id)
+
+
+def add_campaign(app: Flask, team_id: int) -> int:
+    with app.app_context():
+        campaign = Campaign(team_id=team_id, name="Secret campaign", text="walk")
+        db.session.add(campaign)
+        db.session.commit()
+        return campaign.id
 
 
 def snapshot(app: Flask, team_id: int) -> dict[str, Any] | None:
@@ -292,6 +318,10 @@ def snapshot(app: Flask, team_id: int) -> dict[str, Any] | None:
             "invitations": sorted(
                 (i.id, i.role, i.note, i.accepted_at, i.revoked_at, i.expires_at)
                 for i in invitations
+            ),
+            "campaigns": sorted(
+                (c.id, c.state, c.name, c.text, c.send_at)
+                for c in db.session.scalars(select(Campaign).where(Campaign.team_id == team_id))
             ),
             "audit_events": db.session.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.team_id == team_id)
@@ -354,7 +384,9 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
     with app.app_context():
         a_invitation = db.session.scalar(select(Invitation.id).where(Invitation.note == A_NOTE))
     assert a_invitation is not None
-    a_rows = TeamRows(team_a.id, team_a.name, amy_membership, a_invitation)
+    a_rows = TeamRows(
+        team_a.id, team_a.name, amy_membership, a_invitation, add_campaign(app, team_a.id)
+    )
     a_before = snapshot(app, team_a.id)
     assert a_before is not None
     a_secrets = [
@@ -382,7 +414,9 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
     assert bob.post("/team/invitations", {"role": "viewer", "note": "for b"}).status_code == 200
     with app.app_context():
         b_invitation = db.session.scalar(select(Invitation.id).where(Invitation.note == "for b"))
-    b_rows = TeamRows(team_b.id, team_b.name, ben_membership, b_invitation)
+    b_rows = TeamRows(
+        team_b.id, team_b.name, ben_membership, b_invitation, add_campaign(app, team_b.id)
+    )
     walker = Walker(bob)
     calls = walked_calls(app)
 

@@ -14,6 +14,7 @@ from webapp.access import Permission, can, current_team, switch_team, team_requi
 from webapp.audit import record
 from webapp.extensions import db
 from webapp.forms import DeleteTeamForm, InviteForm, RoleForm, TeamForm
+from webapp.forms_campaigns import SendingSettingsForm
 from webapp.models import AuditEvent, Invitation, Membership, Role, utcnow
 
 bp = Blueprint("teams", __name__)
@@ -171,8 +172,11 @@ def switch() -> ResponseReturnValue:
 @bp.route("/team/settings", methods=["GET", "POST"])
 @team_required(Permission.MANAGE)
 def settings() -> ResponseReturnValue:
-    """Rename the team; owners may also delete it."""
+    """Rename the team and set how it sends (region, time zone, price per part, rate); owners
+    may also delete it."""
     team = current_team()
+    if "sending-timezone" in request.form:
+        return _sending_settings(team)
     form = TeamForm(obj=team)
     if form.validate_on_submit():
         before, team.name = team.name, form.name.data.strip()
@@ -180,7 +184,33 @@ def settings() -> ResponseReturnValue:
         db.session.commit()
         flash(_("The team is now called %(name)s.", name=team.name))
         return redirect(url_for("teams.settings"))
-    return render_template("teams/settings.html", form=form, delete_form=DeleteTeamForm())
+    return render_template(
+        "teams/settings.html",
+        form=form,
+        delete_form=DeleteTeamForm(),
+        sending_form=SendingSettingsForm(obj=team, prefix="sending", formdata=None),
+    )
+
+
+def _sending_settings(team) -> ResponseReturnValue:
+    form = SendingSettingsForm(prefix="sending")
+    if not form.validate_on_submit():
+        return render_template(
+            "teams/settings.html",
+            form=TeamForm(obj=team, formdata=None),
+            delete_form=DeleteTeamForm(),
+            sending_form=form,
+        ), 400
+    names = ("phone_region", "timezone", "price_per_part", "send_rate")
+    before = {n: str(getattr(team, n)) for n in names}
+    form.populate_obj(team)
+    after = {n: str(getattr(team, n)) for n in names}
+    changed = {n: [before[n], after[n]] for n in names if before[n] != after[n]}
+    if changed:
+        record(team.id, "sending_settings_changed", current_user, **changed)
+    db.session.commit()
+    flash(_("Sending settings saved."))
+    return redirect(url_for("teams.settings"))
 
 
 @bp.post("/team/delete")
@@ -192,7 +222,10 @@ def delete() -> ResponseReturnValue:
     if not form.validate_on_submit() or form.confirm_name.data.strip() != team.name:
         form.confirm_name.errors.append(_("Type the team's name exactly to delete it."))
         return render_template(
-            "teams/settings.html", form=TeamForm(obj=team), delete_form=form
+            "teams/settings.html",
+            form=TeamForm(obj=team),
+            delete_form=form,
+            sending_form=SendingSettingsForm(obj=team, prefix="sending", formdata=None),
         ), 400
     name = team.name
     teams.delete_team(team, current_user)

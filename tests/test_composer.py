@@ -1,0 +1,326 @@
+"""The composer: recipients (lists ∪ pasted, each phone once, minus the stop list), the live
+text counter, placeholders, the sample preview, the estimate, the time zone, the draft saved by
+the preview and reopened, errors that keep what was typed."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html import unescape
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert
+
+from tests.conftest import team_of
+from webapp.extensions import db
+from webapp.models import Campaign, Contact, ContactList, Role, StopListEntry, Team
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def ann(app, make_person, sandbox):
+    app.config["SANDBOX_URL"] = sandbox.base_url
+    return make_person("ann@example.com")
+
+
+def add_list(app, team_id, name, contacts, fields=("name",)):
+    """A contact list of (phone, fields) pairs; returns its id."""
+    with app.app_context():
+        row = ContactList(team_id=team_id, name=name, field_names=list(fields))
+        db.session.add(row)
+        db.session.flush()
+        if contacts:
+            db.session.execute(
+                insert(Contact),
+                [
+                    {"team_id": team_id, "list_id": row.id, "phone": p, "fields": f}
+                    for p, f in contacts
+                ],
+            )
+        db.session.commit()
+        return row.id
+
+
+def stop(app, team_id, *phones):
+    with app.app_context():
+        db.session.add_all(StopListEntry(team_id=team_id, phone=p) for p in phones)
+        db.session.commit()
+
+
+def new_draft(person) -> int:
+    response = person.post("/campaigns/new")
+    assert response.status_code == 302, response.text
+    match = re.search(r"/campaigns/(\d+)/edit$", response.headers["Location"])
+    assert match
+    assert person.get(response.headers["Location"]).status_code == 200  # as a browser would
+    return int(match.group(1))
+
+
+def form(**values):
+    data = {
+        "name": "Spring sale",
+        "text": "Hello",
+        "sender": "MyBrand",
+        "when": "now",
+        "pasted_numbers": "",
+    }
+    data.update(values)
+    return data
+
+
+def preview(person, campaign_id, **values):
+    response = person.post(f"/campaigns/{campaign_id}/preview", form(**values), headers=HX)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def text_of(html: str, testid: str) -> str:
+    match = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.S)
+    assert match, f"no {testid} in {html[:3000]}"
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(2))).split())
+
+
+def load(app, campaign_id) -> Campaign:
+    with app.app_context():
+        return db.session.get(Campaign, campaign_id)
+
+
+def test_the_composer_syncs_senders_once_and_offers_only_usable_ones(app, ann):
+    campaign_id = new_draft(ann)
+    page = ann.get(f"/campaigns/{campaign_id}/edit").text
+    options = re.findall(r'<option[^>]*value="([^"]*)"', page)
+    assert options == ["", "MyBrand", "TEST"]
+    note = text_of(page, "sender-note")
+    assert "MegaFon (blocked: the name of a mobile operator cannot be used)" in note
+    assert "Promo2026 (pending: awaiting the operators' approval)" in note
+    assert "NewBrand (new)" in note
+
+
+def test_no_usable_sender_says_so_and_links_to_the_senders_page(app, ann):
+    team = team_of(app, ann)
+    with app.app_context():
+        from webapp.models import SenderName
+
+        db.session.add(SenderName(team_id=team.id, name="Promo", status="pending", info="wait"))
+        db.session.commit()
+    page = ann.get(f"/campaigns/{new_draft(ann)}/edit").text
+    assert "There is no sender name that can send yet." in page
+    assert 'href="/senders"' in page
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "parts", "per_part", "remaining", "forcing"),
+    [
+        ("Hello world", "GSM-7", "1", "160", "149", None),
+        ("a" * 161, "GSM-7", "2", "153", "145", None),
+        ("Price: 10€ [today]", "GSM-7", "1", "160", "139", None),
+        ("Привет", "UCS-2", "1", "70", "64", "Привет"),
+        ("Hi there 😀 ok", "UCS-2", "1", "70", "56", "😀"),
+        ("Sale ends today — hurry", "UCS-2", "1", "70", "47", "—"),
+    ],
+)
+def test_counter_shows_encoding_parts_and_the_characters_that_force_ucs2(
+    app, ann, text, encoding, parts, per_part, remaining, forcing
+):
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, text=text)
+    assert text_of(html, "encoding") == encoding
+    assert text_of(html, "parts") == parts
+    counter = text_of(html, "text-counter")
+    assert f"{len(text)} characters" in counter
+    assert f"{per_part} per part" in counter and f"{remaining} left in this part" in counter
+    if forcing is None:
+        assert 'data-testid="ucs2"' not in html
+    else:
+        marked = re.search(r'data-testid="marked-text">(.*?)</p>', html, re.S).group(1)
+        assert f"<mark>{forcing}</mark>" in marked
+        assert unescape(re.sub(r"</?mark>", "", marked)) == text
+
+
+def test_recipients_are_deduplicated_across_lists_and_pasted_numbers_minus_the_stop_list(app, ann):
+    team = team_of(app, ann)
+    first = add_list(app, team.id, "First", [("79161111111", {}), ("79162222222", {})])
+    second = add_list(app, team.id, "Second", [("79162222222", {}), ("79163333333", {})])
+    stop(app, team.id, "79163333333", "79165555555")
+    campaign_id = new_draft(ann)
+    pasted = "+7 916 111-11-11\n89164444444, 79164444444; 79165555555\nhello\n123"
+    html = preview(ann, campaign_id, list_ids=[first, second], pasted_numbers=pasted)
+    # 1111111, 2222222 (lists; 3333333 stopped), 4444444 (pasted twice); 5555555 stopped.
+    assert text_of(html, "recipient-count") == "3"
+    assert "2 left out: on the stop list" in html
+    assert "1 pasted numbers are already in the lists (counted once)" in html
+    invalid = text_of(html, "invalid-numbers")
+    assert "hello: not a phone number" in invalid and "123: not a valid number" in invalid
+
+    # Another team's list cannot be chosen by id.
+    other = team_of(app, ann)  # same team; make a foreign list directly
+    with app.app_context():
+        foreign_team = Team(name="Other", status_queue_name="qOtherTeam000001")
+        db.session.add(foreign_team)
+        db.session.commit()
+        foreign_id = foreign_team.id
+    foreign = add_list(app, foreign_id, "Theirs", [("79169999999", {})])
+    html = preview(ann, campaign_id, list_ids=[foreign])
+    assert text_of(html, "recipient-count") == "0"
+    assert other.id == team.id
+
+
+def test_placeholders_are_checked_against_the_lists_fields(app, ann):
+    team = team_of(app, ann)
+    named = add_list(
+        app,
+        team.id,
+        "Named",
+        [("79161111111", {"name": "Anna"}), ("79162222222", {"name": ""})],
+        fields=("name", "city"),
+    )
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, list_ids=[named], text="Hi {name} from {town}")
+    errors = " ".join(text_of(html, "error-placeholders") for _ in [0])
+    assert "{town} is not a field of the chosen lists. Their fields: {name}, {city}." in html
+    assert "{name} is empty for 1 of 2 recipients" in unescape(html)
+    assert "Remove it, or choose lists where every contact has it." in html
+    assert errors
+
+    # Pasted numbers have no fields.
+    html = unescape(
+        preview(ann, campaign_id, list_ids=[named], pasted_numbers="79163333333", text="Hi {name}")
+    )
+    assert "{name} is empty for 2 of 3 recipients (pasted numbers have no fields)" in html
+    html = unescape(preview(ann, campaign_id, pasted_numbers="79163333333", text="Hi {name}"))
+    assert "{name} cannot be filled" in html and "pasted numbers have none" in html
+
+
+def test_sample_preview_renders_the_first_recipient(app, ann):
+    team = team_of(app, ann)
+    people = add_list(
+        app,
+        team.id,
+        "People",
+        [("79161111111", {"name": "Вера"}), ("79162222222", {"name": "Gleb"})],
+    )
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, list_ids=[people], text="Hello {name}, see you")
+    assert text_of(html, "sample-text") == "Hello Вера, see you"
+    assert text_of(html, "sample-parts") == "UCS-2, 1 part"
+    assert "As +79161111111 will get it" in html
+    assert text_of(html, "readiness") == "Ready: continue to check and send."
+
+
+def test_estimate_is_recipients_times_max_parts_times_price_to_the_kopeck(app, ann):
+    team = team_of(app, ann)
+    with app.app_context():
+        db.session.get(Team, team.id).price_per_part = Decimal("0.3333")
+        db.session.commit()
+    pasted = "\n".join(f"7916{i:07d}" for i in range(7))
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, pasted_numbers=pasted, text="x" * 200)  # 2 parts
+    # 7 × 2 × 0.3333 = 4.6662 → 4.67
+    assert text_of(html, "estimate") == "4.67 RUB"
+    assert "7 recipients × 2 parts × 0.33 RUB per part" in unescape(html)
+    assert "An estimate" in html
+
+    # With placeholders: the longest value decides.
+    rows = [("79160000001", {"name": "Al"}), ("79160000002", {"name": "x" * 160})]
+    people = add_list(app, team.id, "People", rows)
+    html = preview(ann, campaign_id, list_ids=[people], text="Hi {name}")
+    assert text_of(html, "estimate") == "1.33 RUB"  # 2 × 2 × 0.3333 = 1.3332
+    assert "Messages take 1 to 2 parts" in html
+
+
+def test_send_at_is_read_in_the_team_time_zone_and_stored_in_utc(app, ann):
+    team = team_of(app, ann)
+    with app.app_context():
+        db.session.get(Team, team.id).timezone = "Asia/Vladivostok"  # UTC+10
+        db.session.commit()
+    campaign_id = new_draft(ann)
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    html = preview(ann, campaign_id, when="at", send_date=day.isoformat(), send_time="09:30")
+    expected = datetime(day.year, day.month, day.day, 9, 30, tzinfo=ZoneInfo("Asia/Vladivostok"))
+    assert load(app, campaign_id).send_at == expected.astimezone(UTC)
+    assert load(app, campaign_id).send_at.hour == 23  # 09:30 at UTC+10
+    assert f"{day.isoformat()} 09:30" in text_of(html, "when")
+
+    past = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    html = preview(ann, campaign_id, when="at", send_date=past, send_time="09:30")
+    assert "That time has already passed" in html and "Asia/Vladivostok" in html
+
+    html = preview(ann, campaign_id, when="at", send_date="", send_time="")
+    assert "Choose the date and the time to send at, or choose Send now." in html
+
+
+def test_preview_saves_the_draft_and_it_reopens_as_typed(app, ann):
+    team = team_of(app, ann)
+    people = add_list(app, team.id, "People", [("79161111111", {"name": "Anna"})])
+    campaign_id = new_draft(ann)
+    preview(
+        ann,
+        campaign_id,
+        name="Autumn",
+        list_ids=[people],
+        pasted_numbers="79162222222\nnot a number",
+        text="Hi {name} {oops}",
+        sender="TEST",
+        flash="y",
+        wapurl="wap.example.ru",
+    )
+    saved = load(app, campaign_id)
+    assert (saved.name, saved.text, saved.sender, saved.flash, saved.wapurl) == (
+        "Autumn",
+        "Hi {name} {oops}",
+        "TEST",
+        True,
+        "wap.example.ru",
+    )
+    assert saved.list_ids == [people]
+    assert saved.pasted_numbers == "79162222222\nnot a number"
+    page = ann.get(f"/campaigns/{campaign_id}/edit").text
+    assert 'value="Autumn"' in page
+    assert "Hi {name} {oops}</textarea>" in page
+    assert "79162222222\nnot a number</textarea>" in page
+    assert re.search(rf'value="{people}"[^>]*checked|checked[^>]*value="{people}"', page)
+    assert '<option selected value="TEST">' in page or 'value="TEST" selected' in page
+    assert 'name="flash" type="checkbox" value="y" checked' in page or "checked" in page
+    assert page.count("is not a field of the chosen lists") == 1  # errors shown on reopen
+
+
+def test_continue_with_errors_keeps_everything_typed(app, ann):
+    campaign_id = new_draft(ann)
+    response = ann.post(
+        f"/campaigns/{campaign_id}/edit",
+        form(action="review", text="Hi {who}", pasted_numbers="79161111111\nbad", sender=""),
+    )
+    assert response.status_code == 400
+    page = unescape(response.text)
+    assert "Hi {who}</textarea>" in page and "79161111111\nbad</textarea>" in page
+    assert "Choose a sender name." in page and "{who} cannot be filled" in page
+    assert 'class="field-error"' in response.text
+    # Without JavaScript, "Update preview" shows the same check.
+    response = ann.post(f"/campaigns/{campaign_id}/edit", form(action="preview", text="Привет"))
+    assert response.status_code == 200 and "UCS-2" in response.text
+
+
+def test_continue_when_ready_goes_to_the_confirmation(app, ann):
+    campaign_id = new_draft(ann)
+    response = ann.post(
+        f"/campaigns/{campaign_id}/edit", form(action="review", pasted_numbers="79161111111")
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/campaigns/{campaign_id}/confirm")
+    response = ann.post(f"/campaigns/{campaign_id}/edit", form(action="save"))
+    assert response.status_code == 302 and response.headers["Location"].endswith("/edit")
+
+
+def test_viewers_cannot_compose(app, ann, make_person):
+    team = team_of(app, ann)
+    campaign_id = new_draft(ann)
+    viewer = make_person("vic@example.com", team=team.id, role=Role.VIEWER.value)
+    assert viewer.post("/campaigns/new").status_code == 403
+    assert viewer.get(f"/campaigns/{campaign_id}/edit").status_code == 403
+    assert viewer.post(f"/campaigns/{campaign_id}/preview", form(text="x")).status_code == 403
+    assert load(app, campaign_id).text == ""
+    page = viewer.get("/campaigns").text
+    assert "New campaign" not in page and f"/campaigns/{campaign_id}" in page

@@ -1,0 +1,301 @@
+"""Who a campaign goes to: the chosen lists' phones and pasted numbers, each once, minus the
+team's stop list; and the contact fields its placeholders (``{name}``) are filled from.
+
+A phone in several lists is one recipient, whose fields are those of its lowest contact id.
+Everything here is counted in SQL, so it stays quick on lists of millions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, distinct, exists, func, literal, select
+from sqlalchemy.orm import Session
+
+from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
+from webapp.models import Contact, ContactList, StopListEntry
+from webapp.sms import normalize_phone
+
+# ``{name}``: a field name without braces or line breaks; spaces around it are ignored.
+PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
+# Pasted numbers are one per line, or separated by commas, semicolons or tabs (not spaces:
+# people write "+7 916 123-45-67").
+PASTED_SEPARATORS = re.compile(r"[\n\r,;\t]+")
+CHUNK = 500  # phones per IN (...) list
+
+
+def placeholders(text: str) -> list[str]:
+    """The field names a text uses, in order of first appearance."""
+    return list(dict.fromkeys(m.group(1).strip() for m in PLACEHOLDER.finditer(text or "")))
+
+
+def render(text: str, fields: dict[str, Any] | None) -> str:
+    """The text with each ``{name}`` replaced by the recipient's field (empty when missing)."""
+    fields = fields or {}
+
+    def value(match: re.Match[str]) -> str:
+        found = fields.get(match.group(1).strip())
+        return "" if found is None else str(found)
+
+    return PLACEHOLDER.sub(value, text or "")
+
+
+@dataclass(frozen=True)
+class PastedNumbers:
+    """Numbers as pasted: the valid ones normalised and each once, the others with why."""
+
+    phones: list[str]
+    invalid: list[tuple[str, str]]
+    repeated: int = 0
+
+
+def parse_pasted(text: str, region: str) -> PastedNumbers:
+    """Read pasted numbers, one per line (or separated by commas, semicolons, tabs)."""
+    phones: dict[str, None] = {}
+    invalid: list[tuple[str, str]] = []
+    repeated = 0
+    for raw in PASTED_SEPARATORS.split(text or ""):
+        raw = raw.strip()
+        if not raw:
+            continue
+        result = normalize_phone(raw, region)
+        if result.phone is None:
+            invalid.append((raw, result.error or "not a phone number"))
+        elif result.phone in phones:
+            repeated += 1
+        else:
+            phones[result.phone] = None
+    return PastedNumbers(list(phones), invalid, repeated)
+
+
+def team_list_ids(session: Session, team_id: int, wanted: Iterable[Any]) -> list[int]:
+    """The ids among ``wanted`` that are lists of this team (others are dropped silently)."""
+    ids = set()
+    for value in wanted or ():
+        try:
+            ids.add(int(value))
+        except (TypeError, ValueError):
+            continue
+    if not ids:
+        return []
+    return sorted(
+        session.scalars(
+            select(ContactList.id).where(ContactList.team_id == team_id, ContactList.id.in_(ids))
+        )
+    )
+
+
+def field_names(session: Session, team_id: int, list_ids: Sequence[int]) -> list[str]:
+    """The field names the chosen lists' contacts carry, in column order, each once."""
+    try:  # the contacts area provides this; until it lands, read the lists ourselves
+        from webapp.contacts import field_names_of_lists  # type: ignore[attr-defined]
+    except ImportError:
+        field_names_of_lists = None
+    if field_names_of_lists is not None:
+        return list(field_names_of_lists(team_id, list_ids))
+    names: dict[str, None] = {}
+    for row in session.scalars(
+        select(ContactList.field_names)
+        .where(ContactList.team_id == team_id, ContactList.id.in_(list_ids or [-1]))
+        .order_by(ContactList.id)
+    ):
+        names.update(dict.fromkeys(row or []))
+    return list(names)
+
+
+# -- SQL building blocks -------------------------------------------------------------------------
+
+
+def not_stopped(team_id: int, phone: ColumnElement[str]) -> ColumnElement[bool]:
+    return ~exists().where(StopListEntry.team_id == team_id, StopListEntry.phone == phone)
+
+
+def in_lists(team_id: int, list_ids: Sequence[int]) -> ColumnElement[bool]:
+    return and_(Contact.team_id == team_id, Contact.list_id.in_(list_ids))
+
+
+def first_contacts(team_id: int, list_ids: Sequence[int]) -> Select[tuple[int]]:
+    """The lowest contact id of each phone in the lists: the contact whose fields are used."""
+    return select(func.min(Contact.id)).where(in_lists(team_id, list_ids)).group_by(Contact.phone)
+
+
+def field_value(name: str) -> ColumnElement[str]:
+    """A contact's field as text: ``json_extract`` on SQLite, ``->>`` on PostgreSQL."""
+    return Contact.fields[name].as_string()
+
+
+def rendered_text(template: str) -> ColumnElement[str]:
+    """The template rendered for each contact in SQL: nested REPLACE of every ``{...}``."""
+    expression: ColumnElement[str] = literal(template)
+    for match in dict.fromkeys(m.group(0) for m in PLACEHOLDER.finditer(template)):
+        name = match[1:-1].strip()
+        value = func.coalesce(field_value(name), literal(""))
+        expression = func.replace(expression, literal(match), value)
+    return expression
+
+
+# -- resolving -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Recipients:
+    """Who a campaign would go to now."""
+
+    count: int = 0
+    from_lists: int = 0  # distinct phones of the lists, not stopped
+    pasted_only: list[str] = field(default_factory=list)  # pasted, in no chosen list, not stopped
+    pasted_in_lists: int = 0  # pasted numbers already in a chosen list
+    stopped: int = 0  # distinct phones left out because of the stop list
+    invalid: list[tuple[str, str]] = field(default_factory=list)
+    repeated: int = 0  # pasted numbers typed more than once
+    list_ids: list[int] = field(default_factory=list)
+    field_names: list[str] = field(default_factory=list)
+
+
+def resolve(
+    session: Session, team_id: int, list_ids: Sequence[int], pasted: str, region: str
+) -> Recipients:
+    """Count the distinct recipients of chosen lists ∪ pasted numbers, minus the stop list."""
+    numbers = parse_pasted(pasted, region)
+    result = Recipients(invalid=numbers.invalid, repeated=numbers.repeated, list_ids=list(list_ids))
+    if list_ids:
+        result.from_lists = session.scalar(
+            select(func.count(distinct(Contact.phone))).where(
+                in_lists(team_id, list_ids), not_stopped(team_id, Contact.phone)
+            )
+        )
+        result.stopped = session.scalar(
+            select(func.count(distinct(Contact.phone))).where(
+                in_lists(team_id, list_ids), ~not_stopped(team_id, Contact.phone)
+            )
+        )
+        result.field_names = field_names(session, team_id, list_ids)
+    listed: set[str] = set()
+    stopped: set[str] = set()
+    for start in range(0, len(numbers.phones), CHUNK):
+        chunk = numbers.phones[start : start + CHUNK]
+        if list_ids:
+            listed.update(
+                session.scalars(
+                    select(Contact.phone)
+                    .where(in_lists(team_id, list_ids), Contact.phone.in_(chunk))
+                    .distinct()
+                )
+            )
+        stopped.update(
+            session.scalars(
+                select(StopListEntry.phone).where(
+                    StopListEntry.team_id == team_id, StopListEntry.phone.in_(chunk)
+                )
+            )
+        )
+    result.pasted_in_lists = len(listed)
+    result.pasted_only = [p for p in numbers.phones if p not in listed and p not in stopped]
+    result.stopped += len(stopped - listed)  # stopped listed phones are counted above
+    result.count = result.from_lists + len(result.pasted_only)
+    return result
+
+
+def missing_field_counts(
+    session: Session, team_id: int, recipients: Recipients, names: Sequence[str]
+) -> dict[str, int]:
+    """How many recipients have no value (absent or empty) for each field name."""
+    counts = {}
+    for name in names:
+        missing = len(recipients.pasted_only)  # pasted numbers carry no fields
+        if recipients.list_ids and recipients.from_lists:
+            missing += session.scalar(
+                select(func.count()).where(
+                    Contact.id.in_(first_contacts(team_id, recipients.list_ids)),
+                    not_stopped(team_id, Contact.phone),
+                    func.coalesce(field_value(name), literal("")) == literal(""),
+                )
+            )
+        counts[name] = missing
+    return counts
+
+
+def first_recipient(
+    session: Session, team_id: int, recipients: Recipients
+) -> tuple[str, dict[str, Any]] | None:
+    """The sample recipient shown in the preview: the first contact of the lists, else the
+    first pasted number; its phone and fields."""
+    if recipients.list_ids and recipients.from_lists:
+        row = session.execute(
+            select(Contact.phone, Contact.fields)
+            .where(
+                Contact.id.in_(first_contacts(team_id, recipients.list_ids)),
+                not_stopped(team_id, Contact.phone),
+            )
+            .order_by(Contact.id)
+            .limit(1)
+        ).first()
+        if row is not None:
+            return row.phone, dict(row.fields or {})
+    if recipients.pasted_only:
+        return recipients.pasted_only[0], {}
+    return None
+
+
+# -- parts of texts rendered for many recipients -------------------------------------------------
+
+
+def _parts(units: int, ucs2: bool) -> int:
+    single, per_part = (UCS2_SINGLE, UCS2_PART) if ucs2 else (GSM7_SINGLE, GSM7_PART)
+    if units == 0:
+        return 0
+    return 1 if units <= single else math.ceil(units / per_part)
+
+
+def parts_range(
+    session: Session, team_id: int, template: str, recipients: Recipients
+) -> tuple[int, int]:
+    """Fewest and most parts a message of this campaign can take.
+
+    Without placeholders every message has the template's parts. With them, each field's
+    shortest and longest values (and whether any value forces UCS-2) bound the rendered texts:
+    the upper bound may be above the true maximum, never below, so the estimate errs high.
+    """
+    names = placeholders(template)
+    if not names or not recipients.list_ids:
+        parts = analyse(render(template, {})).parts
+        return parts, parts
+    bare = PLACEHOLDER.sub("", template)
+    bare_info = analyse(bare)
+    occurrences = {name: 0 for name in names}
+    for match in PLACEHOLDER.finditer(template):
+        occurrences[match.group(1).strip()] += 1
+    low_gsm = high_gsm = bare_info.units if bare_info.encoding == "GSM-7" else 0
+    low_ucs = high_ucs = len(bare.encode("utf-16-le")) // 2
+    ucs2_possible = bare_info.encoding == "UCS-2"
+    ucs2_always = ucs2_possible
+    for name in names:
+        values = session.scalars(
+            select(field_value(name)).where(in_lists(team_id, recipients.list_ids)).distinct()
+        )
+        lengths = []
+        all_ucs2 = True
+        for raw in values:
+            info = analyse("" if raw is None else str(raw))
+            ucs2 = info.encoding == "UCS-2"
+            all_ucs2 &= ucs2
+            ucs2_possible |= ucs2
+            utf16 = len(("" if raw is None else str(raw)).encode("utf-16-le")) // 2
+            lengths.append((info.units, utf16))
+        if not lengths:
+            continue
+        ucs2_always |= all_ucs2
+        n = occurrences[name]
+        low_gsm += n * min(g for g, _ in lengths)
+        high_gsm += n * max(g for g, _ in lengths)
+        low_ucs += n * min(u for _, u in lengths)
+        high_ucs += n * max(u for _, u in lengths)
+    if recipients.pasted_only:  # they get the bare text (and are refused anyway: no fields)
+        ucs2_always = bare_info.encoding == "UCS-2"
+    low = _parts(low_ucs, True) if ucs2_always else _parts(low_gsm, False)
+    high = max(_parts(high_ucs, True) if ucs2_possible else 0, _parts(high_gsm, False))
+    return low, high
