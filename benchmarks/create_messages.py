@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -56,10 +57,11 @@ def build(size: int) -> tuple[int, list[int]]:
     for i in range(size):
         phone = f"7916{i:07d}"
         fields = {"name": NAMES[i % len(NAMES)], "code": str(i)}
-        if i < split + overlap:
-            rows.append({"team_id": team.id, "list_id": first.id, "phone": phone, "fields": fields})
-        if i >= split:
-            rows.append({"team_id": team.id, "list_id": second.id, "phone": phone, "fields": fields})
+        for list_id, member in ((first.id, i < split + overlap), (second.id, i >= split)):
+            if member:
+                rows.append(
+                    {"team_id": team.id, "list_id": list_id, "phone": phone, "fields": fields}
+                )
         if len(rows) >= CHUNK:
             db.session.execute(insert(Contact), rows)
             rows = []
@@ -140,11 +142,11 @@ def main() -> None:
                     db.session.add(campaign)
                     db.session.commit()
                     if how == "sql":
-                        work = lambda c=campaign: campaigns.create_messages(  # noqa: E731
-                            db.session, c, list_ids, []
+                        work = partial(
+                            campaigns.create_messages, db.session, campaign, list_ids, []
                         )
                     else:
-                        work = lambda c=campaign: python_render(c, list_ids)  # noqa: E731
+                        work = partial(python_render, campaign, list_ids)
                     timed(label, size, work)
                     count = db.session.scalar(
                         select(func.count()).where(Message.campaign_id == campaign.id)
