@@ -169,10 +169,6 @@ def check(
 
     if found.count == 0:
         result.add("recipients", "There are no recipients yet: choose a list or paste numbers.")
-    if found.invalid:
-        result.warnings.setdefault("recipients", []).append(
-            f"{len(found.invalid)} pasted number(s) are not valid and will be left out."
-        )
     if not text.strip():
         result.add("text", "Write the message.")
     for name in names:

@@ -115,7 +115,9 @@ def preview(campaign_id: int) -> ResponseReturnValue:
     errors = _save(form, campaign)
     result = campaigns.check(db.session, current_team(), campaign, utcnow(), errors)
     if is_htmx():
-        return render_template("campaigns/_check.html", campaign=campaign, result=result)
+        return render_template(
+            "campaigns/_check.html", campaign=campaign, result=result, show_errors=True
+        )
     return _composer(form, campaign, result, show_errors=True)
 
 
