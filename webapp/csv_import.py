@@ -1,0 +1,422 @@
+"""CSV uploads into contact lists: storing the upload, sniffing it for the preview, and the
+streaming import the worker runs.
+
+Nothing here reads a file whole: the upload is copied to disk in blocks, the preview reads the
+first 64 KB, and the import decodes line by line and inserts 5,000 rows per statement. A line
+that is not valid in the detected encoding makes its row invalid ("unreadable characters")
+instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp.contacts import add_phones, merge_field_names, phone_reason, remove_upload
+from webapp.models import ContactImport, ContactList, ImportState, Team
+from webapp.sms import normalize_phone
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+SNIFF_BYTES = 64 * 1024
+CHUNK_ROWS = 5000
+PREVIEW_ROWS = 5
+# A line longer than this is not a contact: the file is refused rather than read into memory.
+MAX_LINE_BYTES = 1024 * 1024
+# A running import that has not moved for this long lost its worker; another may take it over.
+ABANDONED_AFTER = timedelta(minutes=10)
+UPLOAD_DIR = "uploads"
+
+ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1251": "Windows-1251"}
+DELIMITERS = {";": "semicolon ( ; )", ",": "comma ( , )"}
+# Header names that say "this is the phone" (lowercase, compared without spaces and punctuation).
+PHONE_HEADERS = (
+    "phone",
+    "phonenumber",
+    "mobile",
+    "mobilephone",
+    "msisdn",
+    "tel",
+    "telephone",
+    "cell",
+    "cellphone",
+    "number",
+    "телефон",
+    "тел",
+    "номер",
+    "номертелефона",
+    "мобильный",
+    "мобильныйтелефон",
+    "сотовый",
+)
+NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+class CsvError(ValueError):
+    """A file that cannot be imported, said in plain words."""
+
+
+# -- storing and sniffing the upload -------------------------------------------------------------
+
+
+def store_upload(stream: BinaryIO, upload_root: Path) -> str:
+    """Copy an uploaded file to ``uploads/<random>.csv`` under ``upload_root`` in 1 MB blocks;
+    returns its path relative to ``upload_root``."""
+    folder = upload_root / UPLOAD_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    relative = f"{UPLOAD_DIR}/{secrets.token_hex(16)}.csv"
+    with open(upload_root / relative, "xb") as out:
+        while block := stream.read(1024 * 1024):
+            out.write(block)
+    return relative
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """What the start of a file looks like: its encoding, delimiter, header and first rows."""
+
+    encoding: str
+    delimiter: str
+    header: list[str]
+    rows: list[list[str]]
+
+    @property
+    def phone_column(self) -> int:
+        return guess_phone_column(self.header, self.rows)
+
+
+def detect_encoding(sample: bytes) -> str:
+    """UTF-8 (with or without BOM) if the sample decodes as UTF-8, else Windows-1251."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        # Not final: the sample may end inside a multi-byte character.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8"
+
+
+def detect_delimiter(text: str) -> str:
+    """``;`` or ``,``: the one that splits the first lines into the same number (> 1) of
+    columns most consistently; ``;`` when neither does (Excel's choice in Russian locales)."""
+    lines = text.splitlines()[:50]
+    if len(lines) > 1:
+        lines = lines[:-1]  # the sample may cut the last line short
+    best, best_score = ";", (0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
+        if not rows or len(rows[0]) < 2:
+            continue
+        columns = len(rows[0])
+        score = (sum(len(r) == columns for r in rows), columns)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None) -> Sniffed:
+    """Read the first 64 KB of a file: encoding and delimiter (unless given), header and the
+    first rows. CsvError if it is not a CSV with a header."""
+    with open(path, "rb") as f:
+        sample = f.read(SNIFF_BYTES)
+        complete = not f.read(1)
+    if not sample.strip():
+        raise CsvError("The file is empty.")
+    if b"\x00" in sample:
+        raise CsvError("This is not a CSV file (it holds binary data). Save it as CSV and retry.")
+    encoding = encoding if encoding in ENCODINGS else detect_encoding(sample)
+    text = sample.decode(encoding, errors="replace")
+    if not complete:
+        text = text[: text.rfind("\n") + 1] or text  # whole lines only
+    delimiter = delimiter if delimiter in DELIMITERS else detect_delimiter(text)
+    rows = [r for r in _rows(io.StringIO(text, newline=""), delimiter) if any(c.strip() for c in r)]
+    if not rows:
+        raise CsvError("The file has no header row.")
+    header = [c.strip() for c in rows[0]]
+    return Sniffed(encoding, delimiter, header, rows[1 : PREVIEW_ROWS + 1])
+
+
+def _rows(text: IO[str], delimiter: str) -> Iterator[list[str]]:
+    try:
+        yield from csv.reader(text, delimiter=delimiter)
+    except csv.Error:
+        return  # the preview shows what it could read; the import reports the rest
+
+
+def normalise_header(name: str) -> str:
+    return NOT_LETTERS.sub("", name.lower())
+
+
+def guess_phone_column(header: list[str], rows: list[list[str]] | None = None) -> int:
+    """The column that most likely holds phones: by its name, else by its values."""
+    names = [normalise_header(h) for h in header]
+    for wanted in PHONE_HEADERS:
+        if wanted in names:
+            return names.index(wanted)
+    for i, name in enumerate(names):
+        if any(w in name for w in PHONE_HEADERS if len(w) > 3):
+            return i
+    best, best_count = 0, 0
+    for i in range(len(header)):
+        count = sum(1 for r in rows or [] if i < len(r) and normalize_phone(r[i]).phone is not None)
+        if count > best_count:
+            best, best_count = i, count
+    return best
+
+
+# -- the import ----------------------------------------------------------------------------------
+
+
+def claim_import(session: Session, import_id: int, now: datetime) -> bool:
+    """Take an import for this worker: queued, or running but abandoned. One UPDATE with the
+    condition in its WHERE, so of two workers racing exactly one gets rowcount 1."""
+    result = session.execute(
+        update(ContactImport)
+        .where(
+            ContactImport.id == import_id,
+            or_(
+                ContactImport.state == ImportState.QUEUED,
+                (ContactImport.state == ImportState.RUNNING)
+                & (ContactImport.claimed_at < now - ABANDONED_AFTER),
+            ),
+        )
+        .values(state=ImportState.RUNNING, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def claimable_imports(session: Session, now: datetime, limit: int = 10) -> list[int]:
+    """Ids of imports waiting for a worker, oldest first."""
+    return list(
+        session.scalars(
+            select(ContactImport.id)
+            .where(
+                or_(
+                    ContactImport.state == ImportState.QUEUED,
+                    (ContactImport.state == ImportState.RUNNING)
+                    & (ContactImport.claimed_at < now - ABANDONED_AFTER),
+                )
+            )
+            .order_by(ContactImport.id)
+            .limit(limit)
+        )
+    )
+
+
+class LostClaim(Exception):
+    """Another worker took the import over (this one looked abandoned); stop quietly."""
+
+
+class DecodedLines:
+    """Lines of a binary file decoded one at a time, for ``csv.reader``.
+
+    ``bad`` turns true when a line since the last ``reset()`` did not decode; such a line is
+    decoded with replacement characters so the reader keeps its place.
+    """
+
+    def __init__(self, f: BinaryIO, encoding: str) -> None:
+        self.f = f
+        self.encoding = encoding
+        self.bad = False
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.f.readline(MAX_LINE_BYTES)
+        if not raw:
+            raise StopIteration
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise CsvError("A line of the file is longer than 1 MB: this is not a contacts CSV.")
+        try:
+            return raw.decode(self.encoding)
+        except UnicodeDecodeError:
+            self.bad = True
+            return raw.decode(self.encoding, errors="replace")
+
+    def reset(self) -> bool:
+        bad, self.bad = self.bad, False
+        return bad
+
+
+class ImportRun:
+    """One run of an import: reads the file and writes chunks, reporting after each."""
+
+    def __init__(
+        self, session: Session, contact_import: ContactImport, upload_root: Path, clock: Clock
+    ) -> None:
+        self.session = session
+        self.imp = contact_import
+        self.upload_root = upload_root
+        self.clock = clock
+        self.claimed_at = contact_import.claimed_at
+        self.contact_list = session.get(ContactList, contact_import.list_id)
+        team = session.get(Team, contact_import.team_id)
+        self.region = team.phone_region if team is not None else "RU"
+
+    def run(self) -> None:
+        imp = self.imp
+        # A re-run starts the report afresh; contacts already added are skipped as duplicates.
+        self._save(rows_read=0, added=0, duplicates=0, invalid=0, invalid_report="")
+        path = self.upload_root / imp.stored_path
+        if not path.exists():
+            raise CsvError("The uploaded file is gone. Upload it again.")
+        with open(path, "rb") as f:
+            lines = DecodedLines(f, imp.encoding)
+            reader = csv.reader(lines, delimiter=imp.delimiter)
+            header = self._header(reader, lines)
+            column = imp.phone_column or 0
+            if column >= len(header):
+                raise CsvError("The chosen phone column is not in the file's header.")
+            fields = [(i, name) for i, name in enumerate(header) if i != column and name]
+            merge_field_names(self.session, self.contact_list, [n for _, n in fields])
+            self._read(reader, lines, column, len(header), fields)
+
+    def _header(self, reader: Iterator[list[str]], lines: DecodedLines) -> list[str]:
+        for row in reader:
+            lines.reset()
+            if any(c.strip() for c in row):
+                return [c.strip() for c in row]
+        raise CsvError("The file is empty: it has no header row.")
+
+    def _read(
+        self,
+        reader: Any,  # a csv.reader (its type is private)
+        lines: DecodedLines,
+        column: int,
+        columns: int,
+        fields: list[tuple[int, str]],
+    ) -> None:
+        phones: list[tuple[str, dict[str, str]]] = []
+        invalid: list[tuple[int, str, str]] = []
+        read = 0
+        for row in reader:
+            row_number = reader.line_num  # the file's line (where a quoted field ends)
+            unreadable = lines.reset()
+            if not any(c.strip() for c in row):
+                continue  # blank lines are not rows
+            read += 1
+            given = row[column].strip() if column < len(row) else ""
+            if unreadable:
+                invalid.append((row_number, given, "unreadable characters"))
+            elif len(row) < columns:
+                invalid.append(
+                    (row_number, given, f"too few columns ({len(row)}, the header has {columns})")
+                )
+            else:
+                result = normalize_phone(given, self.region)
+                if result.phone is None:
+                    invalid.append((row_number, given, phone_reason(result.error)))
+                else:
+                    phones.append((result.phone, {name: row[i].strip() for i, name in fields}))
+            if read % CHUNK_ROWS == 0:
+                self._write(read, phones, invalid)
+                phones, invalid, read = [], [], 0
+        if not self.imp.rows_read and not read:
+            raise CsvError("The file has a header but no rows.")
+        self._write(read, phones, invalid)
+
+    def _write(
+        self, read: int, phones: list[tuple[str, dict[str, str]]], invalid: list[tuple]
+    ) -> None:
+        added = add_phones(self.session, self.contact_list, phones, self.clock())
+        report = io.StringIO()
+        csv.writer(report, lineterminator="\n").writerows(invalid)
+        imp = ContactImport
+        self._save(
+            rows_read=imp.rows_read + read,
+            added=imp.added + added,
+            duplicates=imp.duplicates + len(phones) - added,
+            invalid=imp.invalid + len(invalid),
+            invalid_report=imp.invalid_report + report.getvalue(),
+        )
+
+    def _save(self, **values) -> None:
+        """Update the import's counters and commit (so its page shows progress), renewing the
+        claim; LostClaim if another worker took the import over meanwhile."""
+        now = self.clock()
+        result = self.session.execute(
+            update(ContactImport)
+            .where(
+                ContactImport.id == self.imp.id,
+                ContactImport.state == ImportState.RUNNING,
+                ContactImport.claimed_at == self.claimed_at,
+            )
+            .values(claimed_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            self.session.rollback()
+            raise LostClaim
+        self.session.commit()
+        self.claimed_at = now
+        self.session.refresh(self.imp)
+
+
+def run_import(session: Session, import_id: int, upload_root: Path, clock: Clock) -> None:
+    """Read a claimed import's file into its list, then mark it done (or failed, with the
+    reason in plain words) and delete the upload."""
+    contact_import = session.get(ContactImport, import_id)
+    if contact_import is None:
+        return
+    stored_path = contact_import.stored_path
+    run = ImportRun(session, contact_import, upload_root, clock)
+    state, error = ImportState.DONE, ""
+    try:
+        run.run()
+    except LostClaim:
+        return
+    except (CsvError, csv.Error) as exc:
+        session.rollback()
+        state, error = ImportState.FAILED, _plain(exc)
+    except Exception:
+        session.rollback()
+        log.exception("contact import %s failed", import_id)
+        state = ImportState.FAILED
+        error = "The import stopped on an unexpected error. Upload the file again to retry."
+    result = session.execute(
+        update(ContactImport)
+        .where(ContactImport.id == import_id, ContactImport.claimed_at == run.claimed_at)
+        .values(state=state, error=error[:500], finished_at=clock())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount == 1:
+        remove_upload(upload_root, stored_path)
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, CsvError):
+        return str(exc)
+    return f"The file is not a valid CSV: {exc}."
+
+
+def process_imports(session: Session, upload_root: Path, clock: Clock) -> int:
+    """The worker's tick: claim waiting imports one at a time and run each; returns how many
+    this worker ran."""
+    ran = 0
+    while True:
+        now = clock()
+        claimed = next(
+            (i for i in claimable_imports(session, now) if claim_import(session, i, now)), None
+        )
+        if claimed is None:
+            return ran
+        run_import(session, claimed, upload_root, clock)
+        ran += 1

@@ -1,0 +1,59 @@
+"""Forms of the contacts pages (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from webapp.csv_import import DELIMITERS, ENCODINGS
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class ListForm(FlaskForm):
+    name = StringField(
+        _l("List name"),
+        validators=[DataRequired(_l("Give the list a name.")), Length(max=100)],
+        filters=[_strip],
+    )
+
+
+class ContactForm(FlaskForm):
+    phone = StringField(
+        _l("Phone"),
+        validators=[DataRequired(_l("Enter a phone number."))],
+        render_kw={"inputmode": "tel", "autocomplete": "off"},
+    )
+    more_fields = TextAreaField(_l("Fields (optional)"), render_kw={"rows": 2})
+
+
+class PasteForm(FlaskForm):
+    numbers = TextAreaField(
+        _l("Phone numbers"),
+        validators=[DataRequired(_l("Paste at least one phone number."))],
+        render_kw={"rows": 6, "spellcheck": "false"},
+    )
+
+
+class StopListForm(PasteForm):
+    reason = StringField(_l("Reason (optional)"), validators=[Length(max=200)])
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
+
+
+class PreviewForm(FlaskForm):
+    encoding = SelectField(
+        _l("Encoding"), choices=[SelectChoice(k, v) for k, v in ENCODINGS.items()]
+    )
+    delimiter = SelectField(
+        _l("Delimiter"), choices=[SelectChoice(k, v) for k, v in DELIMITERS.items()]
+    )
+    phone_column = SelectField(_l("Phone column"), coerce=int, choices=[])
