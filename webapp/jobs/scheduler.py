@@ -25,11 +25,12 @@ class Tick:
 
 def default_ticks() -> list[Tick]:
     """Every tick the worker runs (dispatch, statuses, balance and senders join as written)."""
-    from webapp.jobs import dispatch, housekeeping, senders
+    from webapp.jobs import dispatch, housekeeping, imports, senders
 
     return [
         # Each tick sends for up to dispatch.TICK_BUDGET seconds: in effect a steady loop.
         Tick("dispatch", dispatch.run, 1),
+        Tick("imports", imports.run, 2),
         Tick("housekeeping", housekeeping.run, 3600),
         Tick("senders", senders.run, 3600),
     ]
