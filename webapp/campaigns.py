@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from webapp import counters, recipients, senders
@@ -284,8 +284,10 @@ def create_messages(
                 )
                 .group_by(Contact.phone)
             )
-        done = session.execute(insert(Message).from_select(columns, source))
-        created += done.rowcount
+        done = session.execute(insert(Message.__table__).from_select(columns, source))
+        # psycopg reports -1 for INSERT ... SELECT through SQLAlchemy: count what was made
+        # (an index-only count over the campaign's rows).
+        created += done.rowcount if done.rowcount >= 0 else _count(session, campaign.id)
     text = recipients.render(template, {})
     for start in range(0, len(pasted_only), PASTED_CHUNK):
         chunk = pasted_only[start : start + PASTED_CHUNK]
@@ -306,6 +308,12 @@ def create_messages(
         )
         created += len(chunk)
     return created
+
+
+def _count(session: Session, campaign_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id)
+    )
 
 
 def commit(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from functools import cache
 from zoneinfo import available_timezones
 
 import phonenumbers
@@ -80,6 +82,14 @@ class ConfirmForm(FlaskForm):
     recipients = HiddenField()
 
 
+@cache
+def _timezones() -> list[str]:
+    # zoneinfo also looks for the tzdata package, which some installed import hooks warn about.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ImportWarning)
+        return sorted(available_timezones())
+
+
 def _region_choices() -> list[SelectChoice]:
     regions = sorted(phonenumbers.SUPPORTED_REGIONS)
     return [SelectChoice(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
@@ -91,9 +101,7 @@ class SendingSettingsForm(FlaskForm):
     phone_region = SelectField(
         _l("Phone region"), choices=_region_choices(), validators=[DataRequired()]
     )
-    timezone = SelectField(
-        _l("Time zone"), choices=sorted(available_timezones()), validators=[DataRequired()]
-    )
+    timezone = SelectField(_l("Time zone"), choices=[], validators=[DataRequired()])
     price_per_part = DecimalField(
         _l("Price per message part, RUB"),
         places=4,
@@ -109,3 +117,7 @@ class SendingSettingsForm(FlaskForm):
             NumberRange(min=1, max=10_000, message=_l("Enter a rate from 1 to 10,000.")),
         ],
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = _timezones()
