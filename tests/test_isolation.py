@@ -30,7 +30,20 @@ from werkzeug.test import TestResponse
 from webapp import teams as team_service
 from webapp.access import Permission
 from webapp.extensions import db
-from webapp.models import AuditEvent, Campaign, Invitation, Membership, Role, Team, User
+from webapp.models import (
+    AuditEvent,
+    Campaign,
+    Contact,
+    ContactImport,
+    ContactList,
+    ImportState,
+    Invitation,
+    Membership,
+    Role,
+    StopListEntry,
+    Team,
+    User,
+)
 
 from .conftest import PASSWORD, Person, csrf_token, team_of
 
@@ -71,6 +84,22 @@ NEEDS: dict[str, Permission | None] = {
     "campaigns.resume": Permission.SEND,
     "senders.index": Permission.VIEW,
     "senders.refresh": Permission.MANAGE,
+    "contacts.lists": Permission.VIEW,
+    "contacts.list_page": Permission.VIEW,
+    "contacts.import_page": Permission.VIEW,
+    "contacts.invalid_rows": Permission.VIEW,
+    "contacts.stop_list": Permission.VIEW,
+    "contacts.create_list": Permission.SEND,
+    "contacts.rename_list": Permission.SEND,
+    "contacts.delete_list": Permission.SEND,
+    "contacts.add_contact": Permission.SEND,
+    "contacts.paste": Permission.SEND,
+    "contacts.remove_contact": Permission.SEND,
+    "contacts.upload": Permission.SEND,
+    "contacts.preview": Permission.SEND,
+    "contacts.cancel_import": Permission.SEND,
+    "contacts.stop_list_add": Permission.SEND,
+    "contacts.stop_list_remove": Permission.SEND,
     "teams.delete": Permission.OWN,
 }
 
@@ -96,6 +125,10 @@ class TeamRows:
     membership_id: int  # a member other than the person walking
     invitation_id: int  # an open invitation
     campaign_id: int = 0  # a draft campaign
+    list_id: int = 0  # a contact list
+    contact_id: int = 0  # a contact in it
+    import_id: int = 0  # a finished CSV import into it, with an invalid row
+    stop_entry_id: int = 0  # a phone on the stop list
 
 
 # URL argument -> the TeamRows field holding a row of that kind.
@@ -104,6 +137,10 @@ ID_ARGUMENTS: dict[str, str] = {
     "membership_id": "membership_id",
     "invitation_id": "invitation_id",
     "campaign_id": "campaign_id",
+    "list_id": "list_id",
+    "contact_id": "contact_id",
+    "import_id": "import_id",
+    "entry_id": "stop_entry_id",
 }
 
 
@@ -135,10 +172,16 @@ FORM_DATA: dict[str, dict[str, Any]] = {
     "teams.delete": {"confirm_name": Row("team_name")},
     "gateway.settings": GATEWAY_FORM,
     "gateway.test": GATEWAY_FORM,
+    "contacts.create_list": {"name": "Walk list"},
+    "contacts.rename_list": {"name": "Walk renamed"},
+    "contacts.add_contact": {"phone": "+79161110000"},
+    "contacts.paste": {"numbers": "+79161110001, 89161110002"},
+    "contacts.stop_list_add": {"numbers": "+79161110003"},
 }
 
 # Walked last, in this order, because they undo what other routes need (in one team) or sign out.
 LAST = (
+    "contacts.delete_list",
     "teams.change_role",
     "teams.revoke",
     "teams.remove",
@@ -287,7 +330,49 @@ def new_team(
         campaign = Campaign(team_id=team.id, name="Walk campaign", text="walk")
         db.session.add(campaign)
         db.session.commit()
-        return TeamRows(team.id, team.name, other.id, invitation.id, campaign.id)
+        return TeamRows(
+            team.id, team.name, other.id, invitation.id, campaign.id, **contact_rows(team)
+        )
+
+
+def contact_rows(team: Team) -> dict[str, int]:
+    """A list named after the team with a contact, a finished import, a stop-listed phone."""
+    contact_list = ContactList(
+        team_id=team.id, name=f"{team.name} customers", field_names=["name"], contact_count=1
+    )
+    db.session.add(contact_list)
+    db.session.flush()
+    contact = Contact(
+        team_id=team.id, list_id=contact_list.id, phone="79161234567", fields={"name": "Ann"}
+    )
+    contact_import = ContactImport(
+        team_id=team.id,
+        list_id=contact_list.id,
+        filename="walk.csv",
+        stored_path="",
+        encoding="utf-8",
+        delimiter=";",
+        phone_column=0,
+        state=ImportState.DONE,
+        rows_read=2,
+        added=1,
+        invalid=1,
+        invalid_report="3,12,not a valid number\n",
+    )
+    entry = StopListEntry(team_id=team.id, phone="79161234567", reason="asked")
+    db.session.add_all([contact, contact_import, entry])
+    db.session.commit()
+    return {
+        "list_id": contact_list.id,
+        "contact_id": contact.id,
+        "import_id": contact_import.id,
+        "stop_entry_id": entry.id,
+    }
+
+
+def add_contact_rows(app: Flask, team_id: int) -> dict[str, int]:
+    with app.app_context():
+        return contact_rows(db.session.get(Team, team_id))
 
 
 def add_campaign(app: Flask, team_id: int) -> int:
@@ -322,6 +407,30 @@ def snapshot(app: Flask, team_id: int) -> dict[str, Any] | None:
             "campaigns": sorted(
                 (c.id, c.state, c.name, c.text, c.send_at)
                 for c in db.session.scalars(select(Campaign).where(Campaign.team_id == team_id))
+            ),
+            "contacts": (
+                sorted(
+                    tuple(row)
+                    for row in db.session.execute(
+                        select(ContactList.name, ContactList.contact_count).where(
+                            ContactList.team_id == team_id
+                        )
+                    ).all()
+                ),
+                sorted(db.session.scalars(select(Contact.phone).where(Contact.team_id == team_id))),
+                sorted(
+                    db.session.scalars(
+                        select(StopListEntry.phone).where(StopListEntry.team_id == team_id)
+                    )
+                ),
+                sorted(
+                    tuple(row)
+                    for row in db.session.execute(
+                        select(ContactImport.id, ContactImport.state).where(
+                            ContactImport.team_id == team_id
+                        )
+                    ).all()
+                ),
             ),
             "audit_events": db.session.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.team_id == team_id)
@@ -385,7 +494,12 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
         a_invitation = db.session.scalar(select(Invitation.id).where(Invitation.note == A_NOTE))
     assert a_invitation is not None
     a_rows = TeamRows(
-        team_a.id, team_a.name, amy_membership, a_invitation, add_campaign(app, team_a.id)
+        team_a.id,
+        team_a.name,
+        amy_membership,
+        a_invitation,
+        add_campaign(app, team_a.id),
+        **add_contact_rows(app, team_a.id),
     )
     a_before = snapshot(app, team_a.id)
     assert a_before is not None
@@ -415,7 +529,12 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
     with app.app_context():
         b_invitation = db.session.scalar(select(Invitation.id).where(Invitation.note == "for b"))
     b_rows = TeamRows(
-        team_b.id, team_b.name, ben_membership, b_invitation, add_campaign(app, team_b.id)
+        team_b.id,
+        team_b.name,
+        ben_membership,
+        b_invitation,
+        add_campaign(app, team_b.id),
+        **add_contact_rows(app, team_b.id),
     )
     walker = Walker(bob)
     calls = walked_calls(app)
