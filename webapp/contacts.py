@@ -66,7 +66,7 @@ class AddReport:
 def insert_ignoring_duplicates(
     session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: Sequence[str]
 ) -> int:
-    """Insert ``rows`` in one statement, skipping any that clash on ``unique`` (with a row
+    """Insert ``rows``, skipping any that clash on ``unique`` (with a row
     already there or an earlier one in ``rows``); returns how many went in."""
     if not rows:
         return 0
@@ -77,11 +77,13 @@ def insert_ignoring_duplicates(
         statement = sqlite.insert(table)
     else:  # pragma: no cover - the product runs on these two
         raise RuntimeError(f"no insert-or-skip for {dialect}")
-    # One multi-row VALUES statement: its rowcount is exactly the rows inserted.
-    result = session.execute(
-        statement.values(list(rows)).on_conflict_do_nothing(index_elements=list(unique))
+    # Executed with the rows as parameters, the statement is compiled once and SQLAlchemy
+    # sends it in multi-row batches ("insertmanyvalues"); RETURNING gives exactly the rows
+    # inserted on both databases (an executemany's rowcount is not to be trusted).
+    statement = statement.on_conflict_do_nothing(index_elements=list(unique)).returning(
+        *table.primary_key.columns
     )
-    return max(result.rowcount, 0)
+    return len(session.execute(statement, list(rows)).all())
 
 
 def add_phones(
