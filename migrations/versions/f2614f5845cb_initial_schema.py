@@ -1,8 +1,8 @@
 """Initial schema
 
-Revision ID: 46582cc81b58
+Revision ID: f2614f5845cb
 Revises: 
-Create Date: 2026-11-27 10:55:34.215403
+Create Date: 2026-11-27 11:22:25.959465
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '46582cc81b58'
+revision = 'f2614f5845cb'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -54,6 +54,7 @@ def upgrade():
     sa.Column('team_id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('field_names', sa.JSON(), nullable=False),
+    sa.Column('contact_count', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_contact_lists_team_id_teams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_lists'))
@@ -128,6 +129,8 @@ def upgrade():
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('pause_reason', sa.String(length=500), nullable=False),
+    sa.Column('failed_attempts', sa.Integer(), nullable=False),
+    sa.Column('retry_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('price_per_part', sa.Numeric(precision=10, scale=4), nullable=False),
     sa.Column('recipients', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -194,6 +197,7 @@ def upgrade():
     sa.UniqueConstraint('list_id', 'phone', name=op.f('uq_contacts_list_id'))
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
+        batch_op.create_index('ix_contacts_list_id_id', ['list_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_team_id'), ['team_id'], unique=False)
 
     op.create_table('invitations',
@@ -277,6 +281,7 @@ def downgrade():
     op.drop_table('invitations')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_team_id'))
+        batch_op.drop_index('ix_contacts_list_id_id')
 
     op.drop_table('contacts')
     with op.batch_alter_table('contact_imports', schema=None) as batch_op:
