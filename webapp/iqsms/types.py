@@ -144,6 +144,10 @@ def as_decimal(value: Any) -> Decimal | None:
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
+        return Decimal(value) if isinstance(value, str | int) else Decimal(str(value))
+    except InvalidOperation:
+        pass
+    try:
         return Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
         return None

@@ -13,6 +13,7 @@ On PostgreSQL the claim skips rows other workers have locked, so workers share a
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from flask import Flask, current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from webapp import gateways, iqsms
@@ -44,6 +46,7 @@ BATCH = iqsms.MAX_SEND
 STALE_CLAIM = timedelta(minutes=2)  # far beyond the client's connect + read timeouts
 MAX_FAILED_ATTEMPTS = 5  # consecutive failed calls before a campaign is paused
 TICK_BUDGET = 10.0  # seconds one tick may keep sending
+SLICE = 25  # batches of one campaign before the next campaign's turn
 
 Clock = Callable[[], datetime]
 ClientFactory = Callable[[Team], iqsms.Client]
@@ -110,14 +113,21 @@ def dispatch_due_messages(
             if campaign_id not in campaigns:
                 campaigns[campaign_id] = load_sending(session, campaign_id)
             sending = campaigns[campaign_id]
-            claimed = sending and claim_batch(session, sending, clock(), batch_size)
-            if not claimed:
-                continue
-            progressed = True
-            report.claimed += len(claimed.rows)
-            if sending.team_id not in clients:
-                clients[sending.team_id] = client_factory(session.get(Team, sending.team_id))
-            send_batch(session, claimed, clients[sending.team_id], clock, report)
+            # A slice of batches per campaign, then the next one: big campaigns do not starve
+            # small ones, and the list of campaigns is not re-read for every batch.
+            for _ in range(SLICE):
+                claimed = sending and claim_batch(session, sending, clock(), batch_size)
+                if not claimed:
+                    break
+                progressed = True
+                report.claimed += len(claimed.rows)
+                if sending.team_id not in clients:
+                    team = session.get(Team, sending.team_id)
+                    clients[sending.team_id] = client_factory(team)
+                if not send_batch(session, claimed, clients[sending.team_id], clock, report):
+                    break  # paused or backing off: the campaign waits its turn
+                if time.monotonic() >= deadline:
+                    break
             if time.monotonic() >= deadline:
                 break
         report.finished += finish_done_campaigns(session, clock())
@@ -296,8 +306,9 @@ def send_batch(
     client: iqsms.Client,
     clock: Clock,
     report: DispatchReport,
-) -> None:
-    """One send.json call for a claimed batch, and its outcome stored."""
+) -> bool:
+    """One send.json call for a claimed batch, and its outcome stored; False when the
+    campaign must wait (paused, or backing off after a failed call)."""
     sending = claimed.sending
     campaign_id = sending.campaign_id
     messages = [
@@ -322,26 +333,26 @@ def send_batch(
         team = session.get(Team, sending.team_id)
         if sending.sandbox and gateways.provision_sandbox_account(team):
             session.commit()  # the sandbox had lost the account; it is back, try again
-            return
+            return True
         pause(session, campaign_id, gateways.explain(exc, client.base_url), report)
-        return
+        return False
     except iqsms.GatewayError as exc:
         # An error reply processed nothing: the batch is safe to send again, later.
         requeue(session, campaign_id, ids, clock())
         report.requeued += len(ids)
         back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
-        return
+        return False
     except iqsms.NotSentError as exc:
         requeue(session, campaign_id, ids, clock())
         report.requeued += len(ids)
         back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
-        return
+        return False
     except iqsms.TransportError as exc:
         mark_unknown(session, campaign_id, ids, clock(), str(exc)[:64])
         report.unknown += len(ids)
         back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
-        return
-    store_results(session, claimed, result, clock(), report)
+        return False
+    return store_results(session, claimed, result, clock(), report)
 
 
 def store_results(
@@ -350,8 +361,9 @@ def store_results(
     result: iqsms.SendResult,
     now: datetime,
     report: DispatchReport,
-) -> None:
-    """Every message's send-time status, in bulk; an empty balance pauses the campaign."""
+) -> bool:
+    """Every message's send-time status, in bulk; an empty balance pauses the campaign
+    (and returns False)."""
     campaign_id = claimed.sending.campaign_id
     by_client_id = result.by_client_id()
     price = claimed.sending.price_per_part
@@ -382,16 +394,23 @@ def store_results(
         else:
             rejected.append({"id": message_id, "status": status.status[:64]})
     if accepted or rejected:
-        # Plain SQL with raw values: these run for every batch, and SQLAlchemy's per-row type
-        # processing of a 200-row executemany costs more than the statement itself.
-        raw = _raw_values(session, now)
+        # The driver's executemany with raw values: this runs for every batch, and
+        # SQLAlchemy's per-row parameter processing costs more than the statement itself.
+        connection = session.connection()
+        dialect = connection.dialect
+        to_driver = UTCDateTime().bind_processor(dialect)
+        raw_now = to_driver(now) if to_driver else now
         if accepted:
-            if raw["sqlite"]:  # the sqlite3 driver takes no Decimal
+            if dialect.name == "sqlite":  # the sqlite3 driver takes no Decimal
                 for row in accepted:
                     row["cost"] = str(row["cost"])
-            session.execute(ACCEPTED_UPDATE, [{**row, "now": raw["now"]} for row in accepted])
+            for row in accepted:
+                row["now"] = raw_now
+            connection.exec_driver_sql(_driver_sql(ACCEPTED_UPDATE, dialect), accepted)
         if rejected:
-            session.execute(REJECTED_UPDATE, [{**row, "now": raw["now"]} for row in rejected])
+            for row in rejected:
+                row["now"] = raw_now
+            connection.exec_driver_sql(_driver_sql(REJECTED_UPDATE, dialect), rejected)
     # One statement for the counters, the spending, and the end of any back-off.
     session.execute(
         update(Campaign)
@@ -421,28 +440,29 @@ def store_results(
             "Top up the account, then resume the campaign.",
             report,
         )
-        return
+        return False
     session.commit()
+    return True
 
 
-ACCEPTED_UPDATE = text(
+# Written for the driver's executemany with :name parameters (sqlite3's own style).
+ACCEPTED_UPDATE = (
     "UPDATE messages SET state = 'accepted', gateway_status = 'accepted', smsc_id = :smsc,"
     " parts = :parts, cost = :cost, cost_estimated = :estimated, sent_at = :now,"
     " updated_at = :now WHERE id = :id AND state = 'sending'"
 )
-REJECTED_UPDATE = text(
+REJECTED_UPDATE = (
     "UPDATE messages SET state = 'rejected', gateway_status = :status, sent_at = :now,"
     " final_at = :now, updated_at = :now WHERE id = :id AND state = 'sending'"
 )
+NAMED_PARAMETER = re.compile(r":(\w+)")
 
 
-def _raw_values(session: Session, now: datetime) -> dict[str, object]:
-    """``now`` as the driver takes it (SQLite stores naive UTC text), and the dialect."""
-    dialect = session.get_bind().dialect
-    return {
-        "now": UTCDateTime().process_bind_param(now, dialect),
-        "sqlite": dialect.name == "sqlite",
-    }
+def _driver_sql(statement: str, dialect: Dialect) -> str:
+    """``statement`` in the driver's parameter style (psycopg wants ``%(name)s``)."""
+    if dialect.name == "sqlite":  # sqlite3 takes :name with dicts, whatever SQLAlchemy set
+        return statement
+    return NAMED_PARAMETER.sub(r"%(\1)s", statement)
 
 
 def requeue(session: Session, campaign_id: int, ids: list[int], now: datetime) -> None:
