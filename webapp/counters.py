@@ -28,7 +28,8 @@ def shift(session: Session, campaign_id: int, changes: Mapping[str, int]) -> Non
             column = getattr(Campaign, state)
             values[column] = column + delta
     if values:
-        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(values))
+        # Core, not ORM: no search of the session for objects to synchronise.
+        session.execute(update(Campaign.__table__).where(Campaign.id == campaign_id).values(values))
 
 
 def move(session: Session, campaign_id: int, from_state: str, to_state: str, count: int) -> None:

@@ -150,7 +150,7 @@ def start_due_campaigns(session: Session, now: datetime) -> list[int]:
     for campaign_id in due:
         # Conditional, so a campaign edited or cancelled meanwhile is left alone.
         result = session.execute(
-            update(Campaign)
+            update(Campaign.__table__)
             .where(Campaign.id == campaign_id, Campaign.state == CampaignState.SCHEDULED)
             .values(state=CampaignState.SENDING, started_at=now)
         )
@@ -165,7 +165,7 @@ def settle_stale_claims(session: Session, now: datetime) -> int:
     settled = 0
     for campaign_id in session.scalars(select(Campaign.id).where(Campaign.sending > 0)).all():
         result = session.execute(
-            update(Message)
+            update(Message.__table__)
             .where(
                 Message.campaign_id == campaign_id,
                 Message.state == MessageState.SENDING,
@@ -258,7 +258,7 @@ def claim_batch(
         .scalar_subquery()
     )
     rows = session.execute(
-        update(Message)
+        update(Message.__table__)
         .where(Message.id.in_(pending))
         .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
         .returning(Message.id, Message.phone, Message.text)
@@ -269,7 +269,7 @@ def claim_batch(
         return None
     if sending.send_rate > 0 and len(rows) < wanted:
         session.execute(
-            update(Team)
+            update(Team.__table__)
             .where(Team.id == sending.team_id)
             .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
         )
@@ -293,7 +293,7 @@ def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: 
         allowance = min(capacity, allowance + (now - last).total_seconds() * rate)
     granted = max(0, min(wanted, int(allowance)))
     session.execute(
-        update(Team)
+        update(Team.__table__)
         .where(Team.id == team_id)
         .values(send_allowance=allowance - granted, send_allowance_at=now)
     )
@@ -413,7 +413,7 @@ def store_results(
             connection.exec_driver_sql(_driver_sql(REJECTED_UPDATE, dialect), rejected)
     # One statement for the counters, the spending, and the end of any back-off.
     session.execute(
-        update(Campaign)
+        update(Campaign.__table__)
         .where(Campaign.id == campaign_id)
         .values(
             sending=Campaign.sending - (len(accepted) + len(rejected)),
@@ -468,7 +468,7 @@ def _driver_sql(statement: str, dialect: Dialect) -> str:
 def requeue(session: Session, campaign_id: int, ids: list[int], now: datetime) -> None:
     """Back to ``queued``: only for requests that provably did not send these messages."""
     result = session.execute(
-        update(Message)
+        update(Message.__table__)
         .where(Message.id.in_(ids), Message.state == MessageState.SENDING)
         .values(state=MessageState.QUEUED, claimed_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
@@ -481,7 +481,7 @@ def mark_unknown(
 ) -> None:
     """The request may have reached the gateway: never resend these automatically."""
     result = session.execute(
-        update(Message)
+        update(Message.__table__)
         .where(Message.id.in_(ids), Message.state == MessageState.SENDING)
         .values(state=MessageState.UNKNOWN, gateway_status=why[:64], updated_at=now)
         .execution_options(synchronize_session=False)
@@ -493,7 +493,7 @@ def mark_unknown(
 def pause(session: Session, campaign_id: int, reason: str, report: DispatchReport) -> None:
     """Stop claiming this campaign's messages until a person resumes it."""
     result = session.execute(
-        update(Campaign)
+        update(Campaign.__table__)
         .where(Campaign.id == campaign_id, Campaign.state == CampaignState.SENDING)
         .values(state=CampaignState.PAUSED, pause_reason=reason[:500])
     )
@@ -509,21 +509,21 @@ def back_off(
 ) -> None:
     """Wait before the next call (5 s, doubling); after several failures in a row, pause."""
     attempts = session.scalar(
-        update(Campaign)
+        update(Campaign.__table__)
         .where(Campaign.id == campaign_id)
         .values(failed_attempts=Campaign.failed_attempts + 1)
         .returning(Campaign.failed_attempts)
     )
     if attempts >= MAX_FAILED_ATTEMPTS:
         session.execute(
-            update(Campaign)
+            update(Campaign.__table__)
             .where(Campaign.id == campaign_id)
             .values(failed_attempts=0, retry_at=None)
         )
         pause(session, campaign_id, f"{reason} (failed {attempts} times in a row)", report)
         return
     session.execute(
-        update(Campaign)
+        update(Campaign.__table__)
         .where(Campaign.id == campaign_id)
         .values(retry_at=now + timedelta(seconds=5 * 2 ** (attempts - 1)))
     )
@@ -541,7 +541,7 @@ def finish_done_campaigns(session: Session, now: datetime) -> list[int]:
     finished = []
     for campaign_id in done:
         result = session.execute(
-            update(Campaign)
+            update(Campaign.__table__)
             .where(
                 Campaign.id == campaign_id,
                 Campaign.state == CampaignState.SENDING,
