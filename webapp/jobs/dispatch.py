@@ -13,7 +13,6 @@ On PostgreSQL the claim skips rows other workers have locked, so workers share a
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +22,9 @@ from decimal import Decimal
 
 from flask import Flask, current_app
 from sqlalchemy import select, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from webapp import gateways, iqsms
+from webapp import bulk, gateways, iqsms
 from webapp.audit import record
 from webapp.counters import move
 from webapp.extensions import db
@@ -37,7 +35,6 @@ from webapp.models import (
     Message,
     MessageState,
     Team,
-    UTCDateTime,
     utcnow,
 )
 from webapp.sms import count_parts
@@ -396,21 +393,16 @@ def store_results(
     if accepted or rejected:
         # The driver's executemany with raw values: this runs for every batch, and
         # SQLAlchemy's per-row parameter processing costs more than the statement itself.
-        connection = session.connection()
-        dialect = connection.dialect
-        to_driver = UTCDateTime().bind_processor(dialect)
-        raw_now = to_driver(now) if to_driver else now
-        if accepted:
-            if dialect.name == "sqlite":  # the sqlite3 driver takes no Decimal
-                for row in accepted:
-                    row["cost"] = str(row["cost"])
-            for row in accepted:
-                row["now"] = raw_now
-            connection.exec_driver_sql(_driver_sql(ACCEPTED_UPDATE, dialect), accepted)
-        if rejected:
-            for row in rejected:
-                row["now"] = raw_now
-            connection.exec_driver_sql(_driver_sql(REJECTED_UPDATE, dialect), rejected)
+        raw_now = bulk.db_time(session, now)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        for row in accepted:
+            row["now"] = raw_now
+            if sqlite:  # the sqlite3 driver takes no Decimal
+                row["cost"] = str(row["cost"])
+        for row in rejected:
+            row["now"] = raw_now
+        bulk.executemany(session, ACCEPTED_UPDATE, accepted)
+        bulk.executemany(session, REJECTED_UPDATE, rejected)
     # One statement for the counters, the spending, and the end of any back-off.
     session.execute(
         update(Campaign.__table__)
@@ -445,7 +437,6 @@ def store_results(
     return True
 
 
-# Written for the driver's executemany with :name parameters (sqlite3's own style).
 ACCEPTED_UPDATE = (
     "UPDATE messages SET state = 'accepted', gateway_status = 'accepted', smsc_id = :smsc,"
     " parts = :parts, cost = :cost, cost_estimated = :estimated, sent_at = :now,"
@@ -455,14 +446,6 @@ REJECTED_UPDATE = (
     "UPDATE messages SET state = 'rejected', gateway_status = :status, sent_at = :now,"
     " final_at = :now, updated_at = :now WHERE id = :id AND state = 'sending'"
 )
-NAMED_PARAMETER = re.compile(r":(\w+)")
-
-
-def _driver_sql(statement: str, dialect: Dialect) -> str:
-    """``statement`` in the driver's parameter style (psycopg wants ``%(name)s``)."""
-    if dialect.name == "sqlite":  # sqlite3 takes :name with dicts, whatever SQLAlchemy set
-        return statement
-    return NAMED_PARAMETER.sub(r"%(\1)s", statement)
 
 
 def requeue(session: Session, campaign_id: int, ids: list[int], now: datetime) -> None:

@@ -1,0 +1,37 @@
+"""Bulk writes through the database driver's own executemany.
+
+Used where one statement runs for thousands of rows at a time (dispatch results, CSV imports):
+SQLAlchemy's per-row parameter processing would cost more than the statement itself. Values
+must already be what the driver takes; :func:`db_time` converts a timestamp once per batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from webapp.models import UTCDateTime
+
+NAMED_PARAMETER = re.compile(r":(\w+)")
+
+
+def executemany(session: Session, statement: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Run ``statement`` (written with ``:name`` parameters) for every row in one driver call;
+    returns the number of rows it changed in all."""
+    if not rows:
+        return 0
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":  # sqlite3 takes :name itself; psycopg %(name)s
+        statement = NAMED_PARAMETER.sub(r"%(\1)s", statement)
+    return connection.exec_driver_sql(statement, list(rows)).rowcount
+
+
+def db_time(session: Session, when: datetime) -> Any:
+    """``when`` as the driver takes it for a UTCDateTime column (naive UTC text on SQLite)."""
+    dialect = session.get_bind().dialect
+    to_driver = UTCDateTime().bind_processor(dialect)
+    return to_driver(when) if to_driver else when
