@@ -5,8 +5,10 @@ from webapp.models.campaign import (
     COUNTED_STATES,
     Campaign,
     CampaignState,
+    Lease,
     Message,
     MessageState,
+    PendingStatus,
 )
 from webapp.models.contact import Contact, ContactImport, ContactList, ImportState, StopListEntry
 from webapp.models.sender import SenderName
@@ -25,10 +27,12 @@ __all__ = [
     "GatewayMode",
     "ImportState",
     "Invitation",
+    "Lease",
     "LoginAttempt",
     "Membership",
     "Message",
     "MessageState",
+    "PendingStatus",
     "Role",
     "SenderName",
     "StopListEntry",

@@ -113,7 +113,13 @@ class Message(db.Model):
     __table_args__ = (
         # The dispatch claim: a campaign's queued messages in id order.
         Index("ix_messages_campaign_state_id", "campaign_id", "state", "id"),
+        # The message table's pages (keyset on id) and search by phone.
+        Index("ix_messages_campaign_id_id", "campaign_id", "id"),
+        Index("ix_messages_campaign_phone", "campaign_id", "phone"),
+        # Statuses arrive by the gateway's id.
         Index("ix_messages_smsc_id", "smsc_id"),
+        # The status poll: messages still on their way whose next check is due.
+        Index("ix_messages_state_next_check", "state", "next_check_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)  # also the clientId sent
@@ -128,10 +134,40 @@ class Message(db.Model):
     cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
     cost_estimated: Mapped[bool] = mapped_column(default=False)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # accepted (or rejected)
+    enroute_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # handed to the operator
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # delivered, failed, ...
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The status poll (status.json) for messages whose queue status never came: when next,
+    # and how many times so far (the wait doubles).
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checks: Mapped[int] = mapped_column(SmallInteger, default=0)
 
     @property
     def client_id(self) -> str:
         return str(self.id)
+
+
+class PendingStatus(db.Model):
+    """A status from the gateway for an ``smsc_id`` we do not know yet: it can arrive before
+    its message's send result is committed. Applied (and removed) when that result is stored."""
+
+    __tablename__ = "pending_statuses"
+    __table_args__ = (Index("ix_pending_statuses_team_smsc", "team_id", "smsc_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    smsc_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Lease(db.Model):
+    """A named lease a worker holds for work that must not run twice at once (draining one
+    team's status queue), until it releases it or the lease expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
