@@ -174,3 +174,13 @@ def team_of(app: Flask, person: Person):
     with app.app_context():
         user = db.session.get(User, person.user_id)
         return db.session.get(Team, user.last_team_id)
+
+
+@pytest.fixture
+def team(app: Flask, sandbox: Any, make_person: Callable[..., Person]):
+    """A team on the ``sandbox`` fixture with its own account (1,000.00 RUB at 2.50 a part)."""
+    app.config["SANDBOX_URL"] = sandbox.base_url
+    person = make_person("ann@example.com")
+    found = team_of(app, person)
+    assert found.sandbox_account_ready
+    return found

@@ -9,21 +9,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import team_of
 from webapp import gateways
 from webapp.extensions import db
 from webapp.jobs import dispatch
 from webapp.models import Campaign, CampaignState, Message, MessageState, Team, utcnow
-
-
-@pytest.fixture
-def team(app, sandbox, make_person):
-    """A team on the sandbox (its own account, 1,000.00 RUB at 2.50 a part)."""
-    app.config["SANDBOX_URL"] = sandbox.base_url
-    person = make_person("ann@example.com")
-    found = team_of(app, person)
-    assert found.sandbox_account_ready
-    return found
 
 
 def make_campaign(app, team, count, *, text="Hello {n}", phones=None, sender="MyBrand", **extra):

@@ -18,7 +18,6 @@ from tests.test_dispatch import (
     received_client_ids,
     sandbox_login,
     states,
-    team,  # noqa: F401  (fixture)
 )
 from webapp.extensions import db
 from webapp.jobs import dispatch
@@ -27,7 +26,7 @@ from webapp.models import Message, MessageState, Team, utcnow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(app, sandbox, team, tmp_path):  # noqa: F811
+def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(app, sandbox, team, tmp_path):
     sandbox.control("PATCH", f"/accounts/{sandbox_login(app, team)}", json={"balance": "10000"})
     campaign_id = make_campaign(app, team, 1000)
     with app.app_context():

@@ -35,3 +35,12 @@ def db_time(session: Session, when: datetime) -> Any:
     dialect = session.get_bind().dialect
     to_driver = UTCDateTime().bind_processor(dialect)
     return to_driver(when) if to_driver else when
+
+
+def execute(session: Session, statement: str, parameters: dict[str, Any]) -> int:
+    """Run ``statement`` (``:name`` parameters) once with ``parameters``, through the driver;
+    returns the number of rows it changed."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        statement = NAMED_PARAMETER.sub(r"%(\1)s", statement)
+    return connection.exec_driver_sql(statement, parameters).rowcount

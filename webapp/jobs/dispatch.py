@@ -28,6 +28,7 @@ from webapp import bulk, gateways, iqsms
 from webapp.audit import record
 from webapp.counters import move
 from webapp.extensions import db
+from webapp.jobs import statuses
 from webapp.models import (
     Campaign,
     CampaignState,
@@ -394,9 +395,10 @@ def store_results(
         # The driver's executemany with raw values: this runs for every batch, and
         # SQLAlchemy's per-row parameter processing costs more than the statement itself.
         raw_now = bulk.db_time(session, now)
+        check_at = bulk.db_time(session, now + statuses.CHECK_AFTER)
         sqlite = session.get_bind().dialect.name == "sqlite"
         for row in accepted:
-            row["now"] = raw_now
+            row["now"], row["check_at"] = raw_now, check_at
             if sqlite:  # the sqlite3 driver takes no Decimal
                 row["cost"] = str(row["cost"])
         for row in rejected:
@@ -419,6 +421,10 @@ def store_results(
     )
     if missing:
         mark_unknown(session, campaign_id, missing, now, "no status in the gateway's reply")
+    # A status may have come through the queue before this result was stored.
+    statuses.apply_pending(
+        session, claimed.sending.team_id, [row["smsc"] for row in accepted if row["smsc"]], now
+    )
     report.accepted += len(accepted)
     report.rejected += len(rejected)
     report.unknown += len(missing)
@@ -440,7 +446,7 @@ def store_results(
 ACCEPTED_UPDATE = (
     "UPDATE messages SET state = 'accepted', gateway_status = 'accepted', smsc_id = :smsc,"
     " parts = :parts, cost = :cost, cost_estimated = :estimated, sent_at = :now,"
-    " updated_at = :now WHERE id = :id AND state = 'sending'"
+    " updated_at = :now, next_check_at = :check_at WHERE id = :id AND state = 'sending'"
 )
 REJECTED_UPDATE = (
     "UPDATE messages SET state = 'rejected', gateway_status = :status, sent_at = :now,"

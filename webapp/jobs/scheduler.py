@@ -25,11 +25,13 @@ class Tick:
 
 def default_ticks() -> list[Tick]:
     """Every tick the worker runs (dispatch, statuses, balance and senders join as written)."""
-    from webapp.jobs import dispatch, housekeeping, imports, senders
+    from webapp.jobs import dispatch, housekeeping, imports, senders, statuses
 
     return [
         # Each tick sends for up to dispatch.TICK_BUDGET seconds: in effect a steady loop.
         Tick("dispatch", dispatch.run, 1),
+        Tick("status-queue", statuses.run_queue, 2),
+        Tick("status-poll", statuses.run_poll, 30),
         Tick("imports", imports.run, 2),
         Tick("housekeeping", housekeeping.run, 3600),
         Tick("senders", senders.run, 3600),

@@ -1,0 +1,254 @@
+"""Delivery statuses: the queue drain and the status poll against the sandbox over HTTP.
+Out-of-order and duplicate statuses, a status before its send result, a lost queue reply
+recovered by polling, two workers on one queue, expiry. No status is lost or applied twice."""
+
+import threading
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from tests.test_dispatch import (
+    assert_counters_match,
+    make_campaign,
+    sandbox_login,
+    states,
+    tick,
+)
+from webapp import gateways, iqsms
+from webapp.extensions import db
+from webapp.jobs import dispatch, statuses
+from webapp.models import Message, MessageState, PendingStatus, Team, utcnow
+
+S = MessageState
+
+
+def drain(app, **kwargs):
+    with app.app_context():
+        return statuses.drain_status_queues(db.session, **kwargs)
+
+
+def poll(app, **kwargs):
+    with app.app_context():
+        return statuses.poll_statuses(db.session, **kwargs)
+
+
+def gateway_truth(app, sandbox, team, campaign_id):
+    """What status.json says of every message, straight from the sandbox."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Message.id, Message.smsc_id).where(Message.campaign_id == campaign_id)
+        ).all()
+        stored = db.session.get(Team, team.id)
+        client = gateways.client_for(stored)
+    truth = {}
+    for batch in iqsms.batches(rows, 200):
+        for reply in client.status([r.smsc_id for r in batch]):
+            truth[reply.smsc_id] = reply.status
+    return truth
+
+
+def our_statuses(app, campaign_id):
+    with app.app_context():
+        return dict(
+            db.session.execute(
+                sa.select(Message.smsc_id, Message.gateway_status).where(
+                    Message.campaign_id == campaign_id
+                )
+            ).all()
+        )
+
+
+def test_the_queue_drain_brings_every_status_with_its_times(app, sandbox, sandbox_clock, team):
+    campaign_id = make_campaign(app, team, 300)
+    tick(app)
+    assert states(app, campaign_id) == {S.ACCEPTED: 300}
+    sandbox_clock.advance(1.6)  # every message reached the operator, none delivered yet
+    report = drain(app)
+    assert report.received == report.applied == 300
+    found = states(app, campaign_id)
+    assert set(found) <= {S.ENROUTE, S.FAILED} and found[S.ENROUTE] > 250
+    assert_counters_match(app, campaign_id)
+    sandbox_clock.advance(30)
+    drain(app)
+    found = states(app, campaign_id)
+    assert set(found) <= {S.DELIVERED, S.FAILED} and found[S.DELIVERED] > 240
+    assert_counters_match(app, campaign_id)
+    assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
+    with app.app_context():
+        delivered = db.session.scalars(
+            sa.select(Message).where(
+                Message.campaign_id == campaign_id, Message.state == S.DELIVERED
+            )
+        ).first()
+        assert delivered.sent_at <= delivered.enroute_at <= delivered.final_at
+    assert drain(app).received == 0  # the queue is empty: nothing applied twice
+
+
+def test_statuses_never_move_a_message_backwards_and_apply_once(app, team):
+    campaign_id = make_campaign(app, team, 2)
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(state=S.ACCEPTED, smsc_id=sa.cast(Message.id, sa.String))
+        )
+        from webapp.counters import shift
+
+        shift(db.session, campaign_id, {S.QUEUED: -2, S.ACCEPTED: 2})
+        db.session.commit()
+        first, second = db.session.scalars(
+            sa.select(Message.smsc_id)
+            .where(Message.campaign_id == campaign_id)
+            .order_by(Message.id)
+        ).all()
+
+        def apply(*pairs):
+            page = [iqsms.MessageStatus(status=s, smsc_id=i) for i, s in pairs]
+            result = statuses.apply_statuses(db.session, team.id, page, now)
+            db.session.commit()
+            return result
+
+        # Out of order in one page: the most advanced wins.
+        report = apply((first, "delivered"), (first, "queued"), (first, "smsc submit"))
+        assert report.applied == 1
+        # A late "queued" or "smsc submit" never undoes "delivered"; a repeat changes nothing.
+        assert apply((first, "queued")).applied == 0
+        assert apply((first, "smsc submit"), (first, "delivered")).applied == 0
+        assert apply((second, "smsc submit")).applied == 1
+        assert apply((second, "smsc submit")).applied == 0
+        assert apply((second, "something new"), ("", "delivered")).ignored == 2
+        assert apply((second, "delivery error")).applied == 1
+    assert states(app, campaign_id) == {S.DELIVERED: 1, S.FAILED: 1}
+    assert_counters_match(app, campaign_id)
+
+
+def test_a_status_before_its_send_result_waits_and_is_applied(app, sandbox, sandbox_clock, team):
+    campaign_id = make_campaign(app, team, 5)
+    now = utcnow()
+    with app.app_context():
+        sending = dispatch.load_sending(db.session, campaign_id)
+        claimed = dispatch.claim_batch(db.session, sending, now)
+        client = gateways.client_for(db.session.get(Team, team.id))
+        result = client.send(
+            [iqsms.OutgoingMessage(str(i), p, t) for i, p, t in claimed.rows],
+            status_queue_name=sending.queue_name,
+        )
+    sandbox_clock.advance(30)
+    report = drain(app)  # the statuses arrive while the result is not stored yet
+    assert report.pending == 5 and report.applied == 0
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 5
+        dispatch.store_results(db.session, claimed, result, now, dispatch.DispatchReport())
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 0
+    found = states(app, campaign_id)
+    assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 5
+    assert_counters_match(app, campaign_id)
+
+
+def test_a_status_set_aside_too_long_is_swept_in(app, team):
+    campaign_id = make_campaign(app, team, 1)
+    now = utcnow()
+    with app.app_context():
+        db.session.add(PendingStatus(team_id=team.id, smsc_id="777", status="delivered"))
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(state=S.ACCEPTED, smsc_id="777", sent_at=now)
+        )
+        from webapp.counters import shift
+
+        shift(db.session, campaign_id, {S.QUEUED: -1, S.ACCEPTED: 1})
+        db.session.commit()
+    report = poll(app, clock=lambda: now + timedelta(minutes=1))
+    assert report.swept == 1
+    assert states(app, campaign_id) == {S.DELIVERED: 1}
+    assert_counters_match(app, campaign_id)
+
+
+def test_a_lost_queue_reply_is_recovered_by_polling(app, sandbox, sandbox_clock, team):
+    campaign_id = make_campaign(app, team, 50)
+    tick(app)
+    sandbox_clock.advance(30)
+    sandbox.set_faults(lose_reply=1.0, endpoints=["statusQueue.json"], remaining=1)
+    assert drain(app).received == 0  # the reply never arrived: those statuses left the queue
+    assert drain(app).received == 0
+    assert states(app, campaign_id) == {S.ACCEPTED: 50}
+    early = poll(app, clock=lambda: utcnow() + timedelta(minutes=5))
+    assert early.checked == 0  # not yet due
+    report = poll(app, clock=lambda: utcnow() + timedelta(minutes=11))
+    assert report.checked == 50 and report.applied == 50
+    found = states(app, campaign_id)
+    assert set(found) <= {S.DELIVERED, S.FAILED}
+    assert_counters_match(app, campaign_id)
+    assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
+
+
+def test_polling_backs_off_per_message_and_expires_after_the_limit(app, sandbox, team):
+    campaign_id = make_campaign(app, team, 3)
+    tick(app)  # accepted; the sandbox clock stands still, so they stay "queued" there
+    start = utcnow()
+    with app.app_context():
+        first_due = db.session.scalar(sa.select(sa.func.min(Message.next_check_at)))
+    assert timedelta(minutes=9) < first_due - start <= timedelta(minutes=10, seconds=5)
+    at = start + timedelta(minutes=11)
+    assert poll(app, clock=lambda: at).checked == 3
+    assert poll(app, clock=lambda: at + timedelta(minutes=5)).checked == 0  # waits 20 min now
+    assert poll(app, clock=lambda: at + timedelta(minutes=21)).checked == 3
+    with app.app_context():
+        assert set(db.session.scalars(sa.select(Message.checks))) == {2}
+    late = start + timedelta(hours=73)
+    report = poll(app, clock=lambda: late)
+    assert report.expired == 3
+    assert states(app, campaign_id) == {S.EXPIRED: 3}
+    assert_counters_match(app, campaign_id)
+    # The gateway's last word still counts: a final status moves an expired message on.
+    with app.app_context():
+        smsc_id = db.session.scalars(sa.select(Message.smsc_id)).first()
+        statuses.apply_statuses(
+            db.session, team.id, [iqsms.MessageStatus("delivered", smsc_id)], late
+        )
+        db.session.commit()
+    assert states(app, campaign_id) == {S.EXPIRED: 2, S.DELIVERED: 1}
+    assert_counters_match(app, campaign_id)
+
+
+def test_one_worker_drains_a_team_at_a_time(app, sandbox, sandbox_clock, team):
+    with app.app_context():
+        now = utcnow()
+        assert statuses.acquire_lease(db.session, "statuses:1", "a", now)
+        assert not statuses.acquire_lease(db.session, "statuses:1", "b", now)
+        assert statuses.acquire_lease(db.session, "statuses:2", "b", now)  # other teams go on
+        assert statuses.acquire_lease(db.session, "statuses:1", "a", now)  # renewal
+        later = now + statuses.LEASE_TTL + timedelta(seconds=1)
+        assert statuses.acquire_lease(db.session, "statuses:1", "b", later)  # expired
+        statuses.release_lease(db.session, "statuses:1", "b", later)
+        assert statuses.acquire_lease(db.session, "statuses:1", "c", later)
+
+
+def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sandbox_clock, team):
+    sandbox.control("PATCH", f"/accounts/{sandbox_login(app, team)}", json={"balance": "100000"})
+    with app.app_context():
+        db.session.execute(sa.update(Team).where(Team.id == team.id).values(send_rate=0))
+        db.session.commit()
+    campaign_id = make_campaign(app, team, 3000)
+    tick(app)
+    sandbox_clock.advance(60)
+    reports = []
+
+    def worker():
+        with app.app_context():
+            reports.append(statuses.drain_status_queues(db.session))
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    while drain(app).received:  # whatever the budget left, drain to the end
+        pass
+    found = states(app, campaign_id)
+    assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 3000
+    assert_counters_match(app, campaign_id)
+    assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
