@@ -82,6 +82,8 @@ NEEDS: dict[str, Permission | None] = {
     "campaigns.cancel": Permission.SEND,
     "campaigns.pause": Permission.SEND,
     "campaigns.resume": Permission.SEND,
+    "campaigns.export": Permission.VIEW,
+    "campaigns.resend": Permission.SEND,
     "senders.index": Permission.VIEW,
     "senders.refresh": Permission.MANAGE,
     "contacts.lists": Permission.VIEW,

@@ -3,13 +3,18 @@ campaign's lifecycle (edit, cancel, pause, resume)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -22,10 +27,12 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from webapp import campaigns, gateways, iqsms, senders
+from webapp import message_table as table
 from webapp.access import Permission, current_team, team_required, team_scoped
+from webapp.audit import record
 from webapp.extensions import db
 from webapp.forms_campaigns import ComposerForm, ConfirmForm
-from webapp.htmx import is_htmx
+from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.models import Campaign, CampaignState, ContactList, utcnow
 
 bp = Blueprint("campaigns", __name__)
@@ -33,17 +40,68 @@ bp = Blueprint("campaigns", __name__)
 S = CampaignState
 
 
+LIST_LIMIT = 200
+
+
 @bp.get("/campaigns")
 @team_required()
 def index() -> ResponseReturnValue:
-    """The team's campaigns, newest first."""
+    """The team's campaigns, newest first, with their progress. The table polls itself while
+    any campaign on it can still change (slower while nothing does) and stops (286) after."""
     rows = db.session.scalars(
         select(Campaign)
         .where(Campaign.team_id == current_team().id)
         .order_by(Campaign.id.desc())
-        .limit(200)
+        .limit(LIST_LIMIT)
     ).all()
-    return render_template("campaigns/index.html", campaigns=rows, action_form=FlaskForm())
+    live = any(table.is_live(c) for c in rows)
+    poll = _poll(rows, live)
+    context = {"campaigns": rows, "live": live, "poll": poll, "action_form": FlaskForm()}
+    if htmx_details().wants_fragment:
+        return _fragment("campaigns/_campaigns.html", context)
+    return render_template("campaigns/index.html", **context)
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@team_required()
+def show(campaign_id: int) -> ResponseReturnValue:
+    """A campaign's live summary and its messages (filtered, searched, sorted, by keyset
+    pages), then its settings. The summary and the table poll themselves as one fragment of
+    this same page until the campaign is final (then 286)."""
+    campaign = team_scoped(Campaign, campaign_id)
+    filters = table.Filters.from_args(request.args)
+    cursor = {
+        "after": request.args.get("after", type=int),
+        "before": request.args.get("before", type=int),
+    }
+    messages = table.page(db.session, campaign.team_id, campaign.id, filters, **cursor)
+    live = table.is_live(campaign)
+    context = {
+        "campaign": campaign,
+        "messages": messages,
+        "filters": filters,
+        "here": {**filters.url_args(), **cursor},  # what a poll asks for again
+        "live": live,
+        "poll": _poll([campaign], live),
+        "action_form": FlaskForm(),
+    }
+    if htmx_details().wants_fragment:
+        return _fragment("campaigns/_live.html", context)
+    return render_template("campaigns/show.html", **context)
+
+
+def _poll(rows: Any, live: bool) -> dict[str, Any]:
+    """This render's fingerprint and the next poll's interval (see message_table)."""
+    seen = table.version(rows)
+    wait = table.next_interval(request.args.get("seen"), seen, request.args.get("wait", type=int))
+    return {"seen": seen, "wait": wait} if live else {}
+
+
+def _fragment(template: str, context: dict[str, Any]) -> Response:
+    response = make_response(render_template(template, **context))
+    # A fragment with nothing left to change carries no polling trigger, and 286 stops the
+    # poll that asked for it.
+    return response if context["live"] else stop_polling(response)
 
 
 @bp.post("/campaigns/new")
@@ -54,14 +112,6 @@ def new() -> ResponseReturnValue:
     campaign = campaigns.new_draft(db.session, current_team(), current_user)
     db.session.commit()
     return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
-
-
-@bp.get("/campaigns/<int:campaign_id>")
-@team_required()
-def show(campaign_id: int) -> ResponseReturnValue:
-    """A campaign's settings, state, counters and the actions its state allows."""
-    campaign = team_scoped(Campaign, campaign_id)
-    return render_template("campaigns/show.html", campaign=campaign, action_form=FlaskForm())
 
 
 # -- the composer --------------------------------------------------------------------------------
@@ -331,13 +381,116 @@ def resume(campaign_id: int) -> ResponseReturnValue:
     return _act(campaign_id, "resume")
 
 
+# -- export and resend ---------------------------------------------------------------------------
+
+
+@bp.get("/campaigns/<int:campaign_id>/messages.csv")
+@team_required()
+def export(campaign_id: int) -> ResponseReturnValue:
+    """The message table, with its filters, as CSV: streamed by keyset chunks, so a million
+    rows never sit in memory. UTF-8 with a BOM, so that Excel reads Cyrillic right."""
+    campaign = team_scoped(Campaign, campaign_id)
+    filters = table.Filters.from_args(request.args)
+    zone = campaigns.team_zone(current_team())
+    team_id = campaign.team_id
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def lines() -> Iterator[str]:
+        # An app context (a database session) of its own, only while the body is read; not
+        # stream_with_context, which would keep the whole request open until the last byte,
+        # or for ever when a client never reads the body.
+        with app.app_context():
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\r\n")
+            writer.writerow(table.EXPORT_COLUMNS)
+            yield "\ufeff" + _drain(buffer)
+            rows = table.export_rows(db.session, team_id, campaign_id, filters)
+            for n, row in enumerate(rows, 1):
+                phone, state, status, parts, cost, *times = row
+                local = [
+                    t.astimezone(zone).isoformat(timespec="seconds") if t else "" for t in times
+                ]
+                writer.writerow([phone, state, _cell(status), parts, table.money(cost), *local])
+                if n % 1000 == 0:
+                    yield _drain(buffer)
+            yield _drain(buffer)
+
+    name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"
+    return Response(
+        lines(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _cell(text: str) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula: the gateway's text is data.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+@bp.post("/campaigns/<int:campaign_id>/resend")
+@team_required(Permission.SEND)
+def resend(campaign_id: int) -> ResponseReturnValue:
+    """Start a new draft to the campaign's failed and unknown numbers, with the same text,
+    sender and options, and open its confirmation: nothing is sent until that is confirmed."""
+    _check_csrf()
+    campaign = team_scoped(Campaign, campaign_id)
+    if campaign.state == S.DRAFT or not table.resendable(campaign):
+        flash(_("This campaign has no failed or unknown messages to resend."), "warning")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    phones = table.resend_phones(db.session, campaign.team_id, campaign.id)
+    draft = campaigns.new_draft(db.session, current_team(), current_user)
+    draft.name = _("Resend of %(name)s", name=campaign.name)[:200]
+    draft.text, draft.sender = campaign.text, campaign.sender
+    draft.flash, draft.wapurl = campaign.flash, campaign.wapurl
+    draft.pasted_numbers = "\n".join("+" + phone for phone in phones)
+    record(
+        campaign.team_id,
+        "campaign_resend_drafted",
+        current_user,
+        campaign=campaign.id,
+        draft=draft.id,
+    )
+    db.session.commit()
+    return redirect(url_for("campaigns.confirm", campaign_id=draft.id))
+
+
 def _check_csrf() -> None:
     if not FlaskForm().validate_on_submit():
         abort(400)
 
 
 @bp.app_template_global("campaign_local")
-def campaign_local(when: Any) -> str:
-    """A UTC time as the current team reads it: ``2026-05-01 14:30``."""
+def campaign_local(when: Any, seconds: bool = False) -> str:
+    """A UTC time as the current team reads it: ``2026-05-01 14:30`` (``:05`` with seconds)."""
     local = campaigns.in_team_zone(when, current_team()) if when else None
-    return f"{local:%Y-%m-%d %H:%M}" if local else ""
+    if local is None:
+        return ""
+    return f"{local:%Y-%m-%d %H:%M:%S}" if seconds else f"{local:%Y-%m-%d %H:%M}"
+
+
+@bp.context_processor
+def _summary_helpers() -> dict[str, Any]:
+    return {
+        "settled": table.settled,
+        "delivery_rate": table.delivery_rate,
+        "summary_states": [
+            ("queued", _("Queued")),
+            ("sending", _("Sending")),
+            ("accepted", _("Accepted")),
+            ("enroute", _("On its way")),
+            ("delivered", _("Delivered")),
+            ("failed", _("Failed")),
+            ("rejected", _("Rejected")),
+            ("unknown", _("Unknown")),
+            ("expired", _("Expired")),
+            ("cancelled", _("Cancelled")),
+        ],
+    }

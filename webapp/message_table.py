@@ -1,0 +1,329 @@
+"""A campaign's message table: filters, search by phone, sorting and keyset pages, the CSV
+export's chunks, and the summary's figures (from the campaign's counters, never a COUNT).
+
+Pages are keyset pages: a page starts after (or ends before) a message id, and the query walks an
+index from there, so page 20,000 of a 1,000,000-message campaign costs what page 1 costs. Every
+query is scoped by team and campaign.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from webapp.models import Campaign, CampaignState, Message, MessageState
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 5_000
+
+# The sort orders a person can choose: (label key, columns, descending).
+SORTS = ("newest", "oldest", "phone")
+DEFAULT_SORT = "newest"
+
+# Message states that can still change; while a campaign has any, it is not final.
+MOVING = ("queued", "sending", "accepted", "enroute")
+# States a message ends in (for the progress bar).
+SETTLED = ("delivered", "failed", "rejected", "unknown", "expired", "cancelled")
+# The summary's counters, in the order a message goes through them.
+SUMMARY_STATES = (
+    "queued",
+    "sending",
+    "accepted",
+    "enroute",
+    "delivered",
+    "failed",
+    "rejected",
+    "unknown",
+    "expired",
+    "cancelled",
+)
+RESENDABLE = (MessageState.FAILED.value, MessageState.UNKNOWN.value)
+FINAL_CAMPAIGN_STATES = (CampaignState.FINISHED.value, CampaignState.CANCELLED.value)
+
+EXPORT_COLUMNS = (
+    "phone",
+    "state",
+    "gateway_status",
+    "parts",
+    "cost",
+    "sent_at",
+    "enroute_at",
+    "final_at",
+)
+
+
+# -- the summary: the campaign row only ----------------------------------------------------------
+
+
+def is_final(campaign: Campaign) -> bool:
+    """Whether nothing about the campaign can change any more: it is finished or cancelled and
+    no message is still queued, being sent or on its way."""
+    return campaign.state in FINAL_CAMPAIGN_STATES and not any(
+        getattr(campaign, state) for state in MOVING
+    )
+
+
+def is_live(campaign: Campaign) -> bool:
+    """Whether a page showing the campaign should keep polling it (a draft does not change by
+    itself; a final campaign never changes again)."""
+    return campaign.state != CampaignState.DRAFT and not is_final(campaign)
+
+
+def settled(campaign: Campaign) -> int:
+    return sum(getattr(campaign, state) for state in SETTLED)
+
+
+def delivery_rate(campaign: Campaign) -> float | None:
+    """Delivered out of those whose delivery is known (delivered, failed, expired), in percent;
+    None before any is known."""
+    known = campaign.delivered + campaign.failed + campaign.expired
+    return 100.0 * campaign.delivered / known if known else None
+
+
+def resendable(campaign: Campaign) -> int:
+    return campaign.failed + campaign.unknown
+
+
+def version(campaigns: Sequence[Campaign]) -> str:
+    """A short fingerprint of what the polled region shows: it changes when a counter or a
+    state does, so a poll can tell "nothing changed" and wait longer."""
+    digest = hashlib.blake2s(digest_size=6)
+    for c in campaigns:
+        values = [c.id, c.state, c.recipients, c.parts, c.cost]
+        values += [getattr(c, state) for state in SUMMARY_STATES]
+        digest.update(repr(values).encode())
+    return digest.hexdigest()
+
+
+# Polling slows down while nothing changes: 2 s, 4 s, 8 s, then every 10 s.
+FIRST_INTERVAL = 2
+MAX_INTERVAL = 10
+
+
+def next_interval(seen: str | None, current: str, last_interval: int | None) -> int:
+    """The next poll's interval in seconds: back to 2 s when something changed since the poll
+    that saw ``seen``, twice as long (at most 10 s) when nothing did."""
+    if not seen or seen != current or not last_interval:
+        return FIRST_INTERVAL
+    return min(max(last_interval, FIRST_INTERVAL) * 2, MAX_INTERVAL)
+
+
+# -- filters and search --------------------------------------------------------------------------
+
+
+def phone_prefix(query: str | None) -> str:
+    """The digits to search by: what was typed without spaces, dashes, brackets or "+". A
+    Russian mobile typed in the domestic way (8 9...) is searched as 7 9..., as stored."""
+    digits = re.sub(r"\D", "", query or "")[:16]
+    if digits.startswith("89"):
+        digits = "7" + digits[1:]
+    return digits
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The smallest digit string greater than every string starting with ``prefix``
+    ("7916" -> "7917", "79" -> "8", "99" -> None), so that a prefix search is an index range
+    that holds in any collation (digits sort alike in all of them)."""
+    digits = prefix.rstrip("9")
+    if not digits:
+        return None
+    return digits[:-1] + str(int(digits[-1]) + 1)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the table shows: one state or all, a phone prefix, a sort order."""
+
+    state: str = ""
+    q: str = ""
+    sort: str = DEFAULT_SORT
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        state = args.get("state", "") or ""
+        sort = args.get("sort", "") or DEFAULT_SORT
+        return cls(
+            state=state if state in SUMMARY_STATES else "",
+            q=phone_prefix(args.get("q")),
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+        )
+
+    def url_args(self) -> dict[str, str]:
+        """Only what differs from the defaults, for short URLs."""
+        args = {"state": self.state, "q": self.q}
+        if self.sort != DEFAULT_SORT:
+            args["sort"] = self.sort
+        return {k: v for k, v in args.items() if v}
+
+    def where(self, team_id: int, campaign_id: int) -> list[ColumnElement[bool]]:
+        conditions = [Message.team_id == team_id, Message.campaign_id == campaign_id]
+        if self.state:
+            conditions.append(Message.state == self.state)
+        if self.q:
+            conditions.append(Message.phone >= self.q)
+            upper = _after_prefix(self.q)
+            if upper is not None:
+                conditions.append(Message.phone < upper)
+        return conditions
+
+
+# -- keyset pages --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the table: a message's sort key."""
+
+    id: int
+    phone: str = ""
+
+
+def _beyond(sort: str, cursor: Cursor, forward: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``cursor`` in the sort order (before it when not ``forward``)."""
+    if sort == "phone":
+        if forward:
+            return or_(
+                Message.phone > cursor.phone,
+                and_(Message.phone == cursor.phone, Message.id > cursor.id),
+            )
+        return or_(
+            Message.phone < cursor.phone,
+            and_(Message.phone == cursor.phone, Message.id < cursor.id),
+        )
+    ascending = (sort == "oldest") == forward
+    return Message.id > cursor.id if ascending else Message.id < cursor.id
+
+
+def _ordered(query: Select, sort: str, forward: bool) -> Select:
+    if sort == "phone":
+        if forward:
+            return query.order_by(Message.phone.asc(), Message.id.asc())
+        return query.order_by(Message.phone.desc(), Message.id.desc())
+    ascending = (sort == "oldest") == forward
+    return query.order_by(Message.id.asc() if ascending else Message.id.desc())
+
+
+def _cursor_of(session: Session, team_id: int, campaign_id: int, message_id: int) -> Cursor:
+    """The sort key of the message a page starts after; a foreign or missing id reads as a
+    position by id alone (an id is not a secret: the query stays scoped)."""
+    phone = session.scalar(
+        select(Message.phone).where(
+            Message.id == message_id,
+            Message.team_id == team_id,
+            Message.campaign_id == campaign_id,
+        )
+    )
+    return Cursor(message_id, phone or "")
+
+
+@dataclass
+class Page:
+    """One page of the table and where the pages beside it start."""
+
+    rows: list[Message]
+    next_after: int | None  # the "Next" link's ``after``
+    prev_before: int | None  # the "Previous" link's ``before``
+    filters: Filters
+
+    @property
+    def first(self) -> bool:
+        return self.prev_before is None
+
+
+def _rows(session: Session, query: Select, limit: int) -> list[Any]:
+    return list(session.scalars(query.limit(limit)))
+
+
+def page(
+    session: Session,
+    team_id: int,
+    campaign_id: int,
+    filters: Filters,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """The page of messages after the message ``after`` (or before ``before``; else the first)
+    in the filters' order, with the cursors of the next and previous pages."""
+    base = select(Message).where(*filters.where(team_id, campaign_id))
+    forward = before is None
+    anchor = after if forward else before
+    query = base
+    if anchor is not None:
+        cursor = _cursor_of(session, team_id, campaign_id, anchor)
+        query = query.where(_beyond(filters.sort, cursor, forward))
+    rows = _rows(session, _ordered(query, filters.sort, forward), size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return Page([], None, None, filters)
+    first, last = rows[0], rows[-1]
+    if forward:
+        has_next = more
+        has_prev = anchor is not None and _exists(session, base, filters.sort, first, False)
+    else:
+        has_prev = more
+        has_next = _exists(session, base, filters.sort, last, True)
+    return Page(
+        rows,
+        next_after=last.id if has_next else None,
+        prev_before=first.id if has_prev else None,
+        filters=filters,
+    )
+
+
+def _exists(session: Session, base: Select, sort: str, row: Message, forward: bool) -> bool:
+    beyond = _beyond(sort, Cursor(row.id, row.phone), forward)
+    query = base.with_only_columns(Message.id).where(beyond).limit(1)
+    return session.scalar(query) is not None
+
+
+# -- the CSV export ------------------------------------------------------------------------------
+
+
+def export_rows(
+    session: Session,
+    team_id: int,
+    campaign_id: int,
+    filters: Filters,
+    *,
+    chunk: int = EXPORT_CHUNK,
+) -> Iterator[tuple[Any, ...]]:
+    """Every message the filters select, in their order, as tuples of ``EXPORT_COLUMNS``: read
+    ``chunk`` rows at a time by keyset, so memory stays flat however many there are."""
+    columns = [getattr(Message, name) for name in EXPORT_COLUMNS]
+    base = select(Message.id, *columns).where(*filters.where(team_id, campaign_id))
+    cursor: Cursor | None = None
+    while True:
+        query = base
+        if cursor is not None:
+            query = query.where(_beyond(filters.sort, cursor, True))
+        rows = session.execute(_ordered(query, filters.sort, True).limit(chunk)).all()
+        for row in rows:
+            yield tuple(row[1:])
+        if len(rows) < chunk:
+            return
+        last = rows[-1]
+        cursor = Cursor(last[0], last[1])
+
+
+def resend_phones(session: Session, team_id: int, campaign_id: int) -> Iterator[str]:
+    """The phones of the campaign's failed and unknown messages, in id order, by chunks."""
+    for state in RESENDABLE:
+        filters = Filters(state=state, sort="oldest")
+        for row in export_rows(session, team_id, campaign_id, filters):
+            yield row[0]
+
+
+def money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.2f}"
