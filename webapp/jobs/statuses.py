@@ -18,6 +18,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -117,18 +118,19 @@ def apply_statuses(
 
 def _move_messages(session: Session, moves: list[tuple[int, str, str, str]], now: datetime) -> None:
     """One UPDATE for the whole page, joined to its new states; ``old`` guards each row."""
-    values, parameters = [], {"now": bulk.db_time(session, now)}
-    for n, (message_id, old, new, gateway) in enumerate(moves):
-        values.append(f"(:i{n}, :o{n}, :s{n}, :g{n})")
-        parameters.update({f"i{n}": message_id, f"o{n}": old, f"s{n}": new, f"g{n}": gateway})
-    bulk.execute(
+    parameters: list[object] = []
+    for move in moves:
+        parameters.extend(move)
+    at = bulk.db_time(session, now)
+    parameters.extend((at, at, at))
+    bulk.execute_positional(
         session,
-        f"WITH v(id, old, state, status) AS (VALUES {', '.join(values)}) "
+        f"WITH v(id, old, state, status) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(moves))}) "
         "UPDATE messages SET state = v.state, gateway_status = v.status,"
-        " enroute_at = CASE WHEN v.state = 'enroute' THEN :now ELSE messages.enroute_at END,"
-        " final_at = CASE WHEN v.state IN ('delivered', 'failed') THEN :now"
+        " enroute_at = CASE WHEN v.state = 'enroute' THEN ? ELSE messages.enroute_at END,"
+        " final_at = CASE WHEN v.state IN ('delivered', 'failed') THEN ?"
         " ELSE messages.final_at END,"
-        " updated_at = :now"
+        " updated_at = ?"
         " FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = v.old",
         parameters,
     )
@@ -249,21 +251,26 @@ def _drain_team(
     report: DrainReport,
 ) -> None:
     deadline = time.monotonic() + budget
-    while time.monotonic() < deadline:
-        try:
-            page = client.status_queue(queue, QUEUE_PAGE)  # never retried: a read pops
-        except iqsms.IqsmsError as exc:
-            # A lost reply lost its statuses; the poll tick recovers them from status.json.
-            current_app.logger.warning("status queue of team %s: %s", team_id, exc)
-            return
-        report.pages += 1
-        report.received += len(page)
-        applied = apply_statuses(session, team_id, page, clock())
-        session.commit()
-        report.applied += applied.applied
-        report.pending += applied.pending
-        if len(page) < QUEUE_PAGE:
-            return
+    # The next page is asked for while this one is applied: the gateway's time and ours
+    # overlap. A page popped but not applied (a crash) is recovered by the poll, like a lost
+    # reply.
+    with ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher:
+        next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
+        while next_page is not None:
+            try:
+                page = next_page.result()  # never retried: a read pops
+            except iqsms.IqsmsError as exc:
+                # A lost reply lost its statuses; the poll tick recovers them (status.json).
+                current_app.logger.warning("status queue of team %s: %s", team_id, exc)
+                return
+            more = len(page) == QUEUE_PAGE and time.monotonic() < deadline
+            next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE) if more else None
+            report.pages += 1
+            report.received += len(page)
+            applied = apply_statuses(session, team_id, page, clock())
+            session.commit()
+            report.applied += applied.applied
+            report.pending += applied.pending
 
 
 # -- the status-poll tick ------------------------------------------------------------------------

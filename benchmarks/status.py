@@ -1,0 +1,240 @@
+"""Delivery statuses at scale: N messages on their way (default 1,000,000), their statuses
+drained from the sandbox's status queue and applied, while the campaign page and its polling
+fragment are requested.
+
+The sandbox's state file is prepared with N accepted messages whose final statuses wait in the
+team's queue (as after a large campaign), the app's database with the same N messages in one
+campaign; then `flask sandbox serve` starts and the worker's status-queue tick drains it.
+Prints statuses applied per second, and the 50th/95th percentile times of the campaign page
+and of its polling fragment measured while the statuses flow.
+
+    python benchmarks/status.py [--messages 1000000]      # SQLite in a temporary folder
+    DATABASE_URL=postgresql://... python benchmarks/status.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHUNK = 20_000
+FIRST_SMSC_ID = 3_000_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_sandbox(path: Path, login: str, password: str, queue: str, count: int) -> None:
+    """The sandbox as a large campaign leaves it: accepted messages, final statuses queued."""
+    from webapp.sandbox.accounts import create_account
+    from webapp.sandbox.store import Store
+
+    store = Store(str(path))
+    now = time.time()
+    with store.transaction() as db:
+        create_account(store, db, {"login": login, "password": password}, now, 0)
+    for start in range(0, count, CHUNK):
+        ids = range(FIRST_SMSC_ID + start, FIRST_SMSC_ID + min(start + CHUNK, count))
+        with store.transaction() as db:
+            db.executemany(
+                "INSERT INTO messages (smsc_id, login, client_id, phone, text, send_status,"
+                " parts, cost_kopecks, received_at, submit_at, final_at, final_status)"
+                " VALUES (?, ?, ?, ?, 'Hello', 'accepted', 1, 250, ?, ?, ?, ?)",
+                [
+                    (i, login, str(i), f"7916{i % 10_000_000:07d}", now - 60, now - 50,
+                     now - 40, "delivered" if i % 10 else "delivery error")
+                    for i in ids
+                ],
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO queue (login, name, smsc_id, status, visible_at) VALUES (?,?,?,?,?)",
+                [(login, queue, i, "delivered" if i % 10 else "delivery error", now - 40)
+                 for i in ids],
+            )  # fmt: skip
+    store.close()
+
+
+def prepare_app(count: int, sandbox_url: str):
+    """The app's side: a team, and one campaign of ``count`` accepted messages."""
+    from flask_migrate import upgrade
+
+    from webapp import accounts, create_app, gateways, teams
+    from webapp.extensions import db
+    from webapp.models import Campaign, Message, utcnow
+
+    app = create_app({"SANDBOX_URL": sandbox_url})
+    with app.app_context():
+        upgrade()
+        user = accounts.create_user("bench@example.com", "benchmark password")
+        team = teams.create_team("Benchmark", user)
+        db.session.commit()
+        now = utcnow()
+        campaign = Campaign(
+            team_id=team.id,
+            name="One million",
+            state="finished",
+            text="Hello",
+            sender="MyBrand",
+            price_per_part=Decimal("2.50"),
+            recipients=count,
+            accepted=count,
+            parts=count,
+            cost=Decimal("2.50") * count,
+            started_at=now,
+            finished_at=now,
+        )
+        db.session.add(campaign)
+        db.session.commit()
+        for start in range(0, count, CHUNK):
+            db.session.execute(
+                Message.__table__.insert(),
+                [
+                    {
+                        "team_id": team.id,
+                        "campaign_id": campaign.id,
+                        "phone": f"7916{i % 10_000_000:07d}",
+                        "text": "Hello",
+                        "state": "accepted",
+                        "gateway_status": "accepted",
+                        "smsc_id": str(FIRST_SMSC_ID + i),
+                        "parts": 1,
+                        "cost": Decimal("2.50"),
+                        "sent_at": now,
+                    }
+                    for i in range(start, min(start + CHUNK, count))
+                ],
+            )
+            db.session.commit()
+        password = gateways.decrypt_secret(team.gateway_password_encrypted)
+        return app, campaign.id, team.gateway_login, password, team.status_queue_name
+
+
+def time_pages(
+    web: str, page: str, fragment: str, stop: threading.Event, timings: dict[str, list[float]]
+) -> None:
+    """Request the campaign page and its polling fragment from the web process, as a browser
+    would (a poll every 2 s is far less; this asks several times a second), until stopped."""
+    browser = requests.Session()
+    html = browser.get(f"{web}/login", timeout=10).text
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
+    browser.post(
+        f"{web}/login",
+        data={"email": "bench@example.com", "password": "benchmark password", "csrf_token": token},
+        timeout=10,
+    )
+    while not stop.is_set():
+        for name, url, headers in (
+            ("page", page, {}),
+            ("fragment", fragment, {"HX-Request": "true"}),
+        ):
+            started = time.perf_counter()
+            response = browser.get(web + url, headers=headers, timeout=30)
+            timings[name].append((time.perf_counter() - started) * 1000)
+            if response.status_code not in (200, 286):
+                raise SystemExit(f"{url} answered {response.status_code}")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--fragment-url", default="/campaigns/{id}/live")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="iqsms-status-"))
+    os.environ["IQSMS_INSTANCE_PATH"] = str(tmp / "instance")
+    port = free_port()
+    sandbox_url = f"http://127.0.0.1:{port}/messages/v2/"
+
+    started = time.perf_counter()
+    app, campaign_id, login, password, queue = prepare_app(args.messages, sandbox_url)
+    prepare_sandbox(tmp / "sandbox.sqlite3", login, password, queue, args.messages)
+    print(f"prepared {args.messages:,} messages in {time.perf_counter() - started:.1f} s "
+          f"({app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]})")  # fmt: skip
+
+    web_port = free_port()
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "sandbox", "serve", "--quiet", "--port", str(port),
+             "--state", str(tmp / "sandbox.sqlite3")],
+            cwd=ROOT, stdout=subprocess.DEVNULL,
+        ),
+        # The web app in its own process, as in production: pages do not share the worker's GIL.
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "serve", "--no-worker", "--no-sandbox",
+             "--port", str(web_port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ),
+    ]  # fmt: skip
+    web = f"http://127.0.0.1:{web_port}"
+    try:
+        for url in (f"http://127.0.0.1:{port}/_sandbox/", f"{web}/healthz"):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    requests.get(url, timeout=1)
+                    break
+                except requests.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+
+        from webapp.extensions import db
+        from webapp.jobs import statuses
+        from webapp.models import Campaign
+
+        timings: dict[str, list[float]] = {"page": [], "fragment": []}
+        stop = threading.Event()
+        page = f"/campaigns/{campaign_id}"
+        fragment = args.fragment_url.format(id=campaign_id)
+        pages = threading.Thread(target=time_pages, args=(web, page, fragment, stop, timings))
+        pages.start()
+        applied = 0
+        started = time.perf_counter()
+        with app.app_context():
+            while applied < args.messages:
+                report = statuses.drain_status_queues(db.session, budget=60)
+                applied += report.applied
+                if not report.received:
+                    break
+            seconds = time.perf_counter() - started
+            done = db.session.get(Campaign, campaign_id)
+            counted = (done.delivered, done.failed)
+        stop.set()
+        pages.join(60)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(20)
+
+    print(f"applied  {applied:>10,} statuses in {seconds:6.2f} s  {applied / seconds:>9,.0f}/s")
+    print(f"counters delivered {counted[0]:,}, failed {counted[1]:,}")
+    for name, values in timings.items():
+        if len(values) >= 2:
+            p95 = statistics.quantiles(values, n=20)[18]
+            print(f"{name:<9} {len(values):>4} requests  p50 {statistics.median(values):6.1f} ms"
+                  f"  p95 {p95:6.1f} ms")  # fmt: skip
+    if applied != args.messages:
+        raise SystemExit(f"expected {args.messages:,} statuses applied")
+
+
+if __name__ == "__main__":
+    main()
