@@ -69,9 +69,7 @@ def test_the_campaign_page_follows_every_message_to_its_end_and_stops_polling(
     expect(rows).to_have_count(COUNT)
     states = page.get_by_test_id("message-state").all_inner_texts()
     assert len(states) == COUNT and set(states) <= set(FINAL), states
-    assert set(page.locator("td.phone").all_inner_texts()) == {
-        p.replace(" ", "") for p in PHONES
-    }
+    assert set(page.locator("td.phone").all_inner_texts()) == {p.replace(" ", "") for p in PHONES}
     rate = page.get_by_test_id("delivery-rate").inner_text()
     assert rate == f"{100 * count(page, 'delivered') / COUNT:.1f}%"
     assert page.evaluate("window.__samePage") is True
@@ -118,9 +116,11 @@ def test_polling_pauses_while_the_tab_is_hidden(live_server, page: Page) -> None
     polls: list[float] = []
     page.on(
         "request",
-        lambda r: polls.append(time.monotonic())
-        if r.url.startswith(campaign_url + "?") and r.headers.get("hx-request")
-        else None,
+        lambda r: (
+            polls.append(time.monotonic())
+            if r.url.startswith(campaign_url + "?") and r.headers.get("hx-request")
+            else None
+        ),
     )
     deadline = time.monotonic() + 10
     while not polls and time.monotonic() < deadline:
