@@ -156,7 +156,7 @@ def time_pages(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--fragment-url", default="/campaigns/{id}/live")
+    parser.add_argument("--fragment-url", default="/campaigns/{id}")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="iqsms-status-"))
