@@ -325,3 +325,34 @@ def test_viewers_cannot_compose(app, ann, make_person):
     assert load(app, campaign_id).text == ""
     page = viewer.get("/campaigns").text
     assert "New campaign" not in page and f"/campaigns/{campaign_id}" in page
+
+
+def test_cyrillic_field_names_fill_placeholders_through_the_import_path(app, ann):
+    # The import writes contacts through the driver; their JSON keys must stay unescaped for
+    # SQLite's json_extract to find "Имя" (a bug once: every recipient looked nameless).
+    from webapp import contacts
+    from webapp.campaigns import commit
+    from webapp.models import Message
+
+    team = team_of(app, ann)
+    list_id = add_list(app, team.id, "Клиенты", [], fields=("Имя",))
+    with app.app_context():
+        clients = db.session.get(ContactList, list_id)
+        contacts.add_phones(db.session, clients, [("79161111111", {"Имя": "Анна"})])
+        db.session.commit()
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, list_ids=[list_id], text="Hi {Имя}, sale today")
+    assert text_of(html, "sample-text") == "Hi Анна, sale today"
+    assert text_of(html, "readiness") == "Ready: continue to check and send."
+    with app.app_context():
+        commit(db.session, db.session.get(Campaign, campaign_id))
+        assert db.session.query(Message.text).scalar() == "Hi Анна, sale today"
+
+
+def test_placeholder_letters_do_not_force_ucs2(app, ann):
+    team = team_of(app, ann)
+    people = add_list(app, team.id, "People", [("79161111111", {"Имя": "Anna"})], ("Имя",))
+    campaign_id = new_draft(ann)
+    html = preview(ann, campaign_id, list_ids=[people], text="Hello {Имя}, see you")
+    assert text_of(html, "sample-parts") == "GSM-7, 1 part"
+    assert "<mark" not in html  # no character of the text itself forces UCS-2

@@ -111,11 +111,16 @@ class Check:
 
 
 def mark_ucs2(text: str) -> list[tuple[str, bool]]:
-    """Split a text into runs, flagging the characters that force UCS-2 (for ``<mark>``)."""
-    forcing = set(non_gsm7_chars(text))
+    """Split a text into runs, flagging the characters that force UCS-2 (for ``<mark>``).
+
+    Placeholders are never sent as typed, so their letters are not flagged: ``{Имя}`` does
+    not make a Latin text UCS-2 (the values filled in may, which the sample shows).
+    """
+    forcing = set(non_gsm7_chars(recipients.PLACEHOLDER.sub("", text)))
+    spans = [m.span() for m in recipients.PLACEHOLDER.finditer(text)]
     runs: list[tuple[str, bool]] = []
-    for ch in text:
-        flagged = ch in forcing
+    for i, ch in enumerate(text):
+        flagged = ch in forcing and not any(start <= i < end for start, end in spans)
         if runs and runs[-1][1] == flagged:
             runs[-1] = (runs[-1][0] + ch, flagged)
         else:
@@ -152,7 +157,8 @@ def check(
     price = Decimal(team.price_per_part or 0)
     result = Check(
         recipients=found,
-        info=analyse(text),
+        # The text as it will travel: the sample's when there is one, else without placeholders.
+        info=sample.info if sample else analyse(recipients.PLACEHOLDER.sub("", text)),
         marked=mark_ucs2(text),
         placeholders=names,
         missing=missing,

@@ -4,6 +4,7 @@ Later layers win. Values that depend on where the instance folder is (the defaul
 the sandbox state, the generated secret key) are filled in here rather than at import time.
 """
 
+import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -23,6 +24,11 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     SANDBOX_URL = DEFAULT_SANDBOX_URL
+    # JSON columns keep non-ASCII keys and values as they are: SQLite's json_extract does not
+    # match a key stored \u-escaped (contact fields named in Cyrillic, like "Имя").
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {
+        "json_serializer": lambda value: json.dumps(value, ensure_ascii=False)
+    }
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

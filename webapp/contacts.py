@@ -110,7 +110,8 @@ def add_phones(
             "team_id": team_id,
             "list_id": list_id,
             "phone": phone,
-            "fields": json.dumps(fields),
+            # Keys as written (not \u-escaped): SQLite's json_extract finds "Имя" only so.
+            "fields": json.dumps(fields, ensure_ascii=False),
             "created_at": created_at,
         }
         for phone, fields in phones

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.test_teams_browser import FIRST, another_person, flash, nav_link, sign_up
@@ -77,13 +76,6 @@ def sandbox_received(page: Page, url: str) -> list[dict]:
 # -- tests ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    ON_SQLITE,
-    strict=True,
-    reason="app bug on SQLite: contact fields are stored as JSON with \\u-escaped keys and "
-    "json_extract(fields, '$.\"Имя\"') finds nothing, so the composer says {Имя} is empty for "
-    "every recipient (and the SQL-rendered texts would leave the name out)",
-)
 def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     live_server, page: Page, tmp_path: Path
 ) -> None:
