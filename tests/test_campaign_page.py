@@ -1,7 +1,7 @@
 """The campaign page and the campaigns list: the live summary (counters only, never a COUNT),
 polling that slows down and stops with 286, keyset pages of the message table with filters,
-search and sorting, the streamed CSV export, resending failed and unknown numbers as a new draft,
-and roles and isolation."""
+search and sorting, the streamed CSV export, resending failed and unknown messages as a new draft
+(its messages copied in SQL), and roles and isolation."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from flask import Flask
 from tests.conftest import team_of
 from webapp import message_table
 from webapp.extensions import db
-from webapp.models import Campaign, CampaignState, Message, utcnow
+from webapp.models import Campaign, CampaignState, Message, SenderName, StopListEntry, utcnow
 
 HX = {"HX-Request": "true"}
 START = utcnow().replace(microsecond=0) - timedelta(hours=1)
@@ -431,6 +431,36 @@ def test_export_neutralises_formulas_from_the_gateway(app, owner, team_id):
 # -- resend --------------------------------------------------------------------------------------
 
 
+def active_sender(app: Flask, team_id: int, name: str = "MyBrand") -> None:
+    with app.app_context():
+        db.session.add(SenderName(team_id=team_id, name=name, status="active"))
+        db.session.commit()
+
+
+def hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
+        rf'value="([^"]*)"[^>]*name="{name}"', html
+    )
+    assert match, f"no hidden {name}"
+    return unescape(match.group(1))
+
+
+def confirm_and_send(client, draft_id: int):
+    html = client.get(f"/campaigns/{draft_id}/confirm").text
+    data = {"version": hidden(html, "version"), "recipients": hidden(html, "recipients")}
+    return html, client.post(f"/campaigns/{draft_id}/send", data=data)
+
+
+def messages_of(app: Flask, campaign_id: int) -> list[tuple[str, str, str, int]]:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Message.phone, Message.text, Message.state, Message.parts)
+            .where(Message.campaign_id == campaign_id)
+            .order_by(Message.id)
+        )
+        return [tuple(row) for row in rows]
+
+
 def test_resend_failed_and_unknown_makes_a_new_draft_and_opens_its_confirmation(
     app, owner, team_id
 ):
@@ -446,15 +476,135 @@ def test_resend_failed_and_unknown_makes_a_new_draft_and_opens_its_confirmation(
         draft = db.session.get(Campaign, new_id)
         assert draft.state == "draft" and draft.team_id == team_id
         assert (draft.text, draft.sender, draft.flash) == ("Sale!", "MyBrand", True)
-        assert draft.pasted_numbers.splitlines() == [
-            "+79160000001",
-            "+79160000004",
-            "+79160000002",
-        ]
+        assert draft.name == "Resend of Spring sale"
+        # The source, not a copy of its numbers: any number of them, with their own texts.
+        assert draft.resend_of == campaign_id
+        assert (draft.list_ids, draft.pasted_numbers) == ([], "")
         # Nothing is sent, nor even queued, until its confirmation is confirmed.
         count = sa.select(sa.func.count()).where(Message.campaign_id == new_id)
         assert db.session.scalar(count) == 0
         assert db.session.get(Campaign, campaign_id).state == "finished"
+
+    active_sender(app, team_id)
+    page = owner.get(response.location).text
+    statement = " ".join(unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert "This resends 3 failed or unknown messages of the campaign Spring sale" in statement
+    assert text_of(page, "confirm-recipients") == "3"
+    assert "Hello 1" in page  # the sample is the first resent message's own text
+    # A resend is not edited: its composer sends back to the confirmation, with a note.
+    edit = owner.get(f"/campaigns/{new_id}/edit")
+    assert edit.status_code == 302 and edit.location == f"/campaigns/{new_id}/confirm"
+    preview = owner.post(f"/campaigns/{new_id}/preview", data={"pasted_numbers": "+79990000000"})
+    assert "no longer a draft" in preview.text
+    with app.app_context():
+        assert db.session.get(Campaign, new_id).pasted_numbers == ""
+
+    _, sent = confirm_and_send(owner, new_id)
+    assert sent.status_code == 302 and sent.location == f"/campaigns/{new_id}"
+    assert sorted(messages_of(app, new_id)) == [
+        ("79160000001", "Hello 1", "queued", 2),
+        ("79160000002", "Hello 2", "queued", 2),
+        ("79160000004", "Hello 4", "queued", 2),
+    ]
+    with app.app_context():
+        sent_campaign = db.session.get(Campaign, new_id)
+        assert (sent_campaign.state, sent_campaign.queued, sent_campaign.recipients) == (
+            "scheduled",
+            3,
+            3,
+        )
+
+
+def test_resend_of_20000_failed_and_unknown_messages_copies_them_in_sql(app, owner, team_id):
+    """Far beyond what pasted numbers could carry: every failed and unknown message is queued
+    again with its own rendered text, each phone once, without the stop list; delivered and
+    accepted ones stay out."""
+    with app.app_context():
+        source = Campaign(
+            team_id=team_id,
+            name="Big one",
+            state=CampaignState.FINISHED,
+            text="Hi {name}, {code}",
+            sender="MyBrand",
+            price_per_part=Decimal("2.50"),
+            started_at=START,
+        )
+        db.session.add(source)
+        db.session.flush()
+        source_id = source.id
+        rows = []
+        states = ["failed", "unknown", "delivered", "accepted"]
+        for i in range(24_000):
+            state = states[i % 4] if i < 8_000 else ("failed" if i % 2 else "unknown")
+            rows.append(
+                {
+                    "team_id": team_id,
+                    "campaign_id": source_id,
+                    "phone": f"79{i:09d}",
+                    "text": f"Hi Имя{i}, {i:05d}",
+                    "state": state,
+                    "gateway_status": state,
+                    "parts": 1,
+                }
+            )
+        # The same phone twice, failed then unknown: resent once, with its first text.
+        rows.append({**rows[0], "text": "Hi again", "state": "unknown"})
+        counts = Counter(row["state"] for row in rows)
+        db.session.execute(sa.insert(Message), rows)
+        db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == source_id)
+            .values(recipients=len(rows), **counts)
+        )
+        stopped = ["79000000000", "79000010001", "79000010002"]  # two resendable, one not...
+        stopped.append("79000000002")  # ...and a delivered one
+        db.session.add_all(StopListEntry(team_id=team_id, phone=p) for p in stopped)
+        db.session.commit()
+    expected = {
+        row["phone"]: row["text"]
+        for row in reversed(rows)  # the lowest id of each phone wins
+        if row["state"] in ("failed", "unknown") and row["phone"] not in stopped
+    }
+    assert len(expected) == 20_000 - 3
+
+    active_sender(app, team_id)
+    response = owner.post(f"/campaigns/{source_id}/resend")
+    draft_id = int(re.fullmatch(r"/campaigns/(\d+)/confirm", response.location).group(1))
+    page, sent = confirm_and_send(owner, draft_id)
+    assert text_of(page, "confirm-recipients").startswith("19,997")
+    assert "3 on the stop list left out" in page
+    assert sent.status_code == 302 and sent.location == f"/campaigns/{draft_id}"
+    made = messages_of(app, draft_id)
+    assert len(made) == 19_997
+    assert {phone: text for phone, text, _, _ in made} == expected
+    assert {(state, parts) for _, _, state, parts in made} == {("queued", 1)}
+    assert "{" not in "".join(text for _, text, _, _ in made)
+    with app.app_context():
+        draft = db.session.get(Campaign, draft_id)
+        assert (draft.state, draft.queued, draft.recipients) == ("scheduled", 19_997, 19_997)
+        assert db.session.get(Campaign, source_id).failed == counts["failed"]  # untouched
+
+
+def test_a_resend_cannot_name_another_teams_campaign(app, owner, make_person, team_id):
+    theirs_person = make_person("eve@example.com")
+    theirs = make_campaign(app, team_of(app, theirs_person).id, ["failed"] * 3, state="finished")
+    assert owner.post(f"/campaigns/{theirs}/resend").status_code == 404
+    # Nor can a resend draft pointed at it (by any other way) see or copy its messages.
+    ours = make_campaign(app, team_id, ["failed"], state="finished")
+    active_sender(app, team_id)
+    response = owner.post(f"/campaigns/{ours}/resend")
+    draft_id = int(re.fullmatch(r"/campaigns/(\d+)/confirm", response.location).group(1))
+    set_campaign(app, draft_id, resend_of=theirs)
+    page = owner.get(f"/campaigns/{draft_id}/confirm").text
+    assert "no failed or unknown messages left to resend" in page
+    with app.app_context():
+        version = db.session.get(Campaign, draft_id).updated_at.isoformat()
+    sent = owner.post(f"/campaigns/{draft_id}/send", data={"version": version, "recipients": "3"})
+    assert f"/campaigns/{theirs}" not in page and "Hello 0" not in page
+    assert sent.status_code == 302 and sent.location == f"/campaigns/{draft_id}/confirm"
+    assert messages_of(app, draft_id) == []
+    with app.app_context():
+        assert db.session.get(Campaign, draft_id).state == "draft"
 
 
 def test_resend_with_nothing_to_resend_makes_nothing(app, owner, team_id):

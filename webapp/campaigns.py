@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp import counters, recipients, senders
 from webapp.audit import record
@@ -140,6 +140,8 @@ def check(
     extra_errors: dict[str, list[str]] | None = None,
 ) -> Check:
     """Check a draft: recipients, text, placeholders, sample, estimate, sender, schedule."""
+    if campaign.resend_of is not None:
+        return _check_resend(session, team, campaign, now, extra_errors)
     list_ids = recipients.team_list_ids(session, team.id, campaign.list_ids or [])
     found = recipients.resolve(
         session, team.id, list_ids, campaign.pasted_numbers or "", team.phone_region
@@ -175,6 +177,57 @@ def check(
 
     if found.count == 0:
         result.add("recipients", "There are no recipients yet: choose a list or paste numbers.")
+    _check_common(result, campaign, team, now)
+    return result
+
+
+def _check_resend(
+    session: Session,
+    team: Team,
+    campaign: Campaign,
+    now: datetime,
+    extra_errors: dict[str, list[str]] | None,
+) -> Check:
+    """Check a resend: its recipients are the source campaign's failed and unknown messages
+    (this team's only), which keep the texts they were rendered with; nothing is rendered."""
+    source_id = campaign.resend_of
+    assert source_id is not None
+    found = recipients.resolve(session, team.id, [], "", team.phone_region, resend_of=source_id)
+    first = recipients.first_resent(session, team.id, source_id)
+    sample = Sample(first[0], first[1], analyse(first[1])) if first is not None else None
+    low, high = recipients.resend_parts_range(session, team.id, source_id)
+    if sample is not None and high == 0:  # never counted by the gateway: count them here
+        low = high = sample.info.parts
+    text = campaign.text or ""
+    price = Decimal(team.price_per_part or 0)
+    result = Check(
+        recipients=found,
+        info=sample.info if sample else analyse(recipients.PLACEHOLDER.sub("", text)),
+        marked=mark_ucs2(sample.text if sample else text),
+        placeholders=[],
+        missing={},
+        sample=sample,
+        parts=(low, high),
+        price_per_part=price,
+        estimate=money(found.count * high * price),
+        sender_names=senders.names_of(session, team.id),
+        send_at=campaign.send_at,
+    )
+    for section, messages in (extra_errors or {}).items():
+        for message in messages:
+            result.add(section, message)
+    if found.count == 0:
+        result.add("recipients", "There are no failed or unknown messages left to resend.")
+    _check_common(result, campaign, team, now)
+    return result
+
+
+def _check_common(result: Check, campaign: Campaign, team: Team, now: datetime) -> None:
+    """The checks every draft gets: text, placeholders, sender name, WAP-push link, time."""
+    text = campaign.text or ""
+    names = result.placeholders
+    found = result.recipients
+    missing = result.missing
     if not text.strip():
         result.add("text", "Write the message.")
     for name in names:
@@ -220,7 +273,6 @@ def check(
             f"That time has already passed (it is now {local_now:%Y-%m-%d %H:%M} in "
             f"{team.timezone}). Choose a later time, or send now.",
         )
-    return result
 
 
 def save_draft(session: Session, campaign: Campaign, values: dict[str, Any]) -> bool:
@@ -262,6 +314,8 @@ def create_messages(
     with the text rendered in SQL when it has placeholders (fields of each phone's lowest
     contact id). Pasted numbers not in the lists follow in chunks.
     """
+    if campaign.resend_of is not None:
+        return _create_resent_messages(session, campaign, campaign.resend_of)
     team_id, template = campaign.team_id, campaign.text
     names = recipients.placeholders(template)
     # One text for everyone: its parts are known now; rendered ones are counted at dispatch.
@@ -314,6 +368,32 @@ def create_messages(
         )
         created += len(chunk)
     return created
+
+
+def _create_resent_messages(session: Session, campaign: Campaign, source_id: int) -> int:
+    """A resend's messages in one INSERT ... SELECT from the source campaign's failed and
+    unknown messages of this team: each phone once (its lowest message id), minus the stop
+    list, with the text it carried (already rendered) and its parts, queued again."""
+    team_id = campaign.team_id
+    source = aliased(Message)
+    first = aliased(Message)
+    rows = select(
+        literal(team_id),
+        literal(campaign.id),
+        source.phone,
+        source.text,
+        literal(MessageState.QUEUED.value),
+        literal(""),
+        source.parts,
+    ).where(
+        source.id.in_(recipients.resend_first_ids(team_id, source_id, first)),
+        # Scoped again on the outer rows: only this team's messages of the source.
+        recipients.resend_where(team_id, source_id, source),
+    )
+    rows = rows.order_by(source.id)  # sent in the source's order
+    columns = ["team_id", "campaign_id", "phone", "text", "state", "gateway_status", "parts"]
+    done = session.execute(insert(Message.__table__).from_select(columns, rows))
+    return done.rowcount if done.rowcount >= 0 else _count(session, campaign.id)
 
 
 def _count(session: Session, campaign_id: int) -> int:

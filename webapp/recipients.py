@@ -1,6 +1,10 @@
 """Who a campaign goes to: the chosen lists' phones and pasted numbers, each once, minus the
 team's stop list; and the contact fields its placeholders (``{name}``) are filled from.
 
+A resend (``Campaign.resend_of``) goes instead to the phones of the source campaign's failed
+and unknown messages, each once (its lowest message id), minus the stop list, with the texts
+those messages already carry: placeholders are not rendered again.
+
 A phone in several lists is one recipient, whose fields are those of its lowest contact id.
 Everything here is counted in SQL, so it stays quick on lists of millions.
 """
@@ -17,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, distinct, exists, func, lite
 from sqlalchemy.orm import Session
 
 from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
-from webapp.models import Contact, ContactList, StopListEntry
+from webapp.models import Contact, ContactList, Message, MessageState, StopListEntry
 from webapp.sms import normalize_phone
 
 # ``{name}``: a field name without braces or line breaks; spaces around it are ignored.
@@ -26,6 +30,7 @@ PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
 # people write "+7 916 123-45-67").
 PASTED_SEPARATORS = re.compile(r"[\n\r,;\t]+")
 CHUNK = 500  # phones per IN (...) list
+RESENDABLE = (MessageState.FAILED.value, MessageState.UNKNOWN.value)
 
 
 def placeholders(text: str) -> list[str]:
@@ -138,9 +143,6 @@ def rendered_text(template: str) -> ColumnElement[str]:
     return expression
 
 
-# -- resolving -----------------------------------------------------------------------------------
-
-
 @dataclass
 class Recipients:
     """Who a campaign would go to now."""
@@ -154,12 +156,86 @@ class Recipients:
     repeated: int = 0  # pasted numbers typed more than once
     list_ids: list[int] = field(default_factory=list)
     field_names: list[str] = field(default_factory=list)
+    resend_of: int | None = None  # a resend: the source campaign's id
+
+
+# -- a resend: the source campaign's failed and unknown messages ---------------------------------
+
+
+def resend_where(team_id: int, source_id: int, message: Any = Message) -> ColumnElement[bool]:
+    """The source's failed and unknown messages, of this team only."""
+    return and_(
+        message.campaign_id == source_id,
+        message.team_id == team_id,
+        message.state.in_(RESENDABLE),
+    )
+
+
+def resend_first_ids(team_id: int, source_id: int, message: Any = Message) -> Select[tuple[int]]:
+    """The lowest message id of each resendable phone not on the stop list: the rows resent."""
+    return (
+        select(func.min(message.id))
+        .where(resend_where(team_id, source_id, message), not_stopped(team_id, message.phone))
+        .group_by(message.phone)
+    )
+
+
+def resolve_resend(session: Session, team_id: int, source_id: int) -> Recipients:
+    """Count a resend's recipients: distinct phones of the source's failed and unknown
+    messages, minus the stop list."""
+    result = Recipients(resend_of=source_id)
+    result.count = session.scalar(
+        select(func.count(distinct(Message.phone))).where(
+            resend_where(team_id, source_id), not_stopped(team_id, Message.phone)
+        )
+    )
+    result.stopped = session.scalar(
+        select(func.count(distinct(Message.phone))).where(
+            resend_where(team_id, source_id), ~not_stopped(team_id, Message.phone)
+        )
+    )
+    return result
+
+
+def first_resent(session: Session, team_id: int, source_id: int) -> tuple[str, str] | None:
+    """The sample of a resend: the first resent message's phone and text (as rendered then)."""
+    row = session.execute(
+        select(Message.phone, Message.text)
+        .where(Message.id.in_(resend_first_ids(team_id, source_id)))
+        .order_by(Message.id)
+        .limit(1)
+    ).first()
+    return (row.phone, row.text) if row is not None else None
+
+
+def resend_parts_range(session: Session, team_id: int, source_id: int) -> tuple[int, int]:
+    """Fewest and most parts of the resent messages, as the source counted them."""
+    row = session.execute(
+        select(func.min(Message.parts), func.max(Message.parts)).where(
+            Message.id.in_(resend_first_ids(team_id, source_id))
+        )
+    ).first()
+    if row is None or row[1] is None:
+        return 0, 0
+    return int(row[0]), int(row[1])
+
+
+# -- resolving -----------------------------------------------------------------------------------
 
 
 def resolve(
-    session: Session, team_id: int, list_ids: Sequence[int], pasted: str, region: str
+    session: Session,
+    team_id: int,
+    list_ids: Sequence[int],
+    pasted: str,
+    region: str,
+    *,
+    resend_of: int | None = None,
 ) -> Recipients:
-    """Count the distinct recipients of chosen lists ∪ pasted numbers, minus the stop list."""
+    """Count the distinct recipients of chosen lists ∪ pasted numbers, minus the stop list;
+    for a resend, those of the source campaign's failed and unknown messages instead."""
+    if resend_of is not None:
+        return resolve_resend(session, team_id, resend_of)
     numbers = parse_pasted(pasted, region)
     result = Recipients(invalid=numbers.invalid, repeated=numbers.repeated, list_ids=list(list_ids))
     if list_ids:

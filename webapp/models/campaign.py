@@ -72,6 +72,9 @@ class Campaign(db.Model):
     # Recipients as chosen in the composer: list ids and pasted numbers, kept with the draft.
     list_ids: Mapped[list] = mapped_column(JSON, default=list)
     pasted_numbers: Mapped[str] = mapped_column(Text, default="")
+    # A resend: the campaign whose failed and unknown messages this one sends again (with
+    # their texts as rendered then); its lists and pasted numbers stay empty.
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as possible
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was committed
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -126,6 +126,11 @@ def edit(campaign_id: int) -> ResponseReturnValue:
     if campaign.state != S.DRAFT:
         flash(_("This campaign is %(state)s: it is no longer a draft.", state=campaign.state))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    if campaign.resend_of is not None:
+        # A resend has no lists or pasted numbers to choose, and its texts were rendered for
+        # the source campaign: it is sent as it is, or not at all.
+        flash(_("A resend cannot be edited: send it as it is, or cancel it."))
+        return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
     sync_error = None
     if not senders.ever_synced(db.session, campaign.team_id):
         sync_error = _sync_senders()
@@ -160,7 +165,7 @@ def preview(campaign_id: int) -> ResponseReturnValue:
     _set_choices(form)
     if not form.validate() and form.csrf_token.errors:
         abort(400)
-    if campaign.state != S.DRAFT:
+    if campaign.state != S.DRAFT or campaign.resend_of is not None:
         return render_template("campaigns/_check.html", campaign=campaign, result=None)
     errors = _save(form, campaign)
     result = campaigns.check(db.session, current_team(), campaign, utcnow(), errors)
@@ -283,7 +288,24 @@ def confirm(campaign_id: int) -> ResponseReturnValue:
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     result = campaigns.check(db.session, current_team(), campaign, utcnow())
     form = ConfirmForm(version=_version(campaign), recipients=result.recipients.count)
-    return render_template("campaigns/confirm.html", campaign=campaign, result=result, form=form)
+    return render_template(
+        "campaigns/confirm.html",
+        campaign=campaign,
+        result=result,
+        form=form,
+        source=_resend_source(campaign),
+    )
+
+
+def _resend_source(campaign: Campaign) -> Campaign | None:
+    """The campaign a resend sends again, when it is still there (of the same team only)."""
+    if campaign.resend_of is None:
+        return None
+    return db.session.scalar(
+        select(Campaign).where(
+            Campaign.id == campaign.resend_of, Campaign.team_id == campaign.team_id
+        )
+    )
 
 
 @bp.post("/campaigns/<int:campaign_id>/send")
@@ -438,19 +460,21 @@ def _drain(buffer: io.StringIO) -> str:
 @bp.post("/campaigns/<int:campaign_id>/resend")
 @team_required(Permission.SEND)
 def resend(campaign_id: int) -> ResponseReturnValue:
-    """Start a new draft to the campaign's failed and unknown numbers, with the same text,
-    sender and options, and open its confirmation: nothing is sent until that is confirmed."""
+    """Start a new draft that resends the campaign's failed and unknown messages (each phone
+    once, with the text it had), with the same sender and options, and open its confirmation:
+    nothing is sent until that is confirmed. The draft names its source (``resend_of``); its
+    messages are copied from the source's in SQL when it is sent, however many there are."""
     _check_csrf()
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state == S.DRAFT or not table.resendable(campaign):
         flash(_("This campaign has no failed or unknown messages to resend."), "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    phones = table.resend_phones(db.session, campaign.team_id, campaign.id)
     draft = campaigns.new_draft(db.session, current_team(), current_user)
     draft.name = _("Resend of %(name)s", name=campaign.name)[:200]
     draft.text, draft.sender = campaign.text, campaign.sender
     draft.flash, draft.wapurl = campaign.flash, campaign.wapurl
-    draft.pasted_numbers = "\n".join("+" + phone for phone in phones)
+    draft.list_ids, draft.pasted_numbers = [], ""
+    draft.resend_of = campaign.id
     record(
         campaign.team_id,
         "campaign_resend_drafted",

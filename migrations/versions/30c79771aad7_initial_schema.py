@@ -1,8 +1,8 @@
 """Initial schema
 
-Revision ID: 60650a29c425
+Revision ID: 30c79771aad7
 Revises: 
-Create Date: 2026-11-27 11:52:04.862798
+Create Date: 2026-11-27 12:16:18.146905
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '60650a29c425'
+revision = '30c79771aad7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -142,6 +142,7 @@ def upgrade():
     sa.Column('wapurl', sa.String(length=300), nullable=True),
     sa.Column('list_ids', sa.JSON(), nullable=False),
     sa.Column('pasted_numbers', sa.Text(), nullable=False),
+    sa.Column('resend_of', sa.Integer(), nullable=True),
     sa.Column('send_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
@@ -166,6 +167,7 @@ def upgrade():
     sa.Column('parts', sa.BigInteger(), nullable=False),
     sa.Column('cost', sa.Numeric(precision=14, scale=4), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_campaigns_created_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['resend_of'], ['campaigns.id'], name=op.f('fk_campaigns_resend_of_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['team_id'], ['teams.id'], name=op.f('fk_campaigns_team_id_teams'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
     )
