@@ -317,13 +317,5 @@ def export_rows(
         cursor = Cursor(last[0], last[1])
 
 
-def resend_phones(session: Session, team_id: int, campaign_id: int) -> Iterator[str]:
-    """The phones of the campaign's failed and unknown messages, in id order, by chunks."""
-    for state in RESENDABLE:
-        filters = Filters(state=state, sort="oldest")
-        for row in export_rows(session, team_id, campaign_id, filters):
-            yield row[0]
-
-
 def money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:.2f}"
