@@ -60,7 +60,7 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(app, sandbox, tea
         worker.wait(10)
         log.close()
     in_flight = states(app, campaign_id)[MessageState.SENDING]
-    assert in_flight in (200, 400)  # one or two dispatch loops had a batch out
+    assert in_flight in (200, 400, 600)  # each dispatch loop may have had a batch out
     time.sleep(3.5)  # the sandbox finishes the requests the dead worker made
     sandbox.set_faults()
 

@@ -549,7 +549,7 @@ def run(app: Flask) -> None:
     """The worker's entry point: ``DISPATCH_THREADS`` loops side by side, so one waits for
     the gateway's reply while another stores results or claims the next batch. They share the
     work exactly as separate workers do."""
-    threads = max(1, int(app.config.get("DISPATCH_THREADS", 2)))
+    threads = max(1, int(app.config.get("DISPATCH_THREADS", 3)))
     if threads == 1:
         _run_one(app)
         return
