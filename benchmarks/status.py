@@ -76,7 +76,7 @@ def prepare_app(count: int, sandbox_url: str):
     """The app's side: a team, and one campaign of ``count`` accepted messages."""
     from flask_migrate import upgrade
 
-    from webapp import accounts, create_app, gateways, teams
+    from webapp import accounts, campaigns, create_app, gateways, teams
     from webapp.extensions import db
     from webapp.models import Campaign, Message, utcnow
 
@@ -123,6 +123,8 @@ def prepare_app(count: int, sandbox_url: str):
                 ],
             )
             db.session.commit()
+        campaigns.refresh_statistics(db.session, count)  # as committing a campaign does
+        db.session.commit()
         password = gateways.decrypt_secret(team.gateway_password_encrypted)
         return app, campaign.id, team.gateway_login, password, team.status_queue_name
 

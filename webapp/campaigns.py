@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from webapp import counters, recipients, senders
@@ -35,6 +35,7 @@ from webapp.models import (
 
 KOPECK = Decimal("0.01")
 PASTED_CHUNK = 10_000
+ANALYZE_AFTER = 10_000  # messages created at once before PostgreSQL statistics are refreshed
 
 S = CampaignState
 
@@ -454,6 +455,7 @@ def commit(
         session.rollback()
         raise CampaignError("There are no recipients left to send to.")
     counters.shift(session, campaign.id, {MessageState.QUEUED: created})
+    refresh_statistics(session, created)
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign.id)
@@ -596,3 +598,11 @@ def new_draft(session: Session, team: Team, by: User | None) -> Campaign:
     session.flush()
     campaign.name = f"Campaign {campaign.id}"
     return campaign
+
+
+def refresh_statistics(session: Session, created: int) -> None:
+    """After a large bulk insert, let PostgreSQL's planner see the new rows at once: with stale
+    statistics it reads a million-message campaign's pages by bitmap scan (400 ms) instead of
+    by index (0.1 ms), until autovacuum gets round to it."""
+    if created >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE messages"))
