@@ -172,9 +172,7 @@ def check(
         sender_names=senders.names_of(session, team.id),
         send_at=campaign.send_at,
     )
-    for section, messages in (extra_errors or {}).items():
-        for message in messages:
-            result.add(section, message)
+    _add_errors(result, extra_errors)
 
     if found.count == 0:
         result.add("recipients", "There are no recipients yet: choose a list or paste numbers.")
@@ -214,13 +212,18 @@ def _check_resend(
         sender_names=senders.names_of(session, team.id),
         send_at=campaign.send_at,
     )
-    for section, messages in (extra_errors or {}).items():
-        for message in messages:
-            result.add(section, message)
+    _add_errors(result, extra_errors)
     if found.count == 0:
         result.add("recipients", "There are no failed or unknown messages left to resend.")
     _check_common(result, campaign, team, now)
     return result
+
+
+def _add_errors(result: Check, errors: dict[str, list[str]] | None) -> None:
+    """Errors found outside the check (the form's own), by section."""
+    for section, messages in (errors or {}).items():
+        for message in messages:
+            result.add(section, message)
 
 
 def _check_common(result: Check, campaign: Campaign, team: Team, now: datetime) -> None:

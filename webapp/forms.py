@@ -33,6 +33,20 @@ def _email_field() -> StringField:
     )
 
 
+def _new_password_field(label: str, missing: str) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(missing),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                message=_l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
+            ),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
 class SignInForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
@@ -46,17 +60,7 @@ class SignInForm(FlaskForm):
 
 class SignUpForm(FlaskForm):
     email = _email_field()
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            DataRequired(_l("Choose a password.")),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                message=_l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
-            ),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = _new_password_field(_l("Password"), _l("Choose a password."))
     team_name = StringField(_l("Team name"), validators=[Optional(), Length(max=100)])
 
 
@@ -66,17 +70,7 @@ class ChangePasswordForm(FlaskForm):
         validators=[DataRequired(_l("Enter your current password."))],
         render_kw={"autocomplete": "current-password"},
     )
-    new_password = PasswordField(
-        _l("New password"),
-        validators=[
-            DataRequired(_l("Choose a new password.")),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                message=_l("Use at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
-            ),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
+    new_password = _new_password_field(_l("New password"), _l("Choose a new password."))
     confirm = PasswordField(
         _l("Repeat the new password"),
         validators=[EqualTo("new_password", _l("The two new passwords are not the same."))],
