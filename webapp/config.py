@@ -45,6 +45,8 @@ class Defaults:
     SANDBOX_STARTING_BALANCE = "1000.00"
     SANDBOX_PRICE_PER_PART = "2.50"
     SANDBOX_CONTROL_TOKEN = None
+    # Seconds between snapshots of each team's balance (one also follows every campaign).
+    BALANCE_INTERVAL = 900
     # Dispatch loops per worker: one waits for the gateway while others store or claim.
     DISPATCH_THREADS = 3
     # Short, explicit calls made while a person waits ("test connection"), in seconds.

@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, gateways, iqsms
+from webapp import bulk, gateways, iqsms, usage
 from webapp.audit import record
 from webapp.counters import move
 from webapp.extensions import db
@@ -366,7 +366,7 @@ def store_results(
     by_client_id = result.by_client_id()
     price = claimed.sending.price_per_part
     accepted, rejected, no_balance, missing = [], [], [], []
-    parts_total, cost_total = 0, Decimal(0)
+    sent = usage.Sent()
     for message_id, _phone, body in claimed.rows:
         status = by_client_id.get(str(message_id))
         if status is None:
@@ -376,8 +376,11 @@ def store_results(
             parts = status.sms_count if status.sms_count is not None else count_parts(body)
             estimated = status.cost is None
             cost = price * parts if estimated else status.cost
-            parts_total += parts
-            cost_total += cost
+            sent.parts += parts
+            sent.cost += cost
+            if estimated:
+                sent.estimated_parts += parts
+                sent.estimated_cost += cost
             accepted.append(
                 {
                     "id": message_id,
@@ -413,12 +416,14 @@ def store_results(
             sending=Campaign.sending - (len(accepted) + len(rejected)),
             accepted=Campaign.accepted + len(accepted),
             rejected=Campaign.rejected + len(rejected),
-            parts=Campaign.parts + parts_total,
-            cost=Campaign.cost + cost_total,
+            parts=Campaign.parts + sent.parts,
+            cost=Campaign.cost + sent.cost,
             failed_attempts=0,
             retry_at=None,
         )
     )
+    sent.accepted, sent.rejected = len(accepted), len(rejected)
+    usage.record_sent(session, claimed.sending.team_id, campaign_id, now, sent)
     if missing:
         mark_unknown(session, campaign_id, missing, now, "no status in the gateway's reply")
     # A status may have come through the queue before this result was stored.

@@ -24,8 +24,8 @@ class Tick:
 
 
 def default_ticks() -> list[Tick]:
-    """Every tick the worker runs (dispatch, statuses, balance and senders join as written)."""
-    from webapp.jobs import dispatch, housekeeping, imports, senders, statuses
+    """Every tick the worker runs."""
+    from webapp.jobs import balance, dispatch, housekeeping, imports, senders, statuses
 
     return [
         # Each tick sends for up to dispatch.TICK_BUDGET seconds: in effect a steady loop.
@@ -33,6 +33,9 @@ def default_ticks() -> list[Tick]:
         Tick("status-queue", statuses.run_queue, 2),
         Tick("status-poll", statuses.run_poll, 30),
         Tick("imports", imports.run, 2),
+        # Cheap when nothing is due: snapshots follow their own schedule (BALANCE_INTERVAL)
+        # and come soon after a campaign finishes.
+        Tick("balance", balance.run, 10),
         Tick("housekeeping", housekeeping.run, 3600),
         Tick("senders", senders.run, 3600),
     ]

@@ -26,7 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, gateways, iqsms
+from webapp import bulk, gateways, iqsms, usage
 from webapp.counters import shift
 from webapp.extensions import db
 from webapp.models import Campaign, Lease, Message, MessageState, PendingStatus, Team, utcnow
@@ -84,7 +84,7 @@ def apply_statuses(
     if not latest:
         return report
     rows = session.execute(
-        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id)
+        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id, Message.sent_at)
         .where(Message.team_id == team_id, Message.smsc_id.in_(list(latest)))
         .with_for_update()
     ).all()
@@ -97,7 +97,7 @@ def apply_statuses(
     if pending:
         session.execute(PendingStatus.__table__.insert(), pending)
         report.pending = len(pending)
-    moves = []
+    moves, outcomes = [], []
     changes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in rows:
         state, rank, gateway = latest[row.smsc_id]
@@ -106,12 +106,14 @@ def apply_statuses(
             report.ignored += 1
             continue
         moves.append((row.id, row.state, state, gateway))
+        outcomes.append((row.campaign_id, row.sent_at, state))
         changes[row.campaign_id][row.state] -= 1
         changes[row.campaign_id][state] += 1
     if moves:
         _move_messages(session, moves, now)
         for campaign_id, delta in changes.items():
             shift(session, campaign_id, delta)
+        usage.record_outcomes(session, team_id, outcomes)
         report.applied = len(moves)
     return report
 

@@ -1,6 +1,7 @@
 """All models, imported here so that Alembic and ``db.create_all`` see every table."""
 
 from webapp.models.audit import AuditEvent, LoginAttempt
+from webapp.models.balance import BalanceSnapshot, UsagePeriod
 from webapp.models.campaign import (
     COUNTED_STATES,
     Campaign,
@@ -19,6 +20,7 @@ from webapp.models.user import User, new_session_token
 __all__ = [
     "COUNTED_STATES",
     "AuditEvent",
+    "BalanceSnapshot",
     "Campaign",
     "CampaignState",
     "Contact",
@@ -38,6 +40,7 @@ __all__ = [
     "StopListEntry",
     "Team",
     "UTCDateTime",
+    "UsagePeriod",
     "User",
     "new_session_token",
     "utcnow",

@@ -63,6 +63,17 @@ class Team(db.Model):
     send_allowance: Mapped[float] = mapped_column(default=0.0)
     send_allowance_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Balance snapshots (webapp/balance.py): when the next is due, when the last attempt
+    # started, and the failures since the last success (each retry waits twice as long).
+    balance_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    balance_failures: Mapped[int] = mapped_column(default=0)
+    balance_error: Mapped[str] = mapped_column(String(500), default="")
+    # Owners and admins are warned while this type's balance is below the threshold.
+    low_balance_threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
+    low_balance_type: Mapped[str] = mapped_column(String(16), default="RUB")
+    low_balance_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="team", cascade="all, delete-orphan", passive_deletes=True
     )

@@ -1,0 +1,206 @@
+"""Balance snapshots: reading balance.json into ``balance_snapshots``, when it is due, and the
+low-balance warning.
+
+A team's snapshot is due every ``BALANCE_INTERVAL`` seconds, and at once after one of its
+campaigns finishes (so a campaign's spending shows in the balance right away). A failed read
+is retried sooner, waiting twice as long each time, but never longer than the interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp import audit, gateways, iqsms
+from webapp.models import BalanceSnapshot, Campaign, Team
+
+INTERVAL = timedelta(minutes=15)
+FIRST_RETRY = timedelta(minutes=1)
+CLAIM_TTL = timedelta(minutes=2)  # a worker that died mid-read is replaced after this
+
+ClientFactory = Callable[[Team], iqsms.Client]
+
+
+def _due(now: datetime):
+    finished_since = exists().where(
+        Campaign.team_id == Team.id,
+        Campaign.finished_at > Team.balance_checked_at,
+    )
+    return or_(
+        Team.balance_next_at.is_(None),
+        Team.balance_next_at <= now,
+        and_(Team.balance_failures == 0, finished_since),
+    )
+
+
+def due_team_ids(session: Session, now: datetime) -> list[int]:
+    """Teams whose snapshot is due: by the clock, or because a campaign finished since."""
+    return list(session.scalars(select(Team.id).where(_due(now)).order_by(Team.id)))
+
+
+def claim(session: Session, team_id: int, now: datetime) -> bool:
+    """Take the team's due snapshot for this worker (committed), or False if another worker
+    took it first or it is no longer due."""
+    result = session.execute(
+        update(Team.__table__)
+        .where(Team.id == team_id, _due(now))
+        .values(balance_checked_at=now, balance_next_at=now + CLAIM_TTL)
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str = ""
+    entries: list[BalanceSnapshot] | None = None
+
+
+def take_snapshot(
+    session: Session,
+    team: Team,
+    client: iqsms.Client,
+    now: datetime,
+    interval: timedelta = INTERVAL,
+) -> Outcome:
+    """Read balance.json and store every entry; on failure, note it and plan the retry.
+    Either way the low-balance warning is brought up to date. Commits."""
+    check = gateways.check_connection(client, team)
+    if not check.ok:
+        team.balance_failures += 1
+        team.balance_error = check.message[:500]
+        wait = min(FIRST_RETRY * 2 ** (team.balance_failures - 1), interval)
+        team.balance_next_at = now + wait
+        session.commit()
+        return Outcome(False, check.message)
+    entries = [
+        BalanceSnapshot(
+            team_id=team.id, taken_at=now, type=b.type[:16], balance=b.balance, credit=b.credit
+        )
+        for b in check.balances
+    ]
+    session.add_all(entries)
+    team.balance_failures = 0
+    team.balance_error = ""
+    team.balance_next_at = now + interval
+    update_warning(session, team, entries, now)
+    session.commit()
+    return Outcome(True, entries=entries)
+
+
+def latest(session: Session, team_id: int) -> list[BalanceSnapshot]:
+    """Every entry of the team's most recent snapshot (empty before the first)."""
+    newest = (
+        select(func.max(BalanceSnapshot.taken_at))
+        .where(BalanceSnapshot.team_id == team_id)
+        .scalar_subquery()
+    )
+    return list(
+        session.scalars(
+            select(BalanceSnapshot)
+            .where(BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at == newest)
+            .order_by(BalanceSnapshot.type)
+        )
+    )
+
+
+def is_low(team: Team, entries: list[BalanceSnapshot]) -> BalanceSnapshot | None:
+    """The entry below the team's threshold, if there is one."""
+    if team.low_balance_threshold is None:
+        return None
+    for entry in entries:
+        if entry.type == team.low_balance_type and entry.balance < team.low_balance_threshold:
+            return entry
+    return None
+
+
+def update_warning(
+    session: Session, team: Team, entries: list[BalanceSnapshot], now: datetime
+) -> None:
+    """Raise or clear the team's low-balance warning from a snapshot; crossing the threshold
+    either way is written to the audit log (through ``db.session``, which ``session`` is in
+    the app). The caller commits."""
+    if not entries:
+        return
+    low = is_low(team, entries)
+    if low is not None and team.low_balance_since is None:
+        team.low_balance_since = now
+        audit.record(
+            team.id,
+            "balance_low",
+            type=low.type,
+            balance=_plain(low.balance),
+            threshold=_plain(team.low_balance_threshold),
+        )
+    elif low is None and team.low_balance_since is not None:
+        team.low_balance_since = None
+        entry = next((e for e in entries if e.type == team.low_balance_type), None)
+        details = {"type": team.low_balance_type}
+        if entry is not None:
+            details["balance"] = _plain(entry.balance)
+        if team.low_balance_threshold is not None:
+            details["threshold"] = _plain(team.low_balance_threshold)
+        audit.record(team.id, "balance_restored", **details)
+
+
+def _plain(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One moment of the balance chart: when, and each type's balance then."""
+
+    at: datetime
+    balances: dict[str, Decimal]
+
+
+# Chart resolutions, finest first: the finest that keeps a range under MAX_POINTS is used.
+RESOLUTIONS = [timedelta(0), timedelta(hours=1), timedelta(hours=3), timedelta(hours=6)]
+RESOLUTIONS += [timedelta(days=1), timedelta(days=7)]
+MAX_POINTS = 200
+
+
+def history(
+    session: Session, team_id: int, start: datetime, end: datetime
+) -> tuple[list[str], list[Point], timedelta]:
+    """The balance between ``start`` and ``end``: the types seen, and one point per snapshot,
+    or per hour, day... (the last snapshot in each) when there are too many to draw or read.
+    Returns (types, points, resolution)."""
+    rows = session.execute(
+        select(BalanceSnapshot.taken_at, BalanceSnapshot.type, BalanceSnapshot.balance)
+        .where(
+            BalanceSnapshot.team_id == team_id,
+            BalanceSnapshot.taken_at >= start,
+            BalanceSnapshot.taken_at < end,
+        )
+        .order_by(BalanceSnapshot.taken_at, BalanceSnapshot.type)
+    ).all()
+    by_time: dict[datetime, dict[str, Decimal]] = {}
+    types: list[str] = []
+    for taken_at, type_, amount in rows:
+        by_time.setdefault(taken_at, {})[type_] = amount
+        if type_ not in types:
+            types.append(type_)
+    points = [Point(at, balances) for at, balances in by_time.items()]
+    for resolution in RESOLUTIONS:
+        thinned = _thin(points, start, resolution)
+        if len(thinned) <= MAX_POINTS:
+            return types, thinned, resolution
+    return types, thinned, resolution
+
+
+def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
+    """The last point in each ``step`` after ``start`` (every point when step is zero)."""
+    if not step:
+        return points
+    last: dict[int, Point] = {}
+    for point in points:
+        last[(point.at - start) // step] = point
+    return list(last.values())

@@ -1,0 +1,186 @@
+"""What a team's messages cost and how they fared, kept by quarter hour (``UsagePeriod``).
+
+Dispatch records each batch's answers, parts and cost; applying statuses records delivered
+and failed outcomes against the period the message was sent in. Both run inside the
+transactions that move the messages, so the figures always match the messages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp import bulk
+from webapp.models import UsagePeriod
+
+PERIOD = timedelta(minutes=15)
+
+UPSERT = (
+    "INSERT INTO usage_periods (team_id, campaign_id, period_start, accepted, rejected, parts,"
+    " cost, estimated_parts, estimated_cost, delivered, failed)"
+    " VALUES (:team_id, :campaign_id, :period_start, :accepted, :rejected, :parts, :cost,"
+    " :estimated_parts, :estimated_cost, :delivered, :failed)"
+    " ON CONFLICT (campaign_id, period_start) DO UPDATE SET"
+    " accepted = usage_periods.accepted + excluded.accepted,"
+    " rejected = usage_periods.rejected + excluded.rejected,"
+    " parts = usage_periods.parts + excluded.parts,"
+    " cost = usage_periods.cost + excluded.cost,"
+    " estimated_parts = usage_periods.estimated_parts + excluded.estimated_parts,"
+    " estimated_cost = usage_periods.estimated_cost + excluded.estimated_cost,"
+    " delivered = usage_periods.delivered + excluded.delivered,"
+    " failed = usage_periods.failed + excluded.failed"
+)
+
+
+def period_start(when: datetime) -> datetime:
+    """The start of the quarter hour (UTC) that ``when`` falls in."""
+    return when.replace(minute=when.minute - when.minute % 15, second=0, microsecond=0)
+
+
+@dataclass
+class Sent:
+    """One batch's answers from send.json, as dispatch stores them."""
+
+    accepted: int = 0
+    rejected: int = 0
+    parts: int = 0
+    cost: Decimal = Decimal(0)
+    estimated_parts: int = 0
+    estimated_cost: Decimal = Decimal(0)
+
+
+def record_sent(
+    session: Session, team_id: int, campaign_id: int, now: datetime, sent: Sent
+) -> None:
+    """Add a batch's answers to the campaign's current period. The caller commits."""
+    if not (sent.accepted or sent.rejected):
+        return
+    _upsert(
+        session,
+        [
+            _row(
+                session,
+                team_id,
+                campaign_id,
+                period_start(now),
+                accepted=sent.accepted,
+                rejected=sent.rejected,
+                parts=sent.parts,
+                cost=sent.cost,
+                estimated_parts=sent.estimated_parts,
+                estimated_cost=sent.estimated_cost,
+            )
+        ],
+    )
+
+
+def record_outcomes(
+    session: Session, team_id: int, outcomes: Iterable[tuple[int, datetime | None, str]]
+) -> None:
+    """Count final statuses, given as (campaign id, when the message was sent, new state),
+    against the periods the messages were sent in. The caller commits."""
+    counts: dict[tuple[int, datetime], dict[str, int]] = defaultdict(
+        lambda: {"delivered": 0, "failed": 0}
+    )
+    for campaign_id, sent_at, state in outcomes:
+        if sent_at is not None and state in ("delivered", "failed"):
+            counts[(campaign_id, period_start(sent_at))][state] += 1
+    _upsert(
+        session,
+        [
+            _row(session, team_id, campaign_id, start, **by_state)
+            for (campaign_id, start), by_state in counts.items()
+        ],
+    )
+
+
+def _row(
+    session: Session, team_id: int, campaign_id: int, start: datetime, **values: object
+) -> dict[str, object]:
+    row: dict[str, object] = {
+        "team_id": team_id,
+        "campaign_id": campaign_id,
+        "period_start": bulk.db_time(session, start),
+        "accepted": 0,
+        "rejected": 0,
+        "parts": 0,
+        "cost": Decimal(0),
+        "estimated_parts": 0,
+        "estimated_cost": Decimal(0),
+        "delivered": 0,
+        "failed": 0,
+    }
+    row.update(values)
+    if session.get_bind().dialect.name == "sqlite":  # the sqlite3 driver takes no Decimal
+        row["cost"], row["estimated_cost"] = str(row["cost"]), str(row["estimated_cost"])
+    return row
+
+
+def _upsert(session: Session, rows: list[dict[str, object]]) -> None:
+    # Sorted, so that two workers touching the same periods lock them in the same order.
+    rows.sort(key=lambda row: (row["campaign_id"], str(row["period_start"])))
+    bulk.executemany(session, UPSERT, rows)
+
+
+@dataclass
+class Totals:
+    """Sums over a team's periods: messages answered, their parts and cost (with the share we
+    estimated), and their outcomes so far."""
+
+    accepted: int = 0
+    rejected: int = 0
+    parts: int = 0
+    cost: Decimal = Decimal(0)
+    estimated_parts: int = 0
+    estimated_cost: Decimal = Decimal(0)
+    delivered: int = 0
+    failed: int = 0
+
+    @property
+    def messages(self) -> int:
+        return self.accepted + self.rejected
+
+    @property
+    def delivery_rate(self) -> float | None:
+        return delivery_rate(vars(self))
+
+
+SUMMED = ("accepted", "rejected", "parts", "cost", "estimated_parts", "estimated_cost")
+SUMMED += ("delivered", "failed")
+
+
+def sums():
+    """``SUM(column)`` for every summed column, labelled with its name (for GROUP BY queries)."""
+    return [func.coalesce(func.sum(getattr(UsagePeriod, c)), 0).label(c) for c in SUMMED]
+
+
+def totals(session: Session, team_id: int, start: datetime, end: datetime) -> Totals:
+    """The team's usage of messages sent from ``start`` up to ``end``."""
+    row = session.execute(
+        select(*sums()).where(
+            UsagePeriod.team_id == team_id,
+            UsagePeriod.period_start >= start,
+            UsagePeriod.period_start < end,
+        )
+    ).one()
+    return Totals(**{c: _number(c, getattr(row, c)) for c in SUMMED})
+
+
+def _number(column: str, value: object) -> int | Decimal:
+    # SQLite sums a NUMERIC column as a float: back to Decimal, rounded to the column's scale.
+    if column in ("cost", "estimated_cost"):
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+    return int(value)
+
+
+def delivery_rate(counts: Mapping[str, int]) -> float | None:
+    """Delivered as a percentage of the messages whose outcome is known (delivered, failed
+    or rejected); None while none is known."""
+    settled = counts["delivered"] + counts["failed"] + counts["rejected"]
+    return 100.0 * counts["delivered"] / settled if settled else None
