@@ -180,7 +180,8 @@ def _number(column: str, value: object) -> int | Decimal:
 
 
 def delivery_rate(counts: Mapping[str, int]) -> float | None:
-    """Delivered as a percentage of the messages whose outcome is known (delivered, failed
-    or rejected); None while none is known."""
-    settled = counts["delivered"] + counts["failed"] + counts["rejected"]
-    return 100.0 * counts["delivered"] / settled if settled else None
+    """Delivered as a percentage of the accepted messages whose delivery is known (delivered
+    or failed), as on the campaign page: send-time rejections are counted apart. None while
+    none is known."""
+    known = counts["delivered"] + counts["failed"]
+    return 100.0 * counts["delivered"] / known if known else None
