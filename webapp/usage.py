@@ -169,6 +169,11 @@ def totals(session: Session, team_id: int, start: datetime, end: datetime) -> To
             UsagePeriod.period_start < end,
         )
     ).one()
+    return totals_of(row)
+
+
+def totals_of(row: object) -> Totals:
+    """A result row holding the columns of :func:`sums` as Totals."""
     return Totals(**{c: _number(c, getattr(row, c)) for c in SUMMED})
 
 
