@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp import audit, gateways, iqsms
+from webapp import audit, gateways, iqsms, usage
 from webapp.models import BalanceSnapshot, Campaign, Team
 
 INTERVAL = timedelta(minutes=15)
@@ -140,6 +140,8 @@ def update_warning(
         )
     elif low is None and team.low_balance_since is not None:
         team.low_balance_since = None
+        if team.low_balance_threshold is None:
+            return  # the warning was turned off: that change is the audit log's entry
         entry = next((e for e in entries if e.type == team.low_balance_type), None)
         details = {"type": team.low_balance_type}
         if entry is not None:
@@ -204,3 +206,69 @@ def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
     for point in points:
         last[(point.at - start) // step] = point
     return list(last.values())
+
+
+def types_seen(session: Session, team_id: int) -> list[str]:
+    """Every balance type the team's snapshots hold (RUB first, as accounts are billed)."""
+    found = set(
+        session.scalars(
+            select(BalanceSnapshot.type).where(BalanceSnapshot.team_id == team_id).distinct()
+        )
+    )
+    return sorted(found, key=lambda t: (t != "RUB", t))
+
+
+# -- how long the money lasts ------------------------------------------------------------------
+
+PACE_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Spending per day over the last ``window`` and how long the available balance lasts.
+
+    ``type`` is the balance it is measured against: "RUB" (cost per day) for accounts billed
+    in money, "SMS" (parts per day) for accounts billed in messages. ``available`` is None
+    before the first snapshot; ``days_left`` is None when nothing was spent in the window
+    (no pace to extrapolate) or no balance is known.
+    """
+
+    type: str
+    per_day: Decimal
+    spent: Decimal
+    available: Decimal | None
+    days_left: int | None
+    window: timedelta = PACE_WINDOW
+
+    @property
+    def window_days(self) -> int:
+        return self.window.days
+
+
+def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_WINDOW) -> Pace:
+    """How fast the team's balance goes and how long it lasts at that pace.
+
+    The pace is the cost (RUB) or the parts (SMS-billed accounts) of the messages sent in
+    the last ``window`` (whole quarter hours, the current one included, from
+    ``webapp.usage.totals``) divided by its days; the days left are the latest snapshot's
+    available balance (balance plus credit) divided by that, rounded down (0 when nothing
+    is available). An account is
+    taken as billed in SMS when its RUB entry holds nothing available and its SMS entry does.
+    """
+    by_type = {entry.type: entry for entry in latest(session, team.id)}
+    rub, sms = by_type.get("RUB"), by_type.get("SMS")
+    billed_in_sms = (rub is None or rub.available <= 0) and sms is not None and sms.available > 0
+    end = usage.period_start(now) + usage.PERIOD
+    used = usage.totals(session, team.id, end - window, end)
+    kind = "SMS" if billed_in_sms else "RUB"
+    spent = Decimal(used.parts) if billed_in_sms else used.cost
+    entry = sms if billed_in_sms else rub
+    days = Decimal(window.total_seconds()) / 86400
+    per_day = spent / days if days else Decimal(0)
+    available = entry.available if entry is not None else None
+    days_left = None
+    if available is not None and available <= 0:
+        days_left = 0
+    elif available is not None and per_day > 0:
+        days_left = int(available // per_day)
+    return Pace(kind, per_day.quantize(Decimal("0.01")), spent, available, days_left, window)

@@ -1,0 +1,141 @@
+// The balance page's charts: one uPlot chart per balance type (RUB and SMS count different
+// things, so they never share an axis), drawn from the page's JSON block #balance-chart-data.
+// The same figures are in the table beside the charts. A file, not an inline script: the
+// Content-Security-Policy allows no inline code.
+//
+// Each figure keeps its chart as `figure.uplot` and says `data-drawn="<points>"` once drawn,
+// so that the browser test can compare what was drawn with the table.
+(function () {
+  "use strict";
+
+  var COLORS = { RUB: "#0b5fff", SMS: "#1a7f37" };
+  var OTHER_COLORS = ["#8250df", "#bf3989", "#9a6700", "#cf222e"];
+  var HEIGHT = 220;
+
+  function readData() {
+    var block = document.getElementById("balance-chart-data");
+    if (!block) {
+      return null;
+    }
+    try {
+      return JSON.parse(block.textContent);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function formatter(decimals) {
+    var format = new Intl.NumberFormat("en-US", {
+      minimumFractionDigits: decimals,
+      maximumFractionDigits: decimals,
+    });
+    return function (value) {
+      return value == null ? "—" : format.format(value);
+    };
+  }
+
+  function colorOf(type, index) {
+    return COLORS[type] || OTHER_COLORS[index % OTHER_COLORS.length];
+  }
+
+  function draw(figure, data, series, index) {
+    var area = figure.querySelector(".chart-area") || figure;
+    var format = formatter(series.decimals);
+    var color = colorOf(series.type, index);
+    var count = data.times.length;
+    var options = {
+      width: Math.max(area.clientWidth, 200),
+      height: HEIGHT,
+      // Times as the team reads them, whatever the browser's own zone.
+      tzDate: function (ts) {
+        return uPlot.tzDate(new Date(ts * 1000), data.zone);
+      },
+      scales: { x: { time: true } },
+      series: [
+        {},
+        {
+          label: series.type,
+          stroke: color,
+          fill: color + "14",
+          width: 2,
+          spanGaps: true,
+          points: { show: count <= 60, size: 6, fill: color },
+          value: function (u, value) {
+            return format(value);
+          },
+        },
+      ],
+      axes: [
+        { stroke: "#59636e", grid: { stroke: "#eaeef2" } },
+        {
+          stroke: "#59636e",
+          grid: { stroke: "#eaeef2" },
+          size: 80,
+          values: function (u, splits) {
+            return splits.map(format);
+          },
+        },
+      ],
+      legend: { live: true },
+    };
+    // A page put back from htmx's history holds the old chart's markup, not its drawing.
+    area.replaceChildren();
+    var chart = new uPlot(options, [data.times, series.values], area);
+    figure.uplot = chart;
+    figure.setAttribute("data-drawn", String(count));
+    if (window.ResizeObserver) {
+      var observer = new ResizeObserver(function () {
+        if (area.clientWidth && Math.abs(area.clientWidth - chart.width) > 1) {
+          chart.setSize({ width: area.clientWidth, height: HEIGHT });
+        }
+      });
+      observer.observe(area);
+      figure.balanceObserver = observer;
+    }
+  }
+
+  function drawAll() {
+    if (typeof uPlot === "undefined") {
+      return;
+    }
+    var figures = document.querySelectorAll("[data-balance-chart]");
+    if (!figures.length) {
+      return;
+    }
+    var data = readData();
+    if (!data) {
+      return;
+    }
+    data.series.forEach(function (series, index) {
+      for (var i = 0; i < figures.length; i++) {
+        var figure = figures[i];
+        if (figure.getAttribute("data-balance-chart") === series.type && !figure.uplot) {
+          draw(figure, data, series, index);
+        }
+      }
+    });
+  }
+
+  // Charts about to be replaced by htmx let go of their listeners and observers.
+  function release(event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.querySelectorAll) {
+      return;
+    }
+    target.querySelectorAll("[data-balance-chart]").forEach(function (figure) {
+      if (figure.balanceObserver) {
+        figure.balanceObserver.disconnect();
+      }
+      if (figure.uplot) {
+        figure.uplot.destroy();
+        figure.uplot = null;
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("htmx:beforeSwap", release);
+  document.addEventListener("htmx:load", drawAll);
+  // Back and forward through pushed ranges: htmx puts the saved page back.
+  document.addEventListener("htmx:historyRestore", drawAll);
+})();

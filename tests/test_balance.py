@@ -1,0 +1,769 @@
+"""Balance snapshots and the balance page, against the sandbox over HTTP.
+
+The snapshot tick records every entry of balance.json, is due on its schedule and right after a
+campaign finishes, is taken by one worker only, and survives a bad gateway (wrong password, no
+answer, HTTP 500, garbage) with a back-off. The low-balance warning crosses once each way, with
+one audit event each, and its banner shows on every page to owners and admins only. The page
+shows the balance, its pace, and its history as a chart and a table with the stored figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from html import unescape
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from tests.test_dispatch import make_campaign, sandbox_login
+from tests.test_dispatch import tick as dispatch_tick
+from webapp import balance, gateways, usage
+from webapp.extensions import db
+from webapp.jobs import balance as job
+from webapp.models import AuditEvent, BalanceSnapshot, CampaignState, Team, utcnow
+
+INTERVAL = timedelta(minutes=15)
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+def fast_client(team):
+    """The team's real client, with the retries of idempotent reads made quick."""
+    client = gateways.client_for(team)
+    client.backoff = 0.01
+    return client
+
+
+def snapshot(app, when, interval=INTERVAL):
+    """One run of the balance tick at ``when``; {team id: failure}."""
+    with app.app_context():
+        return job.snapshot_due_teams(db.session, lambda: when, fast_client, interval)
+
+
+def stored(app, team_id):
+    """The team's snapshot rows: (taken_at, type, balance, credit), oldest first."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(
+                BalanceSnapshot.taken_at,
+                BalanceSnapshot.type,
+                BalanceSnapshot.balance,
+                BalanceSnapshot.credit,
+            )
+            .where(BalanceSnapshot.team_id == team_id)
+            .order_by(BalanceSnapshot.taken_at, BalanceSnapshot.type)
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def team_row(app, team_id):
+    with app.app_context():
+        return db.session.get(Team, team_id)
+
+
+def set_account(sandbox, app, team, **changes):
+    sandbox.control("PATCH", f"/accounts/{sandbox_login(app, team)}", json=changes)
+
+
+def audit_actions(app, team_id, *actions):
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                sa.select(AuditEvent.action)
+                .where(AuditEvent.team_id == team_id, AuditEvent.action.in_(actions))
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def other_team(app, make_person, sandbox, email, *, login, password):
+    """A second team, on an iQSMS account at the sandbox's address (``login``/``password``)."""
+    person = make_person(email)
+    with app.app_context():
+        user_team = db.session.get(Team, team_of_person(app, person))
+        gateways.use_iqsms(user_team, sandbox.base_url, login, password)
+        db.session.commit()
+        return user_team.id
+
+
+def team_of_person(app, person):
+    from tests.conftest import team_of
+
+    return team_of(app, person).id
+
+
+# -- the snapshot tick ---------------------------------------------------------------------------
+
+
+def test_a_snapshot_records_every_entry_with_its_credit(app, sandbox, team, make_person):
+    set_account(sandbox, app, team, balance="1234.56", credit="100", sms_balance=250, sms_credit=50)
+    # The sandbox's seeded "credit" account: nothing but credit.
+    credit_team = other_team(
+        app, make_person, sandbox, "cora@example.com", login="credit", password="credit"
+    )
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    assert snapshot(app, now) == {}
+    assert stored(app, team.id) == [
+        (now, "RUB", Decimal("1234.56"), Decimal("100")),
+        (now, "SMS", Decimal("250"), Decimal("50")),
+    ]
+    assert stored(app, credit_team) == [
+        (now, "RUB", Decimal("0"), Decimal("100")),
+        (now, "SMS", Decimal("0"), Decimal("0")),
+    ]
+    row = team_row(app, team.id)
+    assert (row.balance_failures, row.balance_error) == (0, "")
+    assert (row.balance_checked_at, row.balance_next_at) == (now, now + INTERVAL)
+    with app.app_context():
+        entries = balance.latest(db.session, team.id)
+        assert [(e.type, e.available) for e in entries] == [
+            ("RUB", Decimal("1334.56")),
+            ("SMS", Decimal("300")),
+        ]
+
+
+def test_due_on_its_schedule_and_right_after_a_campaign_finishes(app, sandbox, team):
+    start = utcnow()
+    assert snapshot(app, start) == {}
+    assert len(stored(app, team.id)) == 2
+
+    def due(when):
+        with app.app_context():
+            return team.id in balance.due_team_ids(db.session, when)
+
+    assert not due(start + INTERVAL - timedelta(seconds=1))
+    snapshot(app, start + timedelta(minutes=5))  # not due: nothing read
+    assert len(stored(app, team.id)) == 2
+
+    # A campaign of four messages goes out and finishes: the balance is due at once.
+    campaign_id = make_campaign(app, team, 4)
+    dispatch_tick(app)
+    with app.app_context():
+        from webapp.models import Campaign
+
+        campaign = db.session.get(Campaign, campaign_id)
+        assert campaign.state == CampaignState.FINISHED
+        finished_at = campaign.finished_at
+    assert finished_at > start
+    after = finished_at + timedelta(seconds=1)
+    assert due(after)
+    snapshot(app, after)
+    rows = stored(app, team.id)
+    assert rows[-2:] == [
+        (after, "RUB", Decimal("990.00"), Decimal("0")),  # what the sandbox charged: 4 x 2.50
+        (after, "SMS", Decimal("0"), Decimal("0")),
+    ]
+    # Read since it finished: not due again until the interval has passed.
+    assert not due(after + timedelta(minutes=1))
+    assert not due(after + INTERVAL - timedelta(seconds=1))
+    assert due(after + INTERVAL)
+
+
+def test_two_workers_do_not_both_take_a_snapshot(app, sandbox, team):
+    now = utcnow()
+    with app.app_context():
+        assert balance.claim(db.session, team.id, now) is True
+        assert balance.claim(db.session, team.id, now) is False  # taken, not due any more
+        # A claim whose worker died is taken again after CLAIM_TTL.
+        assert balance.claim(db.session, team.id, now + balance.CLAIM_TTL) is True
+
+    later = now + INTERVAL * 2
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            with app.app_context():
+                barrier.wait()
+                job.snapshot_due_teams(db.session, lambda: later, fast_client, INTERVAL)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [r[:2] for r in stored(app, team.id)] == [(later, "RUB"), (later, "SMS")]
+
+
+def test_a_wrong_password_is_logged_and_retried_later_and_later(
+    app, sandbox, team, make_person, caplog
+):
+    broken = other_team(
+        app, make_person, sandbox, "bob@example.com", login="demo", password="wrong"
+    )
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    interval = timedelta(minutes=10)
+    with caplog.at_level(logging.WARNING, logger="webapp.jobs.balance"):
+        failures = snapshot(app, now, interval)
+    assert failures == {
+        broken: "The gateway refused the login or password. Check them and try again."
+    }
+    assert f"balance of team {broken} not read" in caplog.text
+    assert len(stored(app, team.id)) == 2  # the other team was read all the same
+    assert stored(app, broken) == []
+
+    # Retried after 1, 2, 4, 8 minutes, then every interval (10 minutes), never more.
+    waits = []
+    when = now
+    for _ in range(6):
+        row = team_row(app, broken)
+        waits.append(row.balance_next_at - when)
+        assert row.balance_error.startswith("The gateway refused the login")
+        when = row.balance_next_at
+        assert snapshot(app, when - timedelta(seconds=1), interval) == {}  # not due yet
+        assert broken in snapshot(app, when, interval)
+    minutes = [w / timedelta(minutes=1) for w in waits]
+    assert minutes == [1, 2, 4, 8, 10, 10]
+    assert team_row(app, broken).balance_failures == 7
+
+    # Once the password is right, the next reading succeeds and the error is gone.
+    with app.app_context():
+        gateways.use_iqsms(db.session.get(Team, broken), sandbox.base_url, "demo", "demo")
+        db.session.commit()
+    when = team_row(app, broken).balance_next_at
+    assert snapshot(app, when, interval) == {}
+    row = team_row(app, broken)
+    assert (row.balance_failures, row.balance_error) == (0, "")
+    assert row.balance_next_at == when + interval
+    assert [r[1:3] for r in stored(app, broken)] == [
+        ("RUB", Decimal("1000.00")),
+        ("SMS", Decimal("0")),
+    ]
+
+
+def test_a_gateway_that_is_down_is_logged_not_raised(
+    app, sandbox, team, make_person, unused_port, caplog
+):
+    down = make_person("dan@example.com")
+    down_id = team_of_person(app, down)
+    with app.app_context():
+        gateways.use_iqsms(
+            db.session.get(Team, down_id), f"http://127.0.0.1:{unused_port}/", "demo", "demo"
+        )
+        db.session.commit()
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING, logger="webapp.jobs.balance"):
+        failures = snapshot(app, now)
+    assert failures[down_id].startswith(f"Could not connect to http://127.0.0.1:{unused_port}/")
+    assert f"balance of team {down_id} not read" in caplog.text
+    assert len(stored(app, team.id)) == 2
+    row = team_row(app, down_id)
+    assert (row.balance_failures, row.balance_next_at) == (1, now + timedelta(minutes=1))
+
+    # The page says so in plain words, and when it will try again (in the team's zone).
+    html = down.get("/balance").get_data(as_text=True)
+    assert "The last reading of the balance failed." in html
+    assert f"Could not connect to http://127.0.0.1:{unused_port}/" in html
+    assert "It will be tried again at 2026-05-01 12:01 (Europe/Moscow)." in html
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("http_500", "did not answer properly"), ("garbage", "did not answer properly")],
+)
+def test_http_500_and_garbage_are_logged_and_shown(app, sandbox, team, caplog, fault, reason):
+    sandbox.set_faults(**{fault: 1.0}, endpoints=["balance.json"])
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING, logger="webapp.jobs.balance"):
+        failures = snapshot(app, now)
+    assert reason in failures[team.id]
+    assert f"balance of team {team.id} not read" in caplog.text
+    assert stored(app, team.id) == []
+    row = team_row(app, team.id)
+    assert row.balance_failures == 1 and reason in row.balance_error
+
+    sandbox.set_faults()  # the gateway recovers: the retry a minute later reads it
+    assert snapshot(app, now + timedelta(minutes=1)) == {}
+    assert len(stored(app, team.id)) == 2
+    assert team_row(app, team.id).balance_error == ""
+
+
+def test_a_broken_setting_is_logged_and_the_other_teams_are_read(
+    app, sandbox, team, make_person, caplog
+):
+    broken = team_of_person(app, make_person("eve@example.com"))
+    with app.app_context():
+        db.session.get(Team, broken).gateway_password_encrypted = b"not a fernet token"
+        db.session.commit()
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    with caplog.at_level(logging.WARNING, logger="webapp.jobs.balance"):
+        failures = snapshot(app, now)
+    assert "cannot be decrypted" in failures[broken]
+    assert f"balance of team {broken} not read" in caplog.text
+    assert len(stored(app, team.id)) == 2
+    # Claimed, so the next tick does not hammer it; taken again once the claim lapses.
+    assert snapshot(app, now + timedelta(seconds=10)) == {}
+    assert broken in snapshot(app, now + balance.CLAIM_TTL)
+
+
+# -- the low-balance warning --------------------------------------------------------------------
+
+
+def test_crossing_the_threshold_writes_one_audit_event_each_way(app, sandbox, team):
+    with app.app_context():
+        row = db.session.get(Team, team.id)
+        row.low_balance_threshold = Decimal("500")
+        db.session.commit()
+    now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    actions = ("balance_low", "balance_restored")
+
+    def read(amount, minutes):
+        set_account(sandbox, app, team, balance=amount)
+        assert snapshot(app, now + timedelta(minutes=minutes)) == {}
+        return audit_actions(app, team.id, *actions)
+
+    assert read("1000", 0) == []
+    assert read("499.99", 15) == ["balance_low"]
+    assert team_row(app, team.id).low_balance_since == now + timedelta(minutes=15)
+    assert read("300", 30) == ["balance_low"]  # still low: no second event
+    assert team_row(app, team.id).low_balance_since == now + timedelta(minutes=15)
+    assert read("500", 45) == ["balance_low", "balance_restored"]  # not below any more
+    assert team_row(app, team.id).low_balance_since is None
+    assert read("800", 60) == ["balance_low", "balance_restored"]
+    with app.app_context():
+        low, restored = db.session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.team_id == team.id, AuditEvent.action.in_(actions))
+            .order_by(AuditEvent.id)
+        ).all()
+        assert low.details == {"type": "RUB", "balance": "499.99", "threshold": "500.00"}
+        assert restored.details == {"type": "RUB", "balance": "500.00", "threshold": "500.00"}
+
+
+def make_low(app, sandbox, team):
+    """The team's RUB balance at 80.00 against a 100.00 threshold, read by the tick."""
+    set_account(sandbox, app, team, balance="80")
+    with app.app_context():
+        db.session.get(Team, team.id).low_balance_threshold = Decimal("100")
+        db.session.commit()
+    snapshot(app, datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
+    assert team_row(app, team.id).low_balance_since is not None
+
+
+BANNER = 'data-testid="low-balance-banner"'
+PAGES = ["/", "/campaigns", "/contacts", "/senders", "/team", "/balance"]
+
+
+def test_the_banner_shows_on_every_page_to_owners_and_admins_only(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    admin = make_person("admin@example.com", team=team.id, role="admin")
+    sender = make_person("sender@example.com", team=team.id, role="sender")
+    viewer = make_person("viewer@example.com", team=team.id, role="viewer")
+    for person in (owner, admin, sender, viewer):
+        assert BANNER not in person.get("/").get_data(as_text=True)
+
+    make_low(app, sandbox, team)
+    for person in (owner, admin):
+        for page in PAGES:
+            html = person.get(page).get_data(as_text=True)
+            assert BANNER in html, (person.email, page)
+            banner = html.split(BANNER)[1].split("</div>")[0]
+            assert 'role="alert"' in html.split(BANNER)[0][-80:]
+            text = " ".join(unescape(re.sub(r"<[^>]+>", " ", banner)).split())
+            assert (
+                "Low balance. RUB is 80.00, below your warning threshold of 100.00, "
+                "since 2026-05-01 12:00." in text
+            ), text
+            if page != "/balance":
+                assert 'href="/balance"' in banner
+    for person in (sender, viewer):
+        for page in PAGES:
+            assert BANNER not in person.get(page).get_data(as_text=True), (person.email, page)
+
+
+def test_saving_the_threshold_checks_the_latest_reading_at_once(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    snapshot(app, utcnow())  # RUB 1,000.00
+    response = owner.post("/balance/warning", {"amount": "1 500,00", "type": "RUB"})
+    assert response.status_code == 303
+    row = team_row(app, team.id)
+    assert (row.low_balance_threshold, row.low_balance_type) == (Decimal("1500.00"), "RUB")
+    assert row.low_balance_since is not None
+    assert audit_actions(app, team.id, "balance_warning_changed", "balance_low") == [
+        "balance_warning_changed",
+        "balance_low",
+    ]
+    html = owner.get("/balance").get_data(as_text=True)
+    assert BANNER in html
+    assert "You will be warned when RUB is below 1,500.00." in html
+    assert 'value="1500.00"' in html  # the form shows the saved amount
+
+    # Lowering it below the balance clears the banner at once.
+    owner.post("/balance/warning", {"amount": "900", "type": "RUB"})
+    assert team_row(app, team.id).low_balance_since is None
+    assert BANNER not in owner.get("/").get_data(as_text=True)
+    # Turned off: no warning, and the change itself is the record.
+    owner.post("/balance/warning", {"amount": "", "type": "RUB"})
+    row = team_row(app, team.id)
+    assert row.low_balance_threshold is None
+    assert "The low-balance warning is off." in owner.get("/balance").get_data(as_text=True)
+    assert audit_actions(
+        app, team.id, "balance_warning_changed", "balance_low", "balance_restored"
+    ) == [
+        "balance_warning_changed",
+        "balance_low",
+        "balance_warning_changed",
+        "balance_restored",
+        "balance_warning_changed",
+    ]
+
+
+def test_turning_the_warning_off_while_low_clears_the_banner(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    make_low(app, sandbox, team)
+    owner.post("/balance/warning", {"amount": "", "type": "RUB"})
+    assert team_row(app, team.id).low_balance_since is None
+    assert BANNER not in owner.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("-5", "The amount cannot be negative."),
+        ("lots", "Enter an amount like 500 or 99.50, or leave it empty"),
+        ("12.345", "Use at most two decimal places."),
+        ("1e20", "Enter an amount below 1,000,000,000,000."),
+        ("NaN", "Enter an amount like 500 or 99.50"),
+    ],
+)
+def test_the_threshold_form_explains_a_bad_amount_and_keeps_it(
+    app, sandbox, team, make_person, typed, error
+):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    response = owner.post("/balance/warning", {"amount": typed, "type": "RUB"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    field = html.split('<label for="amount">')[1].split('<label for="type">')[0]
+    assert f'value="{typed}"' in field
+    assert 'aria-invalid="true"' in field
+    assert f'<p class="field-error" id="amount-error">{error}' in unescape(field)
+    assert team_row(app, team.id).low_balance_threshold is None
+    assert audit_actions(app, team.id, "balance_warning_changed") == []
+
+
+def test_the_threshold_types_are_those_seen_in_snapshots(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    html = owner.get("/balance").get_data(as_text=True)
+    assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB"]  # before any reading
+    snapshot(app, utcnow())
+    html = owner.get("/balance").get_data(as_text=True)
+    assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB", "SMS"]
+    assert owner.post("/balance/warning", {"amount": "10", "type": "EUR"}).status_code == 400
+    assert owner.post("/balance/warning", {"amount": "10", "type": "SMS"}).status_code == 303
+    assert team_row(app, team.id).low_balance_type == "SMS"
+    assert team_row(app, team.id).low_balance_since is not None  # SMS 0 < 10
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+
+def store_snapshots(app, team_id, readings):
+    """Store readings {utc time: {type: (balance, credit)}} as the tick would."""
+    with app.app_context():
+        for at, entries in readings.items():
+            for type_, (amount, credit) in entries.items():
+                db.session.add(
+                    BalanceSnapshot(
+                        team_id=team_id,
+                        taken_at=at,
+                        type=type_,
+                        balance=Decimal(amount),
+                        credit=Decimal(credit),
+                    )
+                )
+        db.session.commit()
+
+
+def table_rows(html):
+    """The history table as [(datetime attribute, shown time, {type: shown amount})]."""
+    table = html.split('data-testid="balance-table"')[1].split("</table>")[0]
+    types = re.findall(r'<th scope="col" class="num">(\w+)</th>', table)
+    rows = []
+    for row in re.findall(r"<tr><th scope=\"row\">(.*?)</tr>", table, re.S):
+        at, shown = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', row).groups()
+        amounts = re.findall(r'<td class="num" data-type="\w+">([^<]*)</td>', row)
+        rows.append((at, shown, dict(zip(types, amounts, strict=True))))
+    return rows
+
+
+def chart_data(html):
+    block = re.search(
+        r'<script type="application/json" id="balance-chart-data">(.*?)</script>', html, re.S
+    )
+    return json.loads(block.group(1))
+
+
+def test_before_the_first_snapshot_the_page_says_so(app, make_person):
+    person = make_person("ann@example.com")
+    html = person.get("/balance").get_data(as_text=True)
+    assert 'data-testid="balance-empty"' in html
+    assert "The chart starts with the first reading of the balance." in html
+    assert "balance-chart-data" not in html
+
+
+def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(app, make_person):
+    person = make_person("ann@example.com")
+    team_id = team_of_person(app, person)
+    now = utcnow().replace(microsecond=0)
+    readings = {
+        now - timedelta(days=6, hours=5): {"RUB": ("1000.00", "0"), "SMS": ("40", "0")},
+        now - timedelta(days=2): {"RUB": ("812.50", "0"), "SMS": ("35", "0")},
+        now - timedelta(hours=20): {"RUB": ("640.25", "50"), "SMS": ("12", "5")},
+        now - timedelta(hours=1): {"RUB": ("1500.75", "50"), "SMS": ("1200", "5")},
+        now - timedelta(days=12): {"RUB": ("2000.00", "0"), "SMS": ("0", "0")},  # month only
+    }
+    store_snapshots(app, team_id, readings)
+    html = person.get("/balance").get_data(as_text=True)
+
+    # Now: every type with its credit and what is available, as of the last reading.
+    rub = html.split('data-testid="balance-RUB"')[1].split("</li>")[0]
+    assert ">1,500.75<" in rub and ">50.00<" in rub and ">1,550.75<" in rub
+    sms = html.split('data-testid="balance-SMS"')[1].split("</li>")[0]
+    assert ">1,200<" in sms and ">5<" in sms and ">1,205<" in sms
+    last = (now - timedelta(hours=1)).astimezone(MOSCOW)
+    assert f"As of {last:%Y-%m-%d %H:%M} (Europe/Moscow)." in html
+
+    # The week: the table holds exactly the stored figures of the week, newest first, and the
+    # chart's data the same points, oldest first.
+    week = sorted((at for at in readings if at > now - timedelta(days=7)), reverse=True)
+    expected = [
+        (
+            at.isoformat(timespec="seconds"),
+            f"{at.astimezone(MOSCOW):%Y-%m-%d %H:%M}",
+            {
+                "RUB": f"{Decimal(readings[at]['RUB'][0]):,.2f}",
+                "SMS": f"{int(readings[at]['SMS'][0]):,}",
+            },
+        )
+        for at in week
+    ]
+    assert table_rows(html) == expected
+    chart = chart_data(html)
+    assert chart["zone"] == "Europe/Moscow"
+    assert chart["times"] == [int(at.timestamp()) for at in reversed(week)]
+    assert chart["series"] == [
+        {
+            "type": "RUB",
+            "decimals": 2,
+            "values": [float(readings[at]["RUB"][0]) for at in reversed(week)],
+        },
+        {
+            "type": "SMS",
+            "decimals": 0,
+            "values": [float(readings[at]["SMS"][0]) for at in reversed(week)],
+        },
+    ]
+    assert 'data-testid="chart-RUB"' in html and 'data-testid="chart-SMS"' in html
+
+    # The day and the month hold their own readings.
+    day = table_rows(person.get("/balance?range=day").get_data(as_text=True))
+    assert [r[2]["RUB"] for r in day] == ["1,500.75", "640.25"]
+    month = table_rows(person.get("/balance?range=month").get_data(as_text=True))
+    assert [r[2]["RUB"] for r in month] == ["1,500.75", "640.25", "812.50", "1,000.00", "2,000.00"]
+
+
+def test_a_type_that_stays_at_zero_is_not_drawn(app, sandbox, team, make_person):
+    snapshot(app, utcnow())  # a RUB account: SMS 0 with no credit
+    html = make_person("ann2@example.com", team=team.id, role="viewer").get("/balance")
+    html = html.get_data(as_text=True)
+    assert 'data-testid="balance-RUB"' in html and 'data-testid="balance-SMS"' not in html
+    assert [s["type"] for s in chart_data(html)["series"]] == ["RUB"]
+    assert list(table_rows(html)[0][2]) == ["RUB"]
+
+
+def test_the_range_picker_links_work_without_javascript_and_htmx_gets_the_live_part(
+    app, make_person
+):
+    person = make_person("ann@example.com")
+    store_snapshots(app, team_of_person(app, person), {utcnow(): {"RUB": ("10", "0")}})
+    html = person.get("/balance").get_data(as_text=True)
+    for key in ("day", "week", "month"):
+        assert f'<a href="/balance?range={key}" hx-get="/balance?range={key}"' in html
+    assert re.search(r'href="/balance\?range=week"[^>]*aria-current="true"', html)
+    html = person.get("/balance?range=month").get_data(as_text=True)
+    assert re.search(r'href="/balance\?range=month"[^>]*aria-current="true"', html)
+    assert 'hx-push-url="true"' in html
+    assert "<html" in html and 'id="balance-live"' in html
+
+    response = person.get("/balance?range=day", headers={"HX-Request": "true"})
+    fragment = response.get_data(as_text=True)
+    assert "<html" not in fragment and fragment.lstrip().startswith('<div id="balance-live"')
+    assert "HX-Request" in response.headers["Vary"]
+    assert re.search(r'href="/balance\?range=day"[^>]*aria-current="true"', fragment)
+    # A pushed URL reloaded, or restored from history, is a full page.
+    restored = person.get(
+        "/balance?range=day",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    ).get_data(as_text=True)
+    assert "<html" in restored
+
+
+def test_a_custom_range_holds_whole_days_in_the_teams_zone(app, make_person):
+    person = make_person("ann@example.com")
+    team_id = team_of_person(app, person)
+
+    def moscow(*args):
+        return datetime(*args, tzinfo=MOSCOW).astimezone(UTC)
+
+    store_snapshots(
+        app,
+        team_id,
+        {
+            moscow(2026, 3, 31, 23, 59): {"RUB": ("1", "0")},
+            moscow(2026, 4, 1, 0, 0): {"RUB": ("2", "0")},
+            moscow(2026, 4, 3, 23, 59): {"RUB": ("3", "0")},
+            moscow(2026, 4, 4, 0, 0): {"RUB": ("4", "0")},
+        },
+    )
+    response = person.get("/balance?range=custom&from=2026-04-01&to=2026-04-03")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert [r[1:] for r in table_rows(html)] == [
+        ("2026-04-03 23:59", {"RUB": "3.00"}),
+        ("2026-04-01 00:00", {"RUB": "2.00"}),
+    ]
+    assert 'value="2026-04-01"' in html and 'value="2026-04-03"' in html
+    assert "Balance from 2026-04-01 00:00 to 2026-04-03 23:59 (Europe/Moscow)" in html
+    # "Refresh now" keeps the range shown.
+    assert '<input type="hidden" name="from" value="2026-04-01">' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "error"),
+    [
+        ("from=2026-04-10&to=2026-04-01", "to", "The last day cannot be before the first day."),
+        ("from=2025-01-01&to=2026-04-01", "to", "Choose at most 366 days (a year)."),
+        ("from=yesterday&to=2026-04-01", "from", "Enter a date like 2026-05-01."),
+        ("from=2026-04-01&to=", "to", "Enter the last day."),
+        ("from=1900-01-01&to=1900-01-02", "from", "Enter a date between 2000 and 2100."),
+    ],
+)
+def test_a_bad_custom_range_is_explained_and_what_was_typed_is_kept(
+    app, make_person, query, field, error
+):
+    person = make_person("ann@example.com")
+    store_snapshots(app, team_of_person(app, person), {utcnow(): {"RUB": ("10", "0")}})
+    response = person.get(f"/balance?range=custom&{query}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f'<p class="field-error" id="{field}-error">{error}</p>' in html
+    for name, typed in re.findall(r"(from|to)=([^&]*)", query):
+        assert f'name="{name}" type="date" value="{typed}"' in html
+    assert "Correct the days above to see the balance over them." in html
+    assert "balance-chart-data" not in html
+    # The balance now is still shown.
+    assert 'data-testid="balance-RUB"' in html
+
+
+def test_refresh_now_reads_the_balance_at_once(app, sandbox, team, make_person):
+    viewer = make_person("vera@example.com", team=team.id, role="viewer")
+    set_account(sandbox, app, team, balance="321.09")
+    response = viewer.post("/balance/refresh", {"range": "day"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="balance-live"')
+    assert ">321.09<" in fragment
+    assert re.search(r'href="/balance\?range=day"[^>]*aria-current="true"', fragment)
+    assert [r[1:3] for r in stored(app, team.id)] == [("RUB", Decimal("321.09")), ("SMS", 0)]
+
+    # Without JavaScript: the form posts, the page comes back with the news.
+    set_account(sandbox, app, team, balance="300")
+    response = viewer.post("/balance/refresh", {"range": "month"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/balance?range=month"
+    html = viewer.get("/balance?range=month").get_data(as_text=True)
+    assert "Balance read just now." in html and ">300.00<" in html
+
+
+def test_refresh_now_says_what_went_wrong(app, sandbox, team, make_person):
+    owner = make_person("olga@example.com", team=team.id, role="owner")
+    sandbox.set_faults(http_500=1.0, endpoints=["balance.json"])
+    response = owner.post("/balance/refresh", {"range": "week"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert 'data-testid="refresh-failure"' in fragment
+    assert "The balance could not be read just now." in fragment
+    assert "did not answer properly" in fragment
+    assert stored(app, team.id) == []
+    response = owner.post("/balance/refresh", {"range": "week"}, follow_redirects=True)
+    assert "The balance could not be read: The gateway at" in response.get_data(as_text=True)
+
+
+# -- the pace -----------------------------------------------------------------------------------
+
+
+def spend(app, team_id, campaign_id, when, parts, cost):
+    with app.app_context():
+        usage.record_sent(
+            db.session,
+            team_id,
+            campaign_id,
+            when,
+            usage.Sent(accepted=parts, parts=parts, cost=Decimal(cost)),
+        )
+        db.session.commit()
+
+
+def test_the_pace_is_the_last_seven_days_spending_and_how_long_the_balance_lasts(
+    app, sandbox, team, make_person
+):
+    now = datetime(2026, 5, 8, 12, 7, tzinfo=UTC)
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    spend(app, team.id, campaign_id, now - timedelta(days=7, minutes=30), 400, "999.00")  # before
+    spend(app, team.id, campaign_id, now - timedelta(days=6, hours=23), 140, "350.00")
+    spend(app, team.id, campaign_id, now - timedelta(minutes=5), 140, "350.00")
+    store_snapshots(app, team.id, {now - timedelta(minutes=1): {"RUB": ("912.34", "100")}})
+    with app.app_context():
+        found = balance.pace(db.session, db.session.get(Team, team.id), now)
+    # 700.00 RUB in 7 days: 100.00 a day; 1,012.34 available lasts 10 whole days.
+    assert (found.type, found.spent, found.per_day) == ("RUB", Decimal("700.00"), Decimal("100.00"))
+    assert (found.available, found.days_left) == (Decimal("1012.34"), 10)
+
+
+def test_the_pace_of_an_account_billed_in_sms_counts_parts(app, sandbox, team):
+    now = datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    spend(app, team.id, campaign_id, now - timedelta(days=3), 70, "0")
+    store_snapshots(app, team.id, {now: {"RUB": ("0", "0"), "SMS": ("4990", "10")}})
+    with app.app_context():
+        found = balance.pace(db.session, db.session.get(Team, team.id), now)
+    assert (found.type, found.per_day, found.days_left) == ("SMS", Decimal("10.00"), 500)
+
+
+def test_no_spending_has_no_pace_and_an_empty_balance_lasts_no_days(app, sandbox, team):
+    now = datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
+    with app.app_context():
+        row = db.session.get(Team, team.id)
+        assert balance.pace(db.session, row, now).available is None
+    store_snapshots(app, team.id, {now: {"RUB": ("50", "0")}})
+    with app.app_context():
+        found = balance.pace(db.session, db.session.get(Team, team.id), now)
+        assert (found.per_day, found.days_left) == (Decimal("0.00"), None)
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    spend(app, team.id, campaign_id, now - timedelta(days=1), 4, "10.00")
+    store_snapshots(app, team.id, {now + timedelta(minutes=1): {"RUB": ("-2.50", "0")}})
+    with app.app_context():
+        found = balance.pace(db.session, db.session.get(Team, team.id), now)
+        assert found.days_left == 0
+
+
+def test_the_page_shows_the_pace(app, sandbox, team, make_person):
+    person = make_person("pat@example.com", team=team.id, role="viewer")
+    now = utcnow()
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    spend(app, team.id, campaign_id, now - timedelta(days=2), 28, "70.00")
+    store_snapshots(app, team.id, {now: {"RUB": ("100", "0")}})
+    html = person.get("/balance").get_data(as_text=True)
+    pace = " ".join(html.split('data-testid="balance-pace">')[1].split("</p>")[0].split())
+    assert pace == (
+        "Over the last 7 days: 10.00 RUB a day. "
+        "<strong>At this pace the balance lasts about 10 days.</strong>"
+    )

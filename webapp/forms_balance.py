@@ -1,0 +1,142 @@
+"""Forms of the balance page: the chart's range and the low-balance warning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, Form, HiddenField, SelectField, StringField
+from wtforms.validators import ValidationError
+
+from webapp.campaigns import local_to_utc
+from webapp.models import Team
+
+# The ranges offered as links: how far back from now each reaches.
+RANGES: dict[str, timedelta] = {
+    "day": timedelta(days=1),
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+}
+DEFAULT_RANGE = "week"
+MAX_CUSTOM_DAYS = 366
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+@dataclass(frozen=True)
+class Period:
+    """The chosen range as UTC bounds (end excluded) and how to name it."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+
+class DayField(DateField):
+    """A date typed as YYYY-MM-DD (what <input type=date> sends), with a message a person
+    can act on; what was typed is shown again when it is not a date."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("invalid_value_message", _l("Enter a date like 2026-05-01."))
+        super().__init__(*args, **kwargs)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and not "".join(valuelist).strip():
+            self.data = None  # left empty: "required" is the form's to say
+            return
+        super().process_formdata(valuelist)
+
+
+class RangeForm(Form):
+    """The chart's range, read from the query string: a link (day, week, month) or a custom
+    range of whole days in the team's time zone, both days included."""
+
+    range = HiddenField(default=DEFAULT_RANGE)
+    start = DayField(_l("From"), name="from")
+    end = DayField(_l("To"), name="to")
+
+    @property
+    def key(self) -> str:
+        return self.range.data if self.range.data in (*RANGES, "custom") else DEFAULT_RANGE
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        if self.key != "custom":
+            # Stray dates beside a link's range are not an error: the link wins.
+            self.start.errors, self.end.errors = [], []
+            return True
+        super().validate(extra_validators)
+        for field, missing in (
+            (self.start, _l("Enter the first day.")),
+            (self.end, _l("Enter the last day.")),
+        ):
+            if field.data is None and not field.errors:
+                field.errors = [missing]
+            elif field.data is not None and not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+                field.errors = [_l("Enter a date between 2000 and 2100.")]
+        if self.start.errors or self.end.errors:
+            return False
+        if self.end.data < self.start.data:
+            self.end.errors = [_l("The last day cannot be before the first day.")]
+        elif (self.end.data - self.start.data).days + 1 > MAX_CUSTOM_DAYS:
+            self.end.errors = [
+                _l("Choose at most %(n)s days (a year).", n=MAX_CUSTOM_DAYS),
+            ]
+        return not self.end.errors
+
+    def period(self, team: Team, now: datetime) -> Period:
+        """The UTC bounds of a valid range (a link's range ends now)."""
+        if self.key == "custom":
+            start: date = self.start.data
+            end: date = self.end.data + timedelta(days=1)
+            return Period(
+                "custom", local_to_utc(start, time(0), team), local_to_utc(end, time(0), team)
+            )
+        return Period(self.key, now - RANGES[self.key], now)
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """An amount as people type it ("1 500", "99,50", "99.50"); None for an empty one.
+    Raises ValueError with a message for anything else."""
+    cleaned = text.replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    if not cleaned:
+        return None
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValueError(
+            _l("Enter an amount like 500 or 99.50, or leave it empty to turn the warning off.")
+        )
+    if amount < 0:
+        raise ValueError(_l("The amount cannot be negative."))
+    if amount >= Decimal(10) ** 12:
+        raise ValueError(_l("Enter an amount below 1,000,000,000,000."))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(_l("Use at most two decimal places."))
+    return amount
+
+
+class WarningForm(FlaskForm):
+    """The team's low-balance warning: warn while a balance type is below an amount."""
+
+    amount = StringField(
+        _l("Warn when the balance is below"),
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+    )
+    type = SelectField(_l("Balance"), choices=[], validate_choice=False)
+    threshold: Decimal | None = None  # the amount read by validate_amount
+
+    def validate_amount(self, field: StringField) -> None:
+        try:
+            self.threshold = parse_amount(field.data or "")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def validate_type(self, field: SelectField) -> None:
+        if field.data not in [value for value, _label in field.choices]:
+            raise ValidationError(_l("Choose one of the balances listed."))

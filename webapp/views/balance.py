@@ -1,0 +1,243 @@
+"""The balance page: what the account holds now, its history as a chart and as a table, how
+long it lasts at the current pace, and the team's low-balance warning."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from webapp import balance, gateways
+from webapp.access import Permission, current_team, team_required
+from webapp.audit import record
+from webapp.campaigns import team_zone
+from webapp.extensions import db
+from webapp.forms_balance import RANGES, RangeForm, WarningForm
+from webapp.htmx import htmx_details
+from webapp.models import BalanceSnapshot, Team, utcnow
+
+bp = Blueprint("balance", __name__)
+
+RANGE_LABELS = {
+    "day": _l("Last 24 hours"),
+    "week": _l("Last 7 days"),
+    "month": _l("Last 30 days"),
+}
+RESOLUTION_LABELS = {
+    timedelta(0): _l("every reading"),
+    timedelta(hours=1): _l("the last reading of each hour"),
+    timedelta(hours=3): _l("the last reading of every 3 hours"),
+    timedelta(hours=6): _l("the last reading of every 6 hours"),
+    timedelta(days=1): _l("the last reading of each day"),
+    timedelta(days=7): _l("the last reading of each week"),
+}
+
+
+@bp.get("/balance")
+@team_required(Permission.VIEW)
+def index() -> ResponseReturnValue:
+    """The balance now (per type, with credit and what is available), when it was read and
+    whether the last reading failed; the spending pace; the balance over a range (last day,
+    week, month or chosen days) as a chart and as a table; the low-balance warning form for
+    owners and admins. htmx asks for the live part alone when the range changes."""
+    context = _live_context(RangeForm(request.args))
+    if htmx_details().wants_fragment:
+        return render_template("balance/_live.html", **context)
+    return render_template("balance/index.html", **context, warning_form=_warning_form())
+
+
+@bp.post("/balance/refresh")
+@team_required(Permission.VIEW)
+def refresh() -> ResponseReturnValue:
+    """Read the balance from the gateway now (short timeout, no retries: a person waits)
+    and show the page again with it, or with what went wrong."""
+    team = current_team()
+    now = utcnow()
+    team.balance_checked_at = now  # a campaign finished before now needs no second reading
+    client = gateways.client_for(
+        team, timeout=float(current_app.config["GATEWAY_INTERACTIVE_TIMEOUT"])
+    )
+    client.read_retries = 0
+    with client:
+        outcome = balance.take_snapshot(db.session, team, client, now, _interval())
+    ranges = RangeForm(request.form)
+    if htmx_details().wants_fragment:
+        failure = None if outcome.ok else outcome.message
+        return render_template("balance/_live.html", **_live_context(ranges, failure))
+    if outcome.ok:
+        flash(_("Balance read just now."))
+    else:
+        flash(_("The balance could not be read: %(reason)s", reason=outcome.message), "error")
+    return redirect(url_for("balance.index", **_range_args(ranges)), 303)
+
+
+@bp.post("/balance/warning")
+@team_required(Permission.MANAGE)
+def warning() -> ResponseReturnValue:
+    """Set or turn off the low-balance warning; the latest reading is checked against it at
+    once, so the banner appears or goes on the very next page."""
+    team = current_team()
+    form = _warning_form()
+    if not form.validate_on_submit():
+        context = _live_context(RangeForm(request.args))
+        return render_template("balance/index.html", **context, warning_form=form), 400
+    before = (team.low_balance_threshold, team.low_balance_type)
+    team.low_balance_threshold = form.threshold
+    team.low_balance_type = form.type.data
+    if (team.low_balance_threshold, team.low_balance_type) != before:
+        record(
+            team.id,
+            "balance_warning_changed",
+            current_user,
+            threshold=_plain(form.threshold),
+            type=form.type.data,
+        )
+    balance.update_warning(db.session, team, balance.latest(db.session, team.id), utcnow())
+    db.session.commit()
+    if form.threshold is None:
+        flash(_("The low-balance warning is off."))
+    else:
+        flash(
+            _(
+                "You will be warned when %(type)s is below %(amount)s.",
+                type=team.low_balance_type,
+                amount=balance_amount(form.threshold, team.low_balance_type),
+            )
+        )
+    return redirect(url_for("balance.index"), 303)
+
+
+# -- what the templates show --------------------------------------------------------------------
+
+
+@bp.app_template_filter("balance_amount")
+def balance_amount(value: Decimal | None, type_: str = "RUB") -> str:
+    """An amount of a balance type: ``1,234.50`` for money, ``5,000`` for whole SMS."""
+    if value is None:
+        return "—"
+    if type_ == "RUB" or value != value.to_integral_value():
+        return f"{value:,.2f}"
+    return f"{value:,.0f}"
+
+
+@bp.app_template_global("low_balance_entry")
+def low_balance_entry() -> BalanceSnapshot | None:
+    """The latest reading of the balance type the team's warning watches (for the banner)."""
+    team = current_team()
+    if team is None:
+        return None
+    entries = balance.latest(db.session, team.id)
+    return next((e for e in entries if e.type == team.low_balance_type), None)
+
+
+def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict[str, Any]:
+    """Everything the live part of the page (balance/_live.html) shows."""
+    team = current_team()
+    now = utcnow()
+    entries = balance.latest(db.session, team.id)
+    context: dict[str, Any] = {
+        "team": team,
+        "entries": [e for e in entries if _worth_showing(e.type, e.balance, e.credit)],
+        "as_of": entries[0].taken_at if entries else None,
+        "pace": balance.pace(db.session, team, now),
+        "ranges": ranges,
+        "range_links": [(key, RANGE_LABELS[key]) for key in RANGES],
+        "range_args": _range_args(ranges),
+        "refresh_failure": refresh_failure,
+        "period": None,
+        "points": [],
+        "types": [],
+        "chart": None,
+    }
+    if not ranges.validate():
+        return context
+    period = ranges.period(team, now)
+    types, points, resolution = balance.history(db.session, team.id, period.start, period.end)
+    shown_now = {e.type for e in context["entries"]}
+    types = [
+        t
+        for t in types
+        if t in shown_now or any(_worth_showing(t, p.balances.get(t)) for p in points)
+    ]
+    if ranges.key != "custom":  # the custom form offers the days shown now
+        ranges.start.data = period.start.astimezone(team_zone(team)).date()
+        ranges.end.data = (
+            (period.end - timedelta(microseconds=1)).astimezone(team_zone(team)).date()
+        )
+    context.update(
+        period=period,
+        period_last_day=(period.end - timedelta(microseconds=1)).astimezone(team_zone(team)),
+        period_first_day=period.start.astimezone(team_zone(team)),
+        resolution=RESOLUTION_LABELS.get(resolution, ""),
+        points=list(reversed(points)),  # the table reads newest first
+        types=types,
+        chart=_chart(team, types, points),
+    )
+    return context
+
+
+def _chart(team: Team, types: list[str], points: list[balance.Point]) -> dict[str, Any]:
+    """The chart's data for static/js/balance-chart.js: unix times and one series per type
+    (null where a reading lacks the type), in the team's time zone."""
+    return {
+        "zone": team_zone(team).key,
+        "times": [int(p.at.timestamp()) for p in points],
+        "series": [
+            {
+                "type": t,
+                "decimals": 2 if t == "RUB" or _fractional(t, points) else 0,
+                "values": [_number(p.balances.get(t)) for p in points],
+            }
+            for t in types
+        ],
+    }
+
+
+def _worth_showing(type_: str, *amounts: Decimal | None) -> bool:
+    # Every account reports RUB and SMS; the one it is not billed in stays at zero forever.
+    return type_ == "RUB" or any(amounts)
+
+
+def _fractional(type_: str, points: list[balance.Point]) -> bool:
+    return any(
+        (v := p.balances.get(type_)) is not None and v != v.to_integral_value() for p in points
+    )
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _range_args(ranges: RangeForm) -> dict[str, str]:
+    """The query string that shows this range again (what was typed, for a custom one)."""
+    if ranges.key != "custom":
+        return {"range": ranges.key}
+    return {"range": "custom", "from": ranges.start._value(), "to": ranges.end._value()}
+
+
+def _warning_form() -> WarningForm:
+    team = current_team()
+    types = balance.types_seen(db.session, team.id)
+    for wanted in (team.low_balance_type, "RUB"):
+        if wanted not in types:
+            types.append(wanted)
+    form = WarningForm(
+        amount=_plain(team.low_balance_threshold),
+        type=team.low_balance_type,
+    )
+    form.type.choices = [(t, t) for t in types]
+    return form
+
+
+def _plain(amount: Decimal | None) -> str:
+    return "" if amount is None else f"{amount:.2f}"
+
+
+def _interval() -> timedelta:
+    return timedelta(seconds=float(current_app.config.get("BALANCE_INTERVAL", 900)))
