@@ -30,6 +30,7 @@ from webapp import campaigns, gateways, iqsms, senders
 from webapp import message_table as table
 from webapp.access import Permission, current_team, team_required, team_scoped
 from webapp.audit import record
+from webapp.csv_export import BOM, drain, safe_cell
 from webapp.extensions import db
 from webapp.forms_campaigns import ComposerForm, ConfirmForm
 from webapp.htmx import htmx_details, is_htmx, stop_polling
@@ -425,17 +426,17 @@ def export(campaign_id: int) -> ResponseReturnValue:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\r\n")
             writer.writerow(table.EXPORT_COLUMNS)
-            yield "\ufeff" + _drain(buffer)
+            yield BOM + drain(buffer)
             rows = table.export_rows(db.session, team_id, campaign_id, filters)
             for n, row in enumerate(rows, 1):
                 phone, state, status, parts, cost, *times = row
                 local = [
                     t.astimezone(zone).isoformat(timespec="seconds") if t else "" for t in times
                 ]
-                writer.writerow([phone, state, _cell(status), parts, table.money(cost), *local])
+                writer.writerow([phone, state, safe_cell(status), parts, table.money(cost), *local])
                 if n % 1000 == 0:
-                    yield _drain(buffer)
-            yield _drain(buffer)
+                    yield drain(buffer)
+            yield drain(buffer)
 
     name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"
     return Response(
@@ -443,18 +444,6 @@ def export(campaign_id: int) -> ResponseReturnValue:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _cell(text: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula: the gateway's text is data.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
 
 
 @bp.post("/campaigns/<int:campaign_id>/resend")
