@@ -40,6 +40,7 @@ class QuietHandler(WSGIRequestHandler):
 @click.option("--smsc-reject", default=0.03, show_default=True, help="Share 'smsc reject'.")
 @click.option("--approval-delay", default=30.0, show_default=True, help="Seconds to approve.")
 @click.option("--final-only", is_flag=True, help="Queue only final statuses.")
+@click.option("--no-billing-details", is_flag=True, help="Send replies without msgCost.")
 @click.option("--latency-ms", default=0, show_default=True, help="Fault: added latency.")
 @click.option("--http-500", default=0.0, show_default=True, help="Fault: share of HTTP 500s.")
 @click.option("--error-reply", default=0.0, show_default=True, help="Fault: share of errors.")
@@ -70,6 +71,7 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
         smsc_reject_ratio=options["smsc_reject"],
         approval_delay=options["approval_delay"],
         intermediate_statuses=not options["final_only"],
+        billing_details=not options["no_billing_details"],
         control_token=options["control_token"],
         faults=faults,
     )

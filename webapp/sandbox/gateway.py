@@ -91,6 +91,7 @@ class Gateway:
         senders = self._senders(db, account.login, now)
         default_sender = next((n for n, s in senders.items() if s == SenderStatus.DEFAULT), None)
         rub, sms = account.rub_kopecks, account.sms_balance
+        details = bool(body.get("showBillingDetails")) and self.settings.billing_details
         rows, queued, replies = [], [], []
         for smsc_id, raw in zip(self.store.take_smsc_ids(len(messages)), messages, strict=True):
             m = raw if isinstance(raw, dict) else {}
@@ -146,7 +147,7 @@ class Gateway:
             reply = {"status": str(status), "smscId": smsc_id}
             if client_id is not None:
                 reply["clientId"] = client_id
-            if body.get("showBillingDetails") and status == Status.ACCEPTED:
+            if details and status == Status.ACCEPTED:
                 reply["smsCount"] = parts
                 reply["msgCost"] = kopecks_to_rub(cost)
             replies.append(reply)
@@ -161,7 +162,7 @@ class Gateway:
             (rub, sms, account.login),
         )
         balance = []
-        if body.get("showBillingDetails"):
+        if details:
             balance = self._balances(self.store.account(db, account.login))
         return {"status": "ok", "balance": balance, "messages": replies}
 

@@ -53,6 +53,9 @@ class Settings:
     smsc_reject_ratio: float = 0.03
     approval_delay: float = 30.0  # a pending sender name becomes active after this
     intermediate_statuses: bool = True  # queue "smsc submit" too, not only final statuses
+    # False: send.json answers without smsCount, msgCost and balance even when asked, as for
+    # an account whose billing details the service does not report.
+    billing_details: bool = True
     control_token: str | None = None  # when set, /_sandbox/ control calls must carry it
     faults: Faults = field(default_factory=Faults)
 
