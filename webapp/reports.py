@@ -1,0 +1,289 @@
+"""The spending report: what a team's messages cost and how they fared over a period, by
+campaign, by day (in the team's time zone), by sender name or by user.
+
+Read from the quarter-hour usage (``UsagePeriod``), never from the messages, so a year of a
+busy team is a few thousand rows. Plain functions of a session and a team: the page, its CSV
+and the tests call the same ones. Problems with a chosen period are codes (``PeriodError``);
+the views put them into words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.campaigns import in_team_zone, local_to_utc, team_zone
+from webapp.models import Campaign, Team, UsagePeriod, User
+from webapp.usage import SUMMED, Totals, sums, totals_of
+
+GROUPINGS = ("campaign", "day", "sender", "user")
+DEFAULT_GROUPING = "campaign"
+PRESETS = ("today", "yesterday", "last-7-days", "this-month", "last-month")
+CUSTOM = "custom"
+DEFAULT_PERIOD = "this-month"
+MAX_DAYS = 731  # two years, a leap day included
+FIRST_YEAR, LAST_YEAR = 2000, 2999  # dates outside are typing mistakes
+
+
+# -- the period ----------------------------------------------------------------------------------
+
+
+class PeriodError(ValueError):
+    """What is wrong with a typed period: a problem code per field (``from``, ``to``):
+    ``missing``, ``invalid``, ``before_start`` or ``too_long``."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__(", ".join(f"{name}: {code}" for name, code in problems.items()))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days in the team's time zone, from ``first`` to ``last`` inclusive, and the UTC
+    instants they span: ``start`` (midnight of ``first``) up to ``end`` (the midnight after
+    ``last``), as the team's clocks read them."""
+
+    name: str  # a preset, or "custom"
+    first: date
+    last: date
+    start: datetime
+    end: datetime
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def local_today(team: Team, now: datetime) -> date:
+    """The team's date at ``now``."""
+    local = in_team_zone(now, team)
+    assert local is not None
+    return local.date()
+
+
+def preset_days(name: str, today: date) -> tuple[date, date]:
+    """The first and last day of a preset period, seen from ``today``."""
+    if name == "today":
+        return today, today
+    if name == "yesterday":
+        yesterday = today - timedelta(days=1)
+        return yesterday, yesterday
+    if name == "last-7-days":
+        return today - timedelta(days=6), today
+    if name == "this-month":
+        return today.replace(day=1), today
+    if name == "last-month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    raise ValueError(f"unknown period {name!r}")
+
+
+def parse_period(
+    team: Team,
+    now: datetime,
+    name: str | None = None,
+    typed_from: str = "",
+    typed_to: str = "",
+) -> Period:
+    """The period chosen by a preset ``name``, or by dates typed as YYYY-MM-DD (inclusive) when
+    ``name`` is "custom" or missing while dates are given. Anything else: ``DEFAULT_PERIOD``.
+    Raises PeriodError for dates that cannot make a period."""
+    typed_from, typed_to = typed_from.strip(), typed_to.strip()
+    if name not in PRESETS and name != CUSTOM:
+        name = CUSTOM if (typed_from or typed_to) else DEFAULT_PERIOD
+    if name == CUSTOM:
+        problems: dict[str, str] = {}
+        first = _typed_date(typed_from, "from", problems)
+        last = _typed_date(typed_to, "to", problems)
+        if first and last and first > last:
+            problems["to"] = "before_start"
+        elif first and last and (last - first).days + 1 > MAX_DAYS:
+            problems["to"] = "too_long"
+        if problems or first is None or last is None:
+            raise PeriodError(problems)
+    else:
+        first, last = preset_days(name, local_today(team, now))
+    return Period(
+        name,
+        first,
+        last,
+        local_to_utc(first, time(0), team),
+        local_to_utc(last + timedelta(days=1), time(0), team),
+    )
+
+
+def _typed_date(text: str, name: str, problems: dict[str, str]) -> date | None:
+    if not text:
+        problems[name] = "missing"
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        problems[name] = "invalid"
+        return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        problems[name] = "invalid"
+        return None
+    return day
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row(Totals):
+    """One line of the report: its figures and what it is about. ``key`` is the campaign id,
+    the day, the sender name or the user id; ``label`` the campaign's name, the sender name or
+    the user's email (None: the account's default sender, a deleted user)."""
+
+    key: Any = None
+    label: str | None = None
+    sender: str | None = None  # by campaign: the campaign's sender name
+    author: str | None = None  # by campaign: who created it (None: a deleted user)
+
+    def add(self, other: Totals) -> None:
+        for column in SUMMED:
+            setattr(self, column, getattr(self, column) + getattr(other, column))
+
+    @property
+    def estimated(self) -> str:
+        """How much of the cost we estimated (the gateway gave none): "all", "partly", or ""
+        when the gateway priced every part."""
+        if not self.estimated_parts and not self.estimated_cost:
+            return ""
+        if self.estimated_parts == self.parts and self.estimated_cost == self.cost:
+            return "all"
+        return "partly"
+
+
+@dataclass
+class Report:
+    """A period's rows by one grouping, their totals, and the prices per part used where the
+    cost was estimated."""
+
+    grouping: str
+    period: Period
+    rows: list[Row]
+    total: Row
+    estimate_prices: list[Decimal] = field(default_factory=list)
+
+
+def spending(session: Session, team: Team, period: Period, grouping: str) -> Report:
+    """The team's spending over ``period``, one row per campaign, day, sender name or user
+    (``grouping``, one of GROUPINGS)."""
+    build = {
+        "campaign": _by_campaign,
+        "day": _by_day,
+        "sender": _by_sender,
+        "user": _by_user,
+    }[grouping]
+    rows = build(session, team, period)
+    total = Row()
+    for row in rows:
+        total.add(row)
+    if grouping != "day":
+        # Where the money went first; ties by name, so the order is stable.
+        rows.sort(key=lambda r: (-r.cost, -r.messages, r.label is None, r.label or ""))
+    prices = _estimate_prices(session, team, period) if total.estimated_parts else []
+    return Report(grouping, period, rows, total, prices)
+
+
+def _in_period(team: Team, period: Period) -> tuple[Any, ...]:
+    return (
+        UsagePeriod.team_id == team.id,
+        UsagePeriod.period_start >= period.start,
+        UsagePeriod.period_start < period.end,
+    )
+
+
+def _per_campaign(team: Team, period: Period) -> Any:
+    """Each campaign's sums over the period (a subquery): the periods are summed first, then
+    joined to their few campaigns."""
+    return (
+        select(UsagePeriod.campaign_id.label("campaign_id"), *sums())
+        .where(*_in_period(team, period))
+        .group_by(UsagePeriod.campaign_id)
+        .subquery()
+    )
+
+
+def _resummed(per_campaign: Any) -> list[Any]:
+    return [func.coalesce(func.sum(per_campaign.c[c]), 0).label(c) for c in SUMMED]
+
+
+def _row(result: Any, **about: Any) -> Row:
+    return Row(**vars(totals_of(result)), **about)
+
+
+def _by_campaign(session: Session, team: Team, period: Period) -> list[Row]:
+    per_campaign = _per_campaign(team, period)
+    results = session.execute(
+        select(per_campaign, Campaign.name, Campaign.sender, User.email)
+        .join(Campaign, Campaign.id == per_campaign.c.campaign_id)
+        .outerjoin(User, User.id == Campaign.created_by_id)
+        .where(Campaign.team_id == team.id)
+    )
+    return [
+        _row(r, key=r.campaign_id, label=r.name, sender=r.sender or None, author=r.email)
+        for r in results
+    ]
+
+
+def _by_sender(session: Session, team: Team, period: Period) -> list[Row]:
+    per_campaign = _per_campaign(team, period)
+    sender = func.nullif(Campaign.sender, "")  # no name: the account's default sender
+    results = session.execute(
+        select(sender.label("sender"), *_resummed(per_campaign))
+        .join(Campaign, Campaign.id == per_campaign.c.campaign_id)
+        .where(Campaign.team_id == team.id)
+        .group_by(sender)
+    )
+    return [_row(r, key=r.sender, label=r.sender) for r in results]
+
+
+def _by_user(session: Session, team: Team, period: Period) -> list[Row]:
+    """By the campaigns' creators: one who left the team still shows by email; campaigns of
+    deleted users (``created_by_id`` set to NULL) are one row without a label."""
+    per_campaign = _per_campaign(team, period)
+    results = session.execute(
+        select(Campaign.created_by_id, User.email, *_resummed(per_campaign))
+        .join(Campaign, Campaign.id == per_campaign.c.campaign_id)
+        .outerjoin(User, User.id == Campaign.created_by_id)
+        .where(Campaign.team_id == team.id)
+        .group_by(Campaign.created_by_id, User.email)
+    )
+    return [_row(r, key=r.created_by_id, label=r.email) for r in results]
+
+
+def _by_day(session: Session, team: Team, period: Period) -> list[Row]:
+    """Every day of the period, in the team's zone, zero when nothing was sent. Quarter hours
+    are summed in SQL, then each is put in its local day: every zone's offset is a multiple of
+    15 minutes, so a quarter hour never straddles two local days."""
+    zone = team_zone(team)
+    days = {day: Row(key=day) for day in period.days}
+    results = session.execute(
+        select(UsagePeriod.period_start, *sums())
+        .where(*_in_period(team, period))
+        .group_by(UsagePeriod.period_start)
+    )
+    for result in results:
+        day = result.period_start.astimezone(zone).date()
+        days[day].add(totals_of(result))
+    return list(days.values())
+
+
+def _estimate_prices(session: Session, team: Team, period: Period) -> list[Decimal]:
+    """The prices per part that the estimated figures used: each campaign keeps the team's
+    price as it was when the campaign was sent."""
+    prices = session.scalars(
+        select(Campaign.price_per_part)
+        .join(UsagePeriod, UsagePeriod.campaign_id == Campaign.id)
+        .where(*_in_period(team, period), UsagePeriod.estimated_parts > 0)
+        .distinct()
+    ).all()
+    return sorted(Decimal(str(p)) for p in prices)
