@@ -103,6 +103,11 @@ NEEDS: dict[str, Permission | None] = {
     "contacts.stop_list_add": Permission.SEND,
     "contacts.stop_list_remove": Permission.SEND,
     "teams.delete": Permission.OWN,
+    "balance.index": Permission.VIEW,
+    "balance.refresh": Permission.VIEW,
+    "balance.warning": Permission.MANAGE,
+    "reports.spending": Permission.VIEW,
+    "reports.spending_csv": Permission.VIEW,
 }
 
 # What each role may do, as the product defines the roles (independent of webapp.access, so a

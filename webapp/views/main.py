@@ -1,26 +1,46 @@
 """The home page and the health check."""
 
-from flask import Blueprint, current_app, g, jsonify, render_template
+from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp import gateways
+from webapp import gateways, home
+from webapp import message_table as table
 from webapp.extensions import db
+from webapp.htmx import htmx_details, stop_polling
+from webapp.models import utcnow
 
 bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
 def index() -> ResponseReturnValue:
-    """Signed out: what this is and how to start. Signed in: the current team at a glance."""
+    """Signed out: what this is and how to start. Signed in: the current team at a glance,
+    kept up to date by polling (the same template's live region) while a campaign is sending,
+    paused or due, and told to stop (286) once none is."""
     if not current_user.is_authenticated:
         return render_template("main/welcome.html")
-    return render_template(
-        "main/index.html",
-        gateway_url=gateways.base_url(g.team) if g.team else None,
-    )
+    if not g.team:
+        return render_template("main/index.html")
+    overview = home.overview(db.session, g.team, utcnow())
+    context = {
+        "overview": overview,
+        "poll": {},
+        "settled": table.settled,
+        "delivery_rate": table.delivery_rate,
+    }
+    if overview.live:
+        seen = table.version(overview.running)
+        wait = table.next_interval(
+            request.args.get("seen"), seen, request.args.get("wait", type=int)
+        )
+        context["poll"] = {"seen": seen, "wait": wait}
+    if htmx_details().wants_fragment:
+        response = make_response(render_template("main/_dashboard.html", **context))
+        return response if overview.live else stop_polling(response)
+    return render_template("main/index.html", gateway_url=gateways.base_url(g.team), **context)
 
 
 @bp.get("/healthz")

@@ -1,0 +1,230 @@
+"""The team's home page at a glance: what is left, how fast it goes, what is sending now, how
+today and this month went, what failed last, and which sender names wait for approval.
+
+Everything here reads counters and usage periods, never scans a campaign's messages: the
+page stays fast at millions of messages, and it is polled while anything is sending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from webapp import balance, usage
+from webapp import message_table as table
+from webapp.campaigns import in_team_zone, local_to_utc
+from webapp.iqsms import SenderStatus, describe
+from webapp.models import (
+    BalanceSnapshot,
+    Campaign,
+    CampaignState,
+    Message,
+    MessageState,
+    SenderName,
+    Team,
+    UsagePeriod,
+)
+
+S = CampaignState
+ACTIVE_STATES = (S.SENDING, S.PAUSED, S.SCHEDULED)
+RUNNING_LIMIT = 10
+DELIVERING_FOR = timedelta(days=1)  # a finished campaign's late reports are followed this long
+FAILURES_LIMIT = 10
+FAILED_STATES = (MessageState.FAILED, MessageState.REJECTED, MessageState.UNKNOWN)
+
+
+@dataclass
+class Failure:
+    """A message that did not get through, and why, in words."""
+
+    campaign_id: int
+    campaign_name: str
+    phone: str
+    state: str
+    reason: str
+    at: datetime | None
+
+
+@dataclass
+class Overview:
+    balances: list[BalanceSnapshot]
+    day_ago: dict[str, BalanceSnapshot]  # each type's balance about 24 hours before
+    today: usage.Totals
+    month: usage.Totals
+    running: list[Campaign]
+    failures: list[Failure]
+    awaiting: list[SenderName]
+    top_campaigns: list[tuple[Campaign, usage.Totals]] = field(default_factory=list)
+    balance_due: bool = False  # a campaign finished after the last balance read
+
+    @property
+    def live(self) -> bool:
+        """While a campaign is sending, paused or due, the page keeps itself up to date; and
+        after one finishes, until the balance that follows it has been read."""
+        return bool(self.running) or self.balance_due
+
+
+def overview(session: Session, team: Team, now: datetime) -> Overview:
+    """Everything the home page shows for ``team`` at ``now``."""
+    local_today = in_team_zone(now, team).date()
+    today = local_to_utc(local_today, time(0), team)
+    month = local_to_utc(local_today.replace(day=1), time(0), team)
+    until = now + usage.PERIOD  # the current quarter hour included
+    balances = balance.latest(session, team.id)
+    return Overview(
+        balances=balances,
+        day_ago=balance_before(session, team.id, now - timedelta(days=1)),
+        today=usage.totals(session, team.id, today, until),
+        month=usage.totals(session, team.id, month, until),
+        running=running_campaigns(session, team.id, now),
+        failures=last_failures(session, team.id),
+        awaiting=awaiting_approval(session, team.id),
+        top_campaigns=top_campaigns(session, team.id, month, until),
+        balance_due=finished_since(
+            session, team.id, balances[0].taken_at if balances else None, now
+        ),
+    )
+
+
+BALANCE_WAIT = timedelta(hours=1)  # beyond this, a snapshot that keeps failing is not awaited
+
+
+def finished_since(session: Session, team_id: int, last_read: datetime | None, now: datetime):
+    """Whether a campaign finished after ``last_read`` (and within the last hour): its cost
+    is not in the balance shown yet, and the worker reads the balance next."""
+    after = max(last_read, now - BALANCE_WAIT) if last_read else now - BALANCE_WAIT
+    return bool(
+        session.scalar(
+            select(Campaign.id)
+            .where(Campaign.team_id == team_id, Campaign.finished_at > after)
+            .limit(1)
+        )
+    )
+
+
+def balance_before(session: Session, team_id: int, when: datetime) -> dict[str, BalanceSnapshot]:
+    """Each type's balance in the last snapshot taken at or before ``when`` (none if the
+    first snapshot is younger)."""
+    taken = session.scalar(
+        select(func.max(BalanceSnapshot.taken_at)).where(
+            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at <= when
+        )
+    )
+    if taken is None:
+        return {}
+    rows = session.scalars(
+        select(BalanceSnapshot).where(
+            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at == taken
+        )
+    )
+    return {row.type: row for row in rows}
+
+
+def running_campaigns(session: Session, team_id: int, now: datetime) -> list[Campaign]:
+    """Campaigns sending now, paused, or waiting for their time, and those finished in the
+    last day whose messages are still on their way (their delivery rate still changes):
+    sending first, then paused, due, still delivering."""
+    order = {S.SENDING: 0, S.PAUSED: 1, S.SCHEDULED: 2, S.FINISHED: 3, S.CANCELLED: 3}
+    delivering = and_(
+        Campaign.state.in_(table.FINAL_CAMPAIGN_STATES),
+        Campaign.finished_at > now - DELIVERING_FOR,
+        or_(*(getattr(Campaign, state) > 0 for state in table.MOVING)),
+    )
+    rows = session.scalars(
+        select(Campaign)
+        .where(Campaign.team_id == team_id, or_(Campaign.state.in_(ACTIVE_STATES), delivering))
+        .order_by(Campaign.id.desc())
+        .limit(50)
+    ).all()
+    rows = sorted(
+        rows, key=lambda c: (order[c.state_enum], (c.send_at or c.scheduled_at or c.created_at))
+    )
+    return rows[:RUNNING_LIMIT]
+
+
+def last_failures(session: Session, team_id: int, limit: int = FAILURES_LIMIT) -> list[Failure]:
+    """The latest messages that failed, were rejected or whose fate is unknown, with reasons.
+
+    Read campaign by campaign through the (campaign, state, id) index, from the campaigns that
+    changed last and have any: never a scan of the team's messages.
+    """
+    campaigns = session.execute(
+        select(Campaign.id, Campaign.name)
+        .where(
+            Campaign.team_id == team_id,
+            or_(Campaign.failed > 0, Campaign.rejected > 0, Campaign.unknown > 0),
+        )
+        .order_by(Campaign.updated_at.desc(), Campaign.id.desc())
+        .limit(limit)
+    ).all()
+    found: list[Failure] = []
+    for campaign_id, name in campaigns:
+        rows = session.execute(
+            select(
+                Message.phone,
+                Message.state,
+                Message.gateway_status,
+                func.coalesce(Message.final_at, Message.updated_at).label("at"),
+            )
+            .where(Message.campaign_id == campaign_id, Message.state.in_(FAILED_STATES))
+            .order_by(Message.id.desc())
+            .limit(limit)
+        ).all()
+        found += [
+            Failure(campaign_id, name, r.phone, r.state, reason(r.state, r.gateway_status), r.at)
+            for r in rows
+        ]
+    found.sort(key=lambda f: f.at.timestamp() if f.at else 0.0, reverse=True)
+    return found[:limit]
+
+
+def reason(state: str, gateway_status: str) -> str:
+    """Why a message did not get through, in words a person can act on."""
+    if state == MessageState.UNKNOWN:
+        detail = f" ({gateway_status})" if gateway_status else ""
+        return f"no answer from the gateway{detail}: it may have been sent, so it was not retried"
+    info = describe(gateway_status)
+    if not info.known:
+        return gateway_status or "no reason given"
+    return f"{info.meaning} ({gateway_status})"
+
+
+def awaiting_approval(session: Session, team_id: int) -> list[SenderName]:
+    """Sender names the operators have not approved yet."""
+    return list(
+        session.scalars(
+            select(SenderName)
+            .where(
+                SenderName.team_id == team_id,
+                SenderName.status.in_((SenderStatus.NEW, SenderStatus.PENDING)),
+            )
+            .order_by(SenderName.name)
+        )
+    )
+
+
+def top_campaigns(
+    session: Session, team_id: int, start: datetime, end: datetime, limit: int = 5
+) -> list[tuple[Campaign, usage.Totals]]:
+    """The campaigns that spent most between ``start`` and ``end``, with their usage."""
+    sums = usage.sums()
+    cost = next(s for s in sums if s.name == "cost")
+    rows = session.execute(
+        select(UsagePeriod.campaign_id, *sums)
+        .where(
+            UsagePeriod.team_id == team_id,
+            UsagePeriod.period_start >= start,
+            UsagePeriod.period_start < end,
+        )
+        .group_by(UsagePeriod.campaign_id)
+        .order_by(cost.desc(), UsagePeriod.campaign_id.desc())
+        .limit(limit)
+    ).all()
+    campaigns = {
+        c.id: c
+        for c in session.scalars(select(Campaign).where(Campaign.id.in_([r[0] for r in rows])))
+    }
+    return [(campaigns[r[0]], usage.totals_of(r)) for r in rows if r[0] in campaigns]
