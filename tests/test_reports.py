@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from tests.conftest import team_of
 from tests.test_composer import text_of
-from webapp import gateways, reports
+from webapp import gateways, reports, usage
 from webapp.extensions import db
 from webapp.iqsms.parts import analyse
 from webapp.jobs import dispatch, statuses
@@ -495,22 +495,12 @@ def test_custom_dates_are_inclusive_and_checked():
 
 
 def add_usage(app, team_id, campaign_id, *starts: datetime) -> None:
-    """One message of one part at 1.00 sent in each quarter hour of ``starts``."""
+    """One message of one part at 1.00 sent in each quarter hour of ``starts``, recorded as
+    dispatch records it."""
     with app.app_context():
-        db.session.execute(
-            sa.insert(UsagePeriod),
-            [
-                {
-                    "team_id": team_id,
-                    "campaign_id": campaign_id,
-                    "period_start": start,
-                    "accepted": 1,
-                    "parts": 1,
-                    "cost": Decimal("1.00"),
-                }
-                for start in starts
-            ],
-        )
+        for start in starts:
+            sent = usage.Sent(accepted=1, parts=1, cost=Decimal("1.00"))
+            usage.record_sent(db.session, team_id, campaign_id, start, sent)
         db.session.commit()
 
 
@@ -545,9 +535,10 @@ def test_days_follow_the_teams_zone_and_its_clock_changes(app, make_person, zone
     rows, total = page(ann, "period=custom&from=2030-03-29&to=2030-04-01&by=day")
     assert {r[0]: int(r[1]) for r in rows} == {"2030-03-29": 0, **days}
     assert total[4] == "4.00"
-    # One day alone: its own midnights, not UTC's.
-    rows, total = page(ann, "period=custom&from=2030-03-31&to=2030-03-31&by=campaign")
-    assert total[1:5] == ["2", "2", "2", "2.00"]
+    # One day alone: from its own midnight (a quarter hour starting then is in) up to the
+    # next (one starting then is out), not UTC's.
+    rows, total = page(ann, "period=custom&from=2030-03-31&to=2030-03-31&by=day")
+    assert rows == [["2030-03-31", "2", "2", "2", "2.00", "0", "0", "—"]]
 
 
 # -- the page: links, htmx, errors ---------------------------------------------------------------

@@ -33,7 +33,10 @@ def executemany(session: Session, statement: str, rows: Sequence[dict[str, Any]]
 def db_time(session: Session, when: datetime) -> Any:
     """``when`` as the driver takes it for a UTCDateTime column (naive UTC text on SQLite)."""
     dialect = session.get_bind().dialect
-    to_driver = UTCDateTime().bind_processor(dialect)
+    # The dialect's own processor: on SQLite it writes microseconds always, as SQLAlchemy
+    # binds them in queries. (The driver's adapter drops ".000000", and "10:00:00" sorts before
+    # "10:00:00.000000": a quarter hour would fall outside a range that starts with it.)
+    to_driver = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
     return to_driver(when) if to_driver else when
 
 
