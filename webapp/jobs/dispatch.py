@@ -282,7 +282,10 @@ def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: 
     allowance, last = session.execute(
         select(Team.send_allowance, Team.send_allowance_at)
         .where(Team.id == team_id)
-        .with_for_update()
+        # FOR NO KEY UPDATE: FOR UPDATE would also block the foreign-key checks of rows that
+        # name the team (usage periods written by another loop's results while it holds its
+        # campaign's row): a deadlock with this loop's claim waiting for that campaign row.
+        .with_for_update(key_share=True)
     ).one()
     capacity = float(max(rate, 1))
     if last is None:
