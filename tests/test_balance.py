@@ -374,6 +374,9 @@ def test_the_banner_shows_on_every_page_to_owners_and_admins_only(app, sandbox, 
             ), text
             if page != "/balance":
                 assert 'href="/balance"' in banner
+    # Even on a page that is not there.
+    missing = owner.get("/no-such-page")
+    assert missing.status_code == 404 and BANNER in missing.get_data(as_text=True)
     for person in (sender, viewer):
         for page in PAGES:
             assert BANNER not in person.get(page).get_data(as_text=True), (person.email, page)

@@ -11,6 +11,16 @@
   var COLORS = { RUB: "#0b5fff", SMS: "#1a7f37" };
   var OTHER_COLORS = ["#8250df", "#bf3989", "#9a6700", "#cf222e"];
   var HEIGHT = 220;
+  // Tick labels as the rest of the app writes dates (2026-05-01, 14:30), by tick spacing:
+  // [spacing, label, then what a tick adds where the year, month, day... changes, mode].
+  var TIME_TICKS = [
+    [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
+    [3600 * 24 * 28, "{YYYY}-{MM}", null, null, null, null, null, null, 1],
+    [3600 * 24, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [1, "{HH}:{mm}:{ss}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  ];
 
   function readData() {
     var block = document.getElementById("balance-chart-data");
@@ -52,7 +62,7 @@
       },
       scales: { x: { time: true } },
       series: [
-        {},
+        { label: data.timeLabel || "Time", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
         {
           label: series.type,
           stroke: color,
@@ -66,7 +76,7 @@
         },
       ],
       axes: [
-        { stroke: "#59636e", grid: { stroke: "#eaeef2" } },
+        { stroke: "#59636e", grid: { stroke: "#eaeef2" }, values: TIME_TICKS },
         {
           stroke: "#59636e",
           grid: { stroke: "#eaeef2" },
@@ -116,25 +126,30 @@
     });
   }
 
-  // Charts about to be replaced by htmx let go of their listeners and observers.
+  // Charts about to be replaced by htmx let go of their listeners and observers. Before
+  // htmx keeps a copy of the page for the back button, the copy loses its charts (a canvas is
+  // saved blank): they are drawn again when the page comes back.
   function release(event) {
-    var target = event.detail && event.detail.target;
+    var target = (event.detail && (event.detail.target || event.detail.historyElt)) || null;
     if (!target || !target.querySelectorAll) {
       return;
     }
     target.querySelectorAll("[data-balance-chart]").forEach(function (figure) {
       if (figure.balanceObserver) {
         figure.balanceObserver.disconnect();
+        figure.balanceObserver = null;
       }
       if (figure.uplot) {
         figure.uplot.destroy();
         figure.uplot = null;
       }
+      figure.removeAttribute("data-drawn");
     });
   }
 
   document.addEventListener("DOMContentLoaded", drawAll);
   document.addEventListener("htmx:beforeSwap", release);
+  document.addEventListener("htmx:beforeHistorySave", release);
   document.addEventListener("htmx:load", drawAll);
   // Back and forward through pushed ranges: htmx puts the saved page back.
   document.addEventListener("htmx:historyRestore", drawAll);

@@ -187,6 +187,7 @@ def _chart(team: Team, types: list[str], points: list[balance.Point]) -> dict[st
     (null where a reading lacks the type), in the team's time zone."""
     return {
         "zone": team_zone(team).key,
+        "timeLabel": _("Time"),
         "times": [int(p.at.timestamp()) for p in points],
         "series": [
             {

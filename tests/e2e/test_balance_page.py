@@ -1,0 +1,205 @@
+"""The balance page in a real browser against `flask serve`: with readings of two balance types
+stored, the charts are drawn (their canvases hold the series' colour), and what each chart
+drew is exactly what the table shows (same times, same amounts); switching the range (a link,
+then chosen days) redraws the charts and the table together, and both still agree."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from tests.e2e.test_teams_browser import FIRST, nav_link, sign_up
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import BalanceSnapshot, Team
+
+# The series' colours in static/js/balance-chart.js.
+COLORS = {"RUB": (0x0B, 0x5F, 0xFF), "SMS": (0x1A, 0x7F, 0x37)}
+
+DRAWN = """(figure) => ({
+  times: Array.from(figure.uplot.data[0]),
+  values: Array.from(figure.uplot.data[1]),
+})"""
+
+TABLE = """() => Array.from(
+  document.querySelectorAll('[data-testid="balance-table"] tbody tr')
+).map((tr) => ({
+  at: tr.querySelector("time").getAttribute("datetime"),
+  shown: tr.querySelector("time").textContent,
+  cells: Object.fromEntries(
+    Array.from(tr.querySelectorAll("td")).map((td) => [td.dataset.type, td.textContent])
+  ),
+}))"""
+
+# Pixels of the canvas within a few steps of a colour, fully opaque.
+PIXELS_OF = """(figure, rgb) => {
+  const canvas = figure.querySelector("canvas");
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let count = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (Math.abs(data[i] - rgb[0]) < 10 && Math.abs(data[i + 1] - rgb[1]) < 10
+        && Math.abs(data[i + 2] - rgb[2]) < 10 && data[i + 3] > 200) count++;
+  }
+  return count;
+}"""
+
+
+@pytest.fixture
+def live_db(live_server) -> Iterator[Flask]:
+    """An app on the live server's database, to store readings as the worker would."""
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite:///{live_server.instance / 'iqsms.sqlite3'}"
+    )
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "e2e", "TESTING": True})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def first_reading(app: Flask) -> tuple[int, datetime]:
+    """The team's id and its first balance reading, taken by the live worker soon after the
+    team was made (afterwards the next is 15 minutes away)."""
+    deadline = time.monotonic() + 30
+    with app.app_context():
+        team_id = db.session.scalar(sa.select(Team.id))
+        while True:
+            taken = db.session.scalar(
+                sa.select(sa.func.max(BalanceSnapshot.taken_at)).where(
+                    BalanceSnapshot.team_id == team_id
+                )
+            )
+            if taken is not None:
+                return team_id, taken
+            assert time.monotonic() < deadline, "the worker took no reading"
+            time.sleep(0.2)
+            db.session.rollback()
+
+
+def store(app: Flask, team_id: int, readings: dict[datetime, dict[str, str]]) -> None:
+    with app.app_context():
+        for at, amounts in readings.items():
+            for type_, amount in amounts.items():
+                db.session.add(
+                    BalanceSnapshot(
+                        team_id=team_id,
+                        taken_at=at,
+                        type=type_,
+                        balance=Decimal(amount),
+                        credit=Decimal(0),
+                    )
+                )
+        db.session.commit()
+
+
+def drawn(page: Page, type_: str) -> list[tuple[int, float | None]]:
+    figure = page.get_by_test_id(f"chart-{type_}")
+    data = figure.evaluate(DRAWN)
+    return list(zip(data["times"], data["values"], strict=True))
+
+
+def amount(text: str) -> float | None:
+    return None if text == "—" else float(text.replace(",", ""))
+
+
+def assert_chart_and_table_agree(page: Page, zone: ZoneInfo, types: list[str]) -> list[dict]:
+    """Every chart drew the table's points, and nothing else; returns the table's rows."""
+    rows = page.evaluate(TABLE)
+    assert rows, "the table is empty"
+    for type_ in types:
+        points = drawn(page, type_)
+        # The table reads newest first, the chart left to right.
+        assert len(points) == len(rows)
+        for (at, value), row in zip(points, reversed(rows), strict=True):
+            when = datetime.fromtimestamp(at, UTC)
+            assert row["at"] == when.isoformat(timespec="seconds")
+            assert row["shown"] == f"{when.astimezone(zone):%Y-%m-%d %H:%M}"
+            assert amount(row["cells"][type_]) == value, (type_, row)
+    return rows
+
+
+def assert_drawn(page: Page, types: list[str]) -> None:
+    """Each chart's canvas holds its series: pixels of the series' colour, not a blank."""
+    for type_ in types:
+        figure = page.get_by_test_id(f"chart-{type_}")
+        pixels = figure.evaluate(PIXELS_OF, list(COLORS[type_]))
+        assert pixels > 100, (type_, pixels)
+
+
+def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, page: Page) -> None:
+    url = live_server.url
+    sign_up(page, url, FIRST, "Acme")
+    team_id, first = first_reading(live_db)
+    now = datetime.now(UTC).replace(microsecond=0)
+    readings = {
+        now - timedelta(days=6, hours=3): {"RUB": "1500.00", "SMS": "300"},
+        now - timedelta(days=5): {"RUB": "1320.50", "SMS": "260"},
+        now - timedelta(days=4, hours=7): {"RUB": "1210.25", "SMS": "240"},
+        now - timedelta(days=3): {"RUB": "1890.00", "SMS": "230"},
+        now - timedelta(days=2, hours=2): {"RUB": "1610.75", "SMS": "150"},
+        now - timedelta(hours=20): {"RUB": "1402.40", "SMS": "120"},
+        now - timedelta(hours=9): {"RUB": "1230.10", "SMS": "75"},
+        now - timedelta(hours=2): {"RUB": "1105.00", "SMS": "40"},
+    }
+    store(live_db, team_id, readings)
+
+    nav_link(page, "Balance").click()
+    expect(page).to_have_url(url + "/balance")
+    zone = ZoneInfo(
+        page.locator("#balance-chart-data").evaluate("e => JSON.parse(e.textContent).zone")
+    )
+    for type_ in ("RUB", "SMS"):
+        expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "9")
+    assert_drawn(page, ["RUB", "SMS"])
+    rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
+    # And the table holds what is stored: the eight readings and the worker's own (1,000.00).
+    expected = {at.isoformat(timespec="seconds"): r["RUB"] for at, r in readings.items()}
+    expected[first.isoformat(timespec="seconds")] = "1000.00"
+    assert {r["at"]: amount(r["cells"]["RUB"]) for r in rows} == {
+        at: float(v) for at, v in expected.items()
+    }
+
+    # The last 24 hours: htmx swaps the live part, pushes the URL, the charts are redrawn.
+    page.evaluate("window.__samePage = true")
+    page.get_by_role("link", name="Last 24 hours").click()
+    expect(page).to_have_url(url + "/balance?range=day")
+    for type_ in ("RUB", "SMS"):
+        expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "4")
+    assert page.evaluate("window.__samePage") is True
+    assert_drawn(page, ["RUB", "SMS"])
+    rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
+    assert [r["cells"]["RUB"] for r in rows] == ["1,000.00", "1,105.00", "1,230.10", "1,402.40"]
+    assert [r["cells"]["SMS"] for r in rows[1:]] == ["40", "75", "120"]
+    expect(page.get_by_role("link", name="Last 24 hours")).to_have_attribute("aria-current", "true")
+
+    # Chosen days: from six to two days ago, in the team's zone.
+    first_day = (now - timedelta(days=6)).astimezone(zone).date()
+    last_day = (now - timedelta(days=2)).astimezone(zone).date()
+    page.get_by_label("From", exact=True).fill(first_day.isoformat())
+    page.get_by_label("To", exact=True).fill(last_day.isoformat())
+    page.get_by_role("button", name="Show these days").click()
+    expect(page).to_have_url(re.compile(r"/balance\?range=custom&from=[\d-]+&to=[\d-]+$"))
+    start = datetime.combine(first_day, datetime.min.time(), zone)
+    end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), zone)
+    inside = sorted(at for at in readings if start <= at < end)
+    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", str(len(inside)))
+    assert_drawn(page, ["RUB", "SMS"])
+    rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
+    assert [r["at"] for r in rows] == [at.isoformat(timespec="seconds") for at in reversed(inside)]
+    assert page.evaluate("window.__samePage") is True
+
+    # Back to the week through the browser's history: drawn again, still agreeing.
+    page.go_back()
+    expect(page).to_have_url(url + "/balance?range=day")
+    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "4")
+    assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
