@@ -80,6 +80,9 @@ def test_home_shows_what_is_left_what_it_cost_and_what_failed(app, sandbox, sand
     balance_text = section(page, "home-balance")
     assert f"{left:,.2f} RUB" in balance_text
     assert f"{cost:,.2f} less than 24 hours ago" not in balance_text  # no snapshot a day old
+    per_day = cost / 7  # the last 7 days' spending, a day
+    assert f"Over the last 7 days: {per_day:,.2f} RUB a day." in balance_text
+    assert f"lasts about {int(left // per_day)} days" in balance_text
     delivered, failed = counted.get(MessageState.DELIVERED, 0), counted.get(MessageState.FAILED, 0)
     rate = f"{100 * delivered / (delivered + failed):.1f}%"
     for testid in ("home-today", "home-month"):

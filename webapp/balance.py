@@ -110,6 +110,17 @@ def latest(session: Session, team_id: int) -> list[BalanceSnapshot]:
     )
 
 
+def worth_showing_type(type_: str, *amounts: Decimal | None) -> bool:
+    """Whether a balance type holding ``amounts`` is worth a card or a chart: every account
+    reports RUB and SMS, and the one it is not billed in stays at zero forever."""
+    return type_ == "RUB" or any(amounts)
+
+
+def worth_showing(entries: list[BalanceSnapshot]) -> list[BalanceSnapshot]:
+    """The entries of a snapshot worth showing (see :func:`worth_showing_type`)."""
+    return [e for e in entries if worth_showing_type(e.type, e.balance, e.credit)]
+
+
 def is_low(team: Team, entries: list[BalanceSnapshot]) -> BalanceSnapshot | None:
     """The entry below the team's threshold, if there is one."""
     if team.low_balance_threshold is None:

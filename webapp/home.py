@@ -50,7 +50,8 @@ class Failure:
 
 @dataclass
 class Overview:
-    balances: list[BalanceSnapshot]
+    balances: list[BalanceSnapshot]  # the latest snapshot's entries worth showing
+    pace: balance.Pace
     day_ago: dict[str, BalanceSnapshot]  # each type's balance about 24 hours before
     today: usage.Totals
     month: usage.Totals
@@ -75,7 +76,8 @@ def overview(session: Session, team: Team, now: datetime) -> Overview:
     until = now + usage.PERIOD  # the current quarter hour included
     balances = balance.latest(session, team.id)
     return Overview(
-        balances=balances,
+        balances=balance.worth_showing(balances),
+        pace=balance.pace(session, team, now),
         day_ago=balance_before(session, team.id, now - timedelta(days=1)),
         today=usage.totals(session, team.id, today, until),
         month=usage.totals(session, team.id, month, until),

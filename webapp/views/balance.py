@@ -143,7 +143,7 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
     entries = balance.latest(db.session, team.id)
     context: dict[str, Any] = {
         "team": team,
-        "entries": [e for e in entries if _worth_showing(e.type, e.balance, e.credit)],
+        "entries": balance.worth_showing(entries),
         "as_of": entries[0].taken_at if entries else None,
         "pace": balance.pace(db.session, team, now),
         "ranges": ranges,
@@ -163,7 +163,7 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
     types = [
         t
         for t in types
-        if t in shown_now or any(_worth_showing(t, p.balances.get(t)) for p in points)
+        if t in shown_now or any(balance.worth_showing_type(t, p.balances.get(t)) for p in points)
     ]
     if ranges.key != "custom":  # the custom form offers the days shown now
         ranges.start.data = period.start.astimezone(team_zone(team)).date()
@@ -198,11 +198,6 @@ def _chart(team: Team, types: list[str], points: list[balance.Point]) -> dict[st
             for t in types
         ],
     }
-
-
-def _worth_showing(type_: str, *amounts: Decimal | None) -> bool:
-    # Every account reports RUB and SMS; the one it is not billed in stays at zero forever.
-    return type_ == "RUB" or any(amounts)
 
 
 def _fractional(type_: str, points: list[balance.Point]) -> bool:
