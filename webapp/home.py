@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -48,6 +49,44 @@ class Failure:
     at: datetime | None
 
 
+@dataclass(frozen=True)
+class Sparkline:
+    """A balance type's last days as an SVG polyline: x is time across the whole window (a
+    young account's line starts late), y the balance between the lowest and highest."""
+
+    type: str
+    points: str  # "x,y x,y ..." in a WIDTH x HEIGHT box
+    first: Decimal
+    last: Decimal
+    low: Decimal
+    high: Decimal
+    width: int = 240
+    height: int = 48
+
+
+TREND_WINDOW = timedelta(days=7)
+
+
+def sparkline(
+    points: list[balance.Point], type_: str, start: datetime, end: datetime
+) -> Sparkline | None:
+    """The ``type_`` balance of ``points`` (from :func:`webapp.balance.history`) between
+    ``start`` and ``end`` as a sparkline; None with fewer than two readings."""
+    readings = [(p.at, p.balances[type_]) for p in points if type_ in p.balances]
+    if len(readings) < 2:
+        return None
+    width, height, pad = Sparkline.width, Sparkline.height, 2
+    values = [v for _at, v in readings]
+    low, high = min(values), max(values)
+    span = (end - start).total_seconds() or 1.0
+    xy = []
+    for at, value in readings:
+        x = (at - start).total_seconds() / span * width
+        y = pad + (height - 2 * pad) * (float((high - value) / (high - low)) if high > low else 0.5)
+        xy.append(f"{x:.1f},{y:.1f}")
+    return Sparkline(type_, " ".join(xy), values[0], values[-1], low, high)
+
+
 @dataclass
 class Overview:
     balances: list[BalanceSnapshot]  # the latest snapshot's entries worth showing
@@ -60,6 +99,7 @@ class Overview:
     awaiting: list[SenderName]
     top_campaigns: list[tuple[Campaign, usage.Totals]] = field(default_factory=list)
     balance_due: bool = False  # a campaign finished after the last balance read
+    trend: Sparkline | None = None
 
     @property
     def live(self) -> bool:
@@ -85,10 +125,23 @@ def overview(session: Session, team: Team, now: datetime) -> Overview:
         failures=last_failures(session, team.id),
         awaiting=awaiting_approval(session, team.id),
         top_campaigns=top_campaigns(session, team.id, month, until),
+        trend=trend(session, team.id, balances, now),
         balance_due=finished_since(
             session, team.id, balances[0].taken_at if balances else None, now
         ),
     )
+
+
+def trend(
+    session: Session, team_id: int, balances: list[BalanceSnapshot], now: datetime
+) -> Sparkline | None:
+    """The last week of the first balance type shown (RUB, or what the account holds)."""
+    shown = balance.worth_showing(balances)
+    if not shown:
+        return None
+    start, end = now - TREND_WINDOW, now + timedelta(seconds=1)
+    _types, points, _resolution = balance.history(session, team_id, start, end)
+    return sparkline(points, shown[0].type, start, end)
 
 
 BALANCE_WAIT = timedelta(hours=1)  # beyond this, a snapshot that keeps failing is not awaited
