@@ -51,10 +51,12 @@ class Failure:
 
 @dataclass(frozen=True)
 class Sparkline:
-    """A balance type's last days as an SVG polyline: x is time across the whole window (a
-    young account's line starts late), y the balance between the lowest and highest."""
+    """A balance type's last days as an SVG polyline: x is time from ``since`` (the window's
+    start, or a young account's first reading) to now, y the balance between its lowest and
+    highest."""
 
     type: str
+    since: datetime
     points: str  # "x,y x,y ..." in a WIDTH x HEIGHT box
     first: Decimal
     last: Decimal
@@ -71,20 +73,22 @@ def sparkline(
     points: list[balance.Point], type_: str, start: datetime, end: datetime
 ) -> Sparkline | None:
     """The ``type_`` balance of ``points`` (from :func:`webapp.balance.history`) between
-    ``start`` and ``end`` as a sparkline; None with fewer than two readings."""
+    ``start`` (or the first reading, if later) and ``end`` as a sparkline; None with fewer
+    than two readings."""
     readings = [(p.at, p.balances[type_]) for p in points if type_ in p.balances]
     if len(readings) < 2:
         return None
     width, height, pad = Sparkline.width, Sparkline.height, 2
     values = [v for _at, v in readings]
     low, high = min(values), max(values)
+    start = max(start, readings[0][0])
     span = (end - start).total_seconds() or 1.0
     xy = []
     for at, value in readings:
         x = (at - start).total_seconds() / span * width
         y = pad + (height - 2 * pad) * (float((high - value) / (high - low)) if high > low else 0.5)
         xy.append(f"{x:.1f},{y:.1f}")
-    return Sparkline(type_, " ".join(xy), values[0], values[-1], low, high)
+    return Sparkline(type_, start, " ".join(xy), values[0], values[-1], low, high)
 
 
 @dataclass
