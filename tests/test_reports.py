@@ -494,6 +494,18 @@ def test_custom_dates_are_inclusive_and_checked():
         assert caught.value.problems == problems
 
 
+def test_days_are_cut_where_the_offset_changes():
+    berlin = Team(name="T", timezone="Europe/Berlin")
+    period = reports.parse_period(berlin, NOW, "custom", "2030-03-29", "2030-04-01")
+    assert reports.day_runs(berlin, period) == [
+        (datetime(2030, 3, 30, 23, tzinfo=UTC), 60),  # 29 and 30 March, UTC+1
+        (datetime(2030, 3, 31, 22, tzinfo=UTC), date(2030, 3, 31)),  # 23 hours long
+        (datetime(2030, 4, 1, 22, tzinfo=UTC), 120),  # 1 April, UTC+2
+    ]
+    period = reports.parse_period(moscow(), NOW, "custom", "2029-01-01", "2030-12-31")
+    assert reports.day_runs(moscow(), period) == [(datetime(2030, 12, 31, 21, tzinfo=UTC), 180)]
+
+
 def add_usage(app, team_id, campaign_id, *starts: datetime) -> None:
     """One message of one part at 1.00 sent in each quarter hour of ``starts``, recorded as
     dispatch records it."""

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, Interval, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from webapp.campaigns import in_team_zone, local_to_utc, team_zone
@@ -261,20 +261,68 @@ def _by_user(session: Session, team: Team, period: Period) -> list[Row]:
 
 
 def _by_day(session: Session, team: Team, period: Period) -> list[Row]:
-    """Every day of the period, in the team's zone, zero when nothing was sent. Quarter hours
-    are summed in SQL, then each is put in its local day: every zone's offset is a multiple of
-    15 minutes, so a quarter hour never straddles two local days."""
-    zone = team_zone(team)
-    days = {day: Row(key=day) for day in period.days}
-    results = session.execute(
-        select(UsagePeriod.period_start, *sums())
+    """Every day of the period, in the team's zone, zero when nothing was sent. Each quarter
+    hour's local date is worked out in SQL (every zone's offset is a multiple of 15 minutes,
+    so a quarter hour never straddles two local days), and summed by it there: a year is at
+    most 366 rows to read, however many quarter hours were used."""
+    dialect = session.get_bind().dialect.name
+    local = (
+        select(_local_date(team, period, dialect).label("day"), *_SUMMED_COLUMNS)
         .where(*_in_period(team, period))
-        .group_by(UsagePeriod.period_start)
+        .subquery()
     )
+    days = {day: Row(key=day) for day in period.days}
+    results = session.execute(select(local.c.day, *_resummed(local)).group_by(local.c.day))
     for result in results:
-        day = result.period_start.astimezone(zone).date()
+        day = result.day if isinstance(result.day, date) else date.fromisoformat(result.day)
         days[day].add(totals_of(result))
     return list(days.values())
+
+
+_SUMMED_COLUMNS = [getattr(UsagePeriod, c) for c in SUMMED]
+
+
+def _local_date(team: Team, period: Period, dialect: str) -> Any:
+    """SQL for the local date of ``period_start``: runs of days with one UTC offset shift it
+    by that offset; a day when the clocks change is named outright."""
+    runs = day_runs(team, period)
+    branches = [_run_date(rule, dialect) for _end, rule in runs]
+    if len(runs) == 1:
+        return branches[0]
+    whens = [
+        (UsagePeriod.period_start < end, branch)
+        for (end, _rule), branch in zip(runs[:-1], branches[:-1], strict=True)
+    ]
+    return case(*whens, else_=branches[-1])
+
+
+def day_runs(team: Team, period: Period) -> list[tuple[datetime, int | date]]:
+    """The period cut where the team's UTC offset changes: (UTC end, rule) for each run of
+    days, where the rule is the offset in minutes over the run, or the date of a day during
+    which the clocks changed (all of its quarter hours are that date)."""
+    zone = team_zone(team)
+    runs: list[tuple[datetime, int | date]] = []
+    for day in period.days:
+        start = local_to_utc(day, time(0), team)
+        end = local_to_utc(day + timedelta(days=1), time(0), team)
+        first = start.astimezone(zone).utcoffset()
+        last = (end - timedelta(minutes=15)).astimezone(zone).utcoffset()
+        assert first is not None and last is not None
+        rule: int | date = int(first.total_seconds()) // 60 if first == last else day
+        if runs and isinstance(rule, int) and runs[-1][1] == rule:
+            runs[-1] = (end, rule)
+        else:
+            runs.append((end, rule))
+    return runs
+
+
+def _run_date(rule: int | date, dialect: str) -> Any:
+    if isinstance(rule, date):
+        return literal(rule.isoformat() if dialect == "sqlite" else rule)
+    if dialect == "sqlite":  # timestamps are UTC text there
+        return func.date(UsagePeriod.period_start, f"{rule:+d} minutes")
+    shifted = UsagePeriod.period_start + literal(timedelta(minutes=rule), Interval())
+    return cast(func.timezone("UTC", shifted), Date)
 
 
 def _estimate_prices(session: Session, team: Team, period: Period) -> list[Decimal]:
