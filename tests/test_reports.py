@@ -416,8 +416,8 @@ def test_without_billing_details_the_cost_is_estimated_and_marked(
     assert cells(html, "report-total")[0][4] == "≈ 20.00"
     note = text_of(html, "estimate-note")
     assert note == (
-        "≈ Estimated at the team’s price per part (2.50 RUB) because the gateway did not "
-        "report the cost."
+        "≈ 15.00 RUB for 6 parts estimated at the team’s price per part (2.50 RUB) because "
+        "the gateway did not report the cost."
     )
     assert text_of(html, "summary-cost") == "≈ 20.00 RUB"
     # The day holds both: partly estimated, and the mark says how much.
