@@ -84,7 +84,7 @@ def apply_statuses(
     if not latest:
         return report
     rows = session.execute(
-        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id, Message.sent_at)
+        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id, usage.raw_sent_at())
         .where(Message.team_id == team_id, Message.smsc_id.in_(list(latest)))
         .with_for_update()
     ).all()
