@@ -1,6 +1,7 @@
 """Teams: invitations, roles, the last owner, leaving, switching, deleting, the audit log."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -180,3 +181,10 @@ def test_audit_log_is_for_owners_and_admins(app, make_person):
     assert viewer.get("/team/audit").status_code == 403
     html = ann.get("/team/audit").get_data(as_text=True)
     assert "team created" in html and "sign in" in html and "127.0.0.1" in html
+    # Times as the team reads them, like every other page.
+    with app.app_context():
+        event = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.team_id == team.id).order_by(AuditEvent.id)
+        ).first()
+        local = event.created_at.astimezone(ZoneInfo(team.timezone))
+    assert f"When ({team.timezone})" in html and f"{local:%Y-%m-%d %H:%M:%S}" in html
