@@ -15,7 +15,15 @@ from sqlalchemy import insert
 
 from tests.conftest import team_of
 from webapp.extensions import db
-from webapp.models import Campaign, Contact, ContactList, Role, StopListEntry, Team
+from webapp.models import (
+    Campaign,
+    Contact,
+    ContactList,
+    Role,
+    SenderName,
+    StopListEntry,
+    Team,
+)
 
 HX = {"HX-Request": "true"}
 
@@ -102,13 +110,53 @@ def test_the_composer_syncs_senders_once_and_offers_only_usable_ones(app, ann):
 def test_no_usable_sender_says_so_and_links_to_the_senders_page(app, ann):
     team = team_of(app, ann)
     with app.app_context():
-        from webapp.models import SenderName
-
         db.session.add(SenderName(team_id=team.id, name="Promo", status="pending", info="wait"))
         db.session.commit()
     page = ann.get(f"/campaigns/{new_draft(ann)}/edit").text
     assert "There is no sender name that can send yet." in page
     assert 'href="/senders"' in page
+
+
+def selected_sender(page: str) -> str | None:
+    select = re.search(r'<select[^>]*name="sender".*?</select>', page, re.S)
+    assert select, "no sender select"
+    chosen = re.search(r'<option selected value="([^"]*)"|value="([^"]*)" selected', select.group())
+    value = next(v for v in chosen.groups() if v is not None) if chosen else ""
+    return value or None  # "" is "Choose a sender name…"
+
+
+def test_a_new_draft_starts_with_the_default_sender_and_keeps_the_one_chosen(app, ann):
+    # The sandbox account's default name is TEST (MyBrand is active too).
+    campaign_id = new_draft(ann)
+    page = ann.get(f"/campaigns/{campaign_id}/edit").text
+    assert selected_sender(page) == "TEST"
+    assert load(app, campaign_id).sender == "TEST"  # stored: the check beside it agrees
+    assert 'data-testid="error-sender"' not in page
+
+    # A name the person chose (saved as they type) is what the draft reopens with.
+    preview(ann, campaign_id, sender="MyBrand")
+    assert selected_sender(ann.get(f"/campaigns/{campaign_id}/edit").text) == "MyBrand"
+    assert load(app, campaign_id).sender == "MyBrand"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        ([("Promo", "active"), ("Later", "pending"), ("Gone", "blocked")], "Promo"),
+        ([("Promo", "active"), ("Shop", "active")], None),  # two to choose from, no default
+        ([("Promo", "active"), ("Shop", "default")], "Shop"),
+    ],
+)
+def test_without_a_default_sender_only_the_single_usable_name_is_preselected(
+    app, ann, names, expected
+):
+    team = team_of(app, ann)
+    with app.app_context():
+        db.session.add_all(SenderName(team_id=team.id, name=n, status=s) for n, s in names)
+        db.session.commit()
+    campaign_id = new_draft(ann)
+    assert selected_sender(ann.get(f"/campaigns/{campaign_id}/edit").text) == expected
+    assert load(app, campaign_id).sender == expected
 
 
 @pytest.mark.parametrize(

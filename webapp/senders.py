@@ -72,6 +72,17 @@ def usable_names(session: Session, team_id: int) -> list[str]:
     return [row.name for row in names_of(session, team_id) if row.usable]
 
 
+def default_name(session: Session, team_id: int) -> str | None:
+    """The sender name a new campaign starts with: the account's default one, else the only
+    usable one; None when the person has to choose (several usable names and no default, or
+    none at all)."""
+    usable = [row for row in names_of(session, team_id) if row.usable]
+    default = next((row.name for row in usable if row.status == iqsms.SenderStatus.DEFAULT), None)
+    if default is not None:
+        return default
+    return usable[0].name if len(usable) == 1 else None
+
+
 def ever_synced(session: Session, team_id: int) -> bool:
     return (
         session.scalar(select(SenderName.id).where(SenderName.team_id == team_id).limit(1))

@@ -186,6 +186,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     )
     sender = page.get_by_label("Sender name")
     expect(sender.locator("option")).to_have_text(["Choose a sender name…", "MyBrand", "TEST"])
+    expect(sender).to_have_value("TEST")  # the account's default, until another is chosen
     sender.select_option("MyBrand")
     expect(panel.get_by_test_id("check-when")).to_contain_text("From MyBrand")
     expect(panel.get_by_test_id("readiness")).to_have_text("Ready: continue to check and send.")
@@ -256,7 +257,9 @@ def test_the_composer_keeps_the_text_when_sending_is_refused_and_in_the_draft(
         page.get_by_role("button", name="New campaign").click()
         expect(page).to_have_url(composer)
 
-        # A name and a text, but no recipients and no sender.
+        # A name and a text, but no recipients and no sender (the default one unchosen).
+        expect(page.get_by_label("Sender name")).to_have_value("TEST")
+        page.get_by_label("Sender name").select_option("")
         page.get_by_label("Campaign name").fill(name)
         page.get_by_label("Message", exact=True).fill(text)
         panel = check_panel(page)

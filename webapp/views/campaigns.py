@@ -136,6 +136,7 @@ def edit(campaign_id: int) -> ResponseReturnValue:
     if not senders.ever_synced(db.session, campaign.team_id):
         sync_error = _sync_senders()
     if request.method == "GET":
+        _start_with_default_sender(campaign)
         form = ComposerForm(formdata=None, data=_form_data(campaign))
         _set_choices(form)
         return _composer(form, campaign, sync_error=sync_error)
@@ -175,6 +176,18 @@ def preview(campaign_id: int) -> ResponseReturnValue:
             "campaigns/_check.html", campaign=campaign, result=result, show_errors=True
         )
     return _composer(form, campaign, result, show_errors=True)
+
+
+def _start_with_default_sender(campaign: Campaign) -> None:
+    """A draft without a sender yet takes the team's default one (see senders.default_name).
+    It is stored at once, so that the check beside the form agrees with what the form shows;
+    a name the draft already has, the person's choice, is kept even if it can no longer send."""
+    if campaign.sender:
+        return
+    name = senders.default_name(db.session, campaign.team_id)
+    if name is not None:
+        campaigns.save_draft(db.session, campaign, {"sender": name})
+        db.session.commit()
 
 
 def _form_data(campaign: Campaign) -> dict[str, Any]:
