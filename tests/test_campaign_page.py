@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -20,9 +21,18 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.conftest import team_of
-from webapp import message_table
+from webapp import campaigns, message_table
 from webapp.extensions import db
-from webapp.models import Campaign, CampaignState, Message, SenderName, StopListEntry, utcnow
+from webapp.models import (
+    AuditEvent,
+    Campaign,
+    CampaignState,
+    Message,
+    SenderName,
+    StopListEntry,
+    Team,
+    utcnow,
+)
 
 HX = {"HX-Request": "true"}
 START = utcnow().replace(microsecond=0) - timedelta(hours=1)
@@ -605,6 +615,70 @@ def test_a_resend_cannot_name_another_teams_campaign(app, owner, make_person, te
     assert messages_of(app, draft_id) == []
     with app.app_context():
         assert db.session.get(Campaign, draft_id).state == "draft"
+
+
+def resend_drafts(app: Flask, source_id: int) -> list[tuple[int, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Campaign.id, Campaign.state)
+            .where(Campaign.resend_of == source_id)
+            .order_by(Campaign.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_resend_pressed_again_opens_the_draft_not_yet_sent(app, owner, team_id):
+    source_id = make_campaign(app, team_id, ["failed", "unknown"], state="finished")
+    first = owner.post(f"/campaigns/{source_id}/resend")
+    again = owner.post(f"/campaigns/{source_id}/resend")  # a double click, or back and again
+    assert first.status_code == again.status_code == 302
+    assert again.location == first.location
+    [(draft_id, _)] = resend_drafts(app, source_id)
+    assert first.location == f"/campaigns/{draft_id}/confirm"
+    assert "already waiting for your confirmation" in owner.get(again.location).text
+    with app.app_context():
+        drafted = sa.select(sa.func.count()).where(AuditEvent.action == "campaign_resend_drafted")
+        assert db.session.scalar(drafted) == 1
+
+    # Once that draft is gone (cancelled here; sent alike), a resend is a new draft again.
+    owner.post(f"/campaigns/{draft_id}/cancel")
+    third = owner.post(f"/campaigns/{source_id}/resend")
+    [(old_id, old_state), (new_id, new_state)] = resend_drafts(app, source_id)
+    assert (old_id, old_state, new_state) == (draft_id, "cancelled", "draft")
+    assert third.location == f"/campaigns/{new_id}/confirm"
+
+
+def test_two_resends_at_once_make_one_draft(app, team_id):
+    """The second of two simultaneous requests waits for the first's transaction, then finds
+    its draft. The first holds its transaction open here until the second has had time to
+    start; without the lock the second would add a draft of its own meanwhile."""
+    source_id = make_campaign(app, team_id, ["failed", "unknown"], state="finished")
+    holding, may_commit = threading.Event(), threading.Event()
+    results: dict[str, tuple[int, bool]] = {}
+
+    def resend(key: str, hold: bool) -> None:
+        with app.app_context():
+            team = db.session.get(Team, team_id)
+            source = db.session.get(Campaign, source_id)
+            draft, created = campaigns.resend_draft(db.session, team, source, None, "Resend")
+            if hold:
+                holding.set()
+                may_commit.wait(10)
+            db.session.commit()
+            results[key] = (draft.id, created)
+
+    first = threading.Thread(target=resend, args=("first", True))
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=resend, args=("second", False))
+    second.start()
+    second.join(0.5)  # time to reach the lock (and, without one, to add a draft)
+    may_commit.set()
+    first.join(10)
+    second.join(10)
+    assert results["first"][1] is True
+    assert results["second"] == (results["first"][0], False)
+    assert resend_drafts(app, source_id) == [(results["first"][0], "draft")]
 
 
 def test_resend_with_nothing_to_resend_makes_nothing(app, owner, team_id):

@@ -603,6 +603,47 @@ def new_draft(session: Session, team: Team, by: User | None) -> Campaign:
     return campaign
 
 
+def resend_draft(
+    session: Session, team: Team, source: Campaign, by: User | None, name: str
+) -> tuple[Campaign, bool]:
+    """The draft that resends ``source``'s failed and unknown messages, and whether it is new:
+    the one not sent yet when there is one (a double click, or the back button and again),
+    else a new one with the source's text, sender and options. The caller commits.
+
+    Two requests at once make one draft. The source's row is written first (to itself), which
+    holds it until commit: its row lock on PostgreSQL, the database's single write lock on
+    SQLite (nothing was read in this transaction before it, so the wait is for a fresh start,
+    not a stale snapshot). The second request looks for the draft only after the first has
+    committed it. A check without that lock would let both see none and both add one.
+    """
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == source.id)
+        .values(updated_at=Campaign.updated_at)  # no change; not utcnow() by onupdate either
+        .execution_options(synchronize_session=False)
+    )
+    waiting = session.scalar(
+        select(Campaign)
+        .where(
+            Campaign.team_id == source.team_id,
+            Campaign.resend_of == source.id,
+            Campaign.state == S.DRAFT,
+        )
+        .order_by(Campaign.id)
+        .limit(1)
+    )
+    if waiting is not None:
+        return waiting, False
+    draft = new_draft(session, team, by)
+    draft.name = name[:200]
+    draft.text, draft.sender = source.text, source.sender
+    draft.flash, draft.wapurl = source.flash, source.wapurl
+    draft.list_ids, draft.pasted_numbers = [], ""
+    draft.resend_of = source.id
+    session.flush()
+    return draft, True
+
+
 def refresh_statistics(session: Session, created: int) -> None:
     """After a large bulk insert, let PostgreSQL's planner see the new rows at once: with stale
     statistics it reads a million-message campaign's pages by bitmap scan (400 ms) instead of

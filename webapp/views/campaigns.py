@@ -465,18 +465,21 @@ def resend(campaign_id: int) -> ResponseReturnValue:
     """Start a new draft that resends the campaign's failed and unknown messages (each phone
     once, with the text it had), with the same sender and options, and open its confirmation:
     nothing is sent until that is confirmed. The draft names its source (``resend_of``); its
-    messages are copied from the source's in SQL when it is sent, however many there are."""
+    messages are copied from the source's in SQL when it is sent, however many there are.
+    Pressed again while that draft is unsent, it opens the same draft."""
     _check_csrf()
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state == S.DRAFT or not table.resendable(campaign):
         flash(_("This campaign has no failed or unknown messages to resend."), "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    draft = campaigns.new_draft(db.session, current_team(), current_user)
-    draft.name = _("Resend of %(name)s", name=campaign.name)[:200]
-    draft.text, draft.sender = campaign.text, campaign.sender
-    draft.flash, draft.wapurl = campaign.flash, campaign.wapurl
-    draft.list_ids, draft.pasted_numbers = [], ""
-    draft.resend_of = campaign.id
+    name = _("Resend of %(name)s", name=campaign.name)
+    draft, created = campaigns.resend_draft(
+        db.session, current_team(), campaign, current_user, name
+    )
+    if not created:
+        db.session.commit()
+        flash(_("This resend is already waiting for your confirmation."))
+        return redirect(url_for("campaigns.confirm", campaign_id=draft.id))
     record(
         campaign.team_id,
         "campaign_resend_drafted",
