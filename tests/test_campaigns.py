@@ -14,6 +14,7 @@ from tests.conftest import team_of
 from tests.test_composer import add_list, load, new_draft, preview, stop, text_of
 from webapp import campaigns, counters
 from webapp.extensions import db
+from webapp.jobs import dispatch
 from webapp.models import (
     AuditEvent,
     Campaign,
@@ -116,9 +117,10 @@ def test_confirmation_states_exactly_what_will_happen_and_send_creates_the_messa
         assert event.details["recipients"] == 3 and event.details["sender"] == "TEST"
         assert event.details["when"]
 
-    # The detail page shows it; a second click on Send creates nothing more.
+    # The detail page shows it (sent now: starting, until the worker starts it); a second
+    # click on Send creates nothing more.
     show = ann.get(f"/campaigns/{campaign_id}").text
-    assert text_of(show, "state") == "scheduled" and text_of(show, "count-queued") == "3"
+    assert text_of(show, "state") == "starting" and text_of(show, "count-queued") == "3"
     again = ann.post(f"/campaigns/{campaign_id}/send", {"version": "x", "recipients": "3"})
     assert again.status_code == 302
     assert len(messages(app, campaign_id)) == 3
@@ -189,6 +191,53 @@ def test_scheduled_campaign_can_be_edited_back_to_a_draft(app, ann):
     preview_back = ann.post(f"/campaigns/{campaign_id}/reopen")
     assert preview_back.status_code == 302
     assert load(app, campaign_id).send_at is None
+
+
+def test_a_campaign_sent_now_shows_starting_until_the_worker_starts_it(app, ann):
+    later = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    _team, now_id = composed(app, ann, text="Now")
+    confirm_and_send(ann, now_id)
+    later_id = new_draft(ann)
+    when = {"when": "at", "send_date": later, "send_time": "10:00"}
+    preview(ann, later_id, name="Later", text="Later", pasted_numbers="79165555555", **when)
+    confirm_and_send(ann, later_id)
+    assert load(app, now_id).state == load(app, later_id).state == "scheduled"  # as stored
+
+    def shown(campaign_id):
+        page = ann.get(f"/campaigns/{campaign_id}").text
+        listing = ann.get("/campaigns").text
+        row = re.search(rf'data-campaign-id="{campaign_id}".*?</tr>', listing, re.S).group()
+        return text_of(page, "state"), text_of(row, "campaign-state")
+
+    # Sent now: its time has come, only the next dispatch tick is awaited. Its "Edit" stays
+    # until then, as the stored state allows.
+    assert shown(now_id) == ("starting", "starting")
+    assert "Edit" in text_of(ann.get(f"/campaigns/{now_id}").text, "actions")
+    assert shown(later_id) == ("scheduled", "scheduled")
+    home = ann.get("/").text
+    assert ">starting</span>" in home and ">scheduled</span>" in home
+
+    # A poll notices when a scheduled campaign's time comes, though no counter moved.
+    html = ann.get(f"/campaigns/{later_id}").text
+    with app.app_context():
+        db.session.execute(
+            update(Campaign)
+            .where(Campaign.id == later_id)
+            .values(send_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        db.session.commit()
+    seen = re.search(r"seen=(\w+)", html).group(1)
+    polled = ann.get(f"/campaigns/{later_id}?seen={seen}&wait=8", headers={"HX-Request": "true"})
+    assert text_of(polled.text, "state") == "starting"
+    assert re.search(r"seen=(\w+)", polled.text).group(1) != seen
+    assert 'hx-trigger="every 2s' in polled.text
+
+    # The worker's tick starts both: they are what they are now.
+    with app.app_context():
+        assert sorted(dispatch.start_due_campaigns(db.session, datetime.now(UTC))) == sorted(
+            [now_id, later_id]
+        )
+    assert shown(now_id) == ("sending", "sending")
 
 
 def test_a_started_campaign_cannot_be_edited(app, ann):
@@ -264,7 +313,7 @@ def test_viewers_see_campaigns_but_change_nothing(app, ann, make_person):
     page = viewer.get(f"/campaigns/{campaign_id}")
     assert page.status_code == 200 and 'data-testid="actions"' not in page.text
     listing = viewer.get("/campaigns").text
-    assert "Spring sale" in listing and "scheduled" in listing
+    assert "Spring sale" in listing and "starting" in listing  # sent now, not started yet
     for action in ("cancel", "reopen", "pause", "resume", "send"):
         assert viewer.post(f"/campaigns/{campaign_id}/{action}").status_code == 403
     assert viewer.get(f"/campaigns/{campaign_id}/confirm").status_code == 403

@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -46,6 +47,8 @@ SUMMARY_STATES = (
 )
 RESENDABLE = (MessageState.FAILED.value, MessageState.UNKNOWN.value)
 FINAL_CAMPAIGN_STATES = (CampaignState.FINISHED.value, CampaignState.CANCELLED.value)
+# What a scheduled campaign whose time has come is shown as (not a stored state).
+STARTING = "starting"
 
 EXPORT_COLUMNS = (
     "phone",
@@ -91,12 +94,25 @@ def resendable(campaign: Campaign) -> int:
     return campaign.failed + campaign.unknown
 
 
-def version(campaigns: Sequence[Campaign]) -> str:
+def shown_state(campaign: Campaign, now: datetime) -> str:
+    """The campaign's state as a person should read it. A scheduled campaign whose time has
+    come (sent "now", or its time passed) is "starting": it waits for nothing but the worker's
+    next dispatch tick (``start_due_campaigns``), which makes it "sending". The stored state
+    stays "scheduled" until then, and so do the actions it allows (edit, cancel)."""
+    if campaign.state == CampaignState.SCHEDULED and (
+        campaign.send_at is None or campaign.send_at <= now
+    ):
+        return STARTING
+    return campaign.state
+
+
+def version(campaigns: Sequence[Campaign], now: datetime) -> str:
     """A short fingerprint of what the polled region shows: it changes when a counter or a
-    state does, so a poll can tell "nothing changed" and wait longer."""
+    state does (as shown: "scheduled" turning "starting" too), so a poll can tell "nothing
+    changed" and wait longer."""
     digest = hashlib.blake2s(digest_size=6)
     for c in campaigns:
-        values = [c.id, c.state, c.recipients, c.parts, c.cost]
+        values = [c.id, shown_state(c, now), c.recipients, c.parts, c.cost]
         values += [getattr(c, state) for state in SUMMARY_STATES]
         digest.update(repr(values).encode())
     return digest.hexdigest()

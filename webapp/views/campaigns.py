@@ -93,7 +93,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
 
 def _poll(rows: Any, live: bool) -> dict[str, Any]:
     """This render's fingerprint and the next poll's interval (see message_table)."""
-    seen = table.version(rows)
+    seen = table.version(rows, utcnow())
     wait = table.next_interval(request.args.get("seen"), seen, request.args.get("wait", type=int))
     return {"seen": seen, "wait": wait} if live else {}
 
@@ -503,6 +503,12 @@ def campaign_local(when: Any, seconds: bool = False) -> str:
     if local is None:
         return ""
     return f"{local:%Y-%m-%d %H:%M:%S}" if seconds else f"{local:%Y-%m-%d %H:%M}"
+
+
+@bp.app_template_global("campaign_state")
+def campaign_state(campaign: Campaign) -> str:
+    """The campaign's state as shown: "starting" for a scheduled one whose time has come."""
+    return table.shown_state(campaign, utcnow())
 
 
 @bp.context_processor

@@ -32,7 +32,7 @@ def index() -> ResponseReturnValue:
         "delivery_rate": table.delivery_rate,
     }
     if overview.live:
-        seen = table.version(overview.running)
+        seen = table.version(overview.running, utcnow())
         wait = table.next_interval(
             request.args.get("seen"), seen, request.args.get("wait", type=int)
         )
