@@ -452,17 +452,38 @@ def test_the_threshold_form_explains_a_bad_amount_and_keeps_it(
     assert audit_actions(app, team.id, "balance_warning_changed") == []
 
 
-def test_the_threshold_types_are_those_seen_in_snapshots(app, sandbox, team, make_person):
+def test_the_threshold_offers_only_the_types_the_page_shows(app, sandbox, team, make_person):
     owner = make_person("owner@example.com", team=team.id, role="owner")
     html = owner.get("/balance").get_data(as_text=True)
     assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB"]  # before any reading
+    # A RUB-billed account reports SMS 0 with no credit: not shown, so not offered either, and
+    # not accepted when posted (a warning on it would say "SMS is 0" forever).
     snapshot(app, utcnow())
     html = owner.get("/balance").get_data(as_text=True)
+    assert 'data-testid="balance-SMS"' not in html
+    assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB"]
+    for type_ in ("SMS", "EUR"):
+        response = owner.post("/balance/warning", {"amount": "10", "type": type_})
+        assert response.status_code == 400
+        assert "Choose one of the balances listed." in response.get_data(as_text=True)
+    row = team_row(app, team.id)
+    assert (row.low_balance_threshold, row.low_balance_since) == (None, None)
+    assert audit_actions(app, team.id, "balance_warning_changed", "balance_low") == []
+
+    # Once the account holds SMS, the page shows it and the warning can watch it.
+    set_account(sandbox, app, team, sms_balance=5)
+    snapshot(app, utcnow() + INTERVAL)
+    html = owner.get("/balance").get_data(as_text=True)
+    assert 'data-testid="balance-SMS"' in html
     assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB", "SMS"]
-    assert owner.post("/balance/warning", {"amount": "10", "type": "EUR"}).status_code == 400
     assert owner.post("/balance/warning", {"amount": "10", "type": "SMS"}).status_code == 303
     assert team_row(app, team.id).low_balance_type == "SMS"
-    assert team_row(app, team.id).low_balance_since is not None  # SMS 0 < 10
+    assert team_row(app, team.id).low_balance_since is not None  # SMS 5 < 10
+    # Spent down to nothing, SMS is still offered: that is when its warning matters.
+    set_account(sandbox, app, team, sms_balance=0)
+    snapshot(app, utcnow() + 2 * INTERVAL)
+    html = owner.get("/balance").get_data(as_text=True)
+    assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB", "SMS"]
 
 
 # -- the page -----------------------------------------------------------------------------------

@@ -121,6 +121,24 @@ def worth_showing(entries: list[BalanceSnapshot]) -> list[BalanceSnapshot]:
     return [e for e in entries if worth_showing_type(e.type, e.balance, e.credit)]
 
 
+def types_worth_showing(session: Session, team_id: int) -> list[str]:
+    """The balance types the team's page shows at some time: RUB, and every type that held
+    something in any snapshot (see :func:`worth_showing_type`), RUB first."""
+    extremes = session.execute(
+        select(
+            BalanceSnapshot.type,
+            func.min(BalanceSnapshot.balance),
+            func.max(BalanceSnapshot.balance),
+            func.min(BalanceSnapshot.credit),
+            func.max(BalanceSnapshot.credit),
+        )
+        .where(BalanceSnapshot.team_id == team_id)
+        .group_by(BalanceSnapshot.type)
+    ).all()
+    found = {type_ for type_, *amounts in extremes if worth_showing_type(type_, *amounts)}
+    return sorted(found | {"RUB"}, key=lambda t: (t != "RUB", t))
+
+
 def is_low(team: Team, entries: list[BalanceSnapshot]) -> BalanceSnapshot | None:
     """The entry below the team's threshold, if there is one."""
     if team.low_balance_threshold is None:
@@ -217,16 +235,6 @@ def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
     for point in points:
         last[(point.at - start) // step] = point
     return list(last.values())
-
-
-def types_seen(session: Session, team_id: int) -> list[str]:
-    """Every balance type the team's snapshots hold (RUB first, as accounts are billed)."""
-    found = set(
-        session.scalars(
-            select(BalanceSnapshot.type).where(BalanceSnapshot.team_id == team_id).distinct()
-        )
-    )
-    return sorted(found, key=lambda t: (t != "RUB", t))
 
 
 # -- how long the money lasts ------------------------------------------------------------------

@@ -218,11 +218,10 @@ def _range_args(ranges: RangeForm) -> dict[str, str]:
 
 
 def _warning_form() -> WarningForm:
+    """The warning form, offering the balance types the page shows: a type the account is not
+    billed in stays at zero, and a warning on it would always be on."""
     team = current_team()
-    types = balance.types_seen(db.session, team.id)
-    for wanted in (team.low_balance_type, "RUB"):
-        if wanted not in types:
-            types.append(wanted)
+    types = balance.types_worth_showing(db.session, team.id)
     form = WarningForm(
         amount=_plain(team.low_balance_threshold),
         type=team.low_balance_type,
