@@ -486,6 +486,44 @@ def test_the_threshold_offers_only_the_types_the_page_shows(app, sandbox, team, 
     assert re.findall(r'<option[^>]*value="(\w+)"', html) == ["RUB", "SMS"]
 
 
+def test_switching_the_watched_type_while_low_checks_the_new_type_afresh(
+    app, sandbox, team, make_person
+):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    set_account(sandbox, app, team, sms_balance=5)
+    make_low(app, sandbox, team)  # RUB 80.00 below 100.00
+    actions = ("balance_warning_changed", "balance_low", "balance_restored")
+    assert audit_actions(app, team.id, *actions) == ["balance_low"]
+
+    # SMS 5 is below 10 too: its own entry, since now, and the banner speaks of SMS.
+    switched = utcnow()
+    assert owner.post("/balance/warning", {"amount": "10", "type": "SMS"}).status_code == 303
+    assert team_row(app, team.id).low_balance_since >= switched
+    assert audit_actions(app, team.id, *actions) == [
+        "balance_low",
+        "balance_warning_changed",
+        "balance_low",
+    ]
+    with app.app_context():
+        last = db.session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.team_id == team.id, AuditEvent.action == "balance_low")
+            .order_by(AuditEvent.id.desc())
+        ).first()
+        assert last.details == {"type": "SMS", "balance": "5.00", "threshold": "10.00"}
+    html = owner.get("/").get_data(as_text=True)
+    assert "SMS is 5, below your warning threshold of 10" in html
+
+    # SMS 5 is not below 3: the warning goes, and the change itself is the record.
+    owner.post("/balance/warning", {"amount": "3", "type": "SMS"})
+    assert team_row(app, team.id).low_balance_since is None
+    assert BANNER not in owner.get("/").get_data(as_text=True)
+    assert audit_actions(app, team.id, *actions)[-2:] == [
+        "balance_warning_changed",
+        "balance_restored",
+    ]
+
+
 # -- the page -----------------------------------------------------------------------------------
 
 

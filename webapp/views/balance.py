@@ -98,6 +98,10 @@ def warning() -> ResponseReturnValue:
             threshold=_plain(form.threshold),
             type=form.type.data,
         )
+    if team.low_balance_type != before[1]:
+        # A warning raised on the old type says nothing of the new one: checked afresh, so a
+        # new type that is low gets its own "balance_low" entry and its own "since".
+        team.low_balance_since = None
     balance.update_warning(db.session, team, balance.latest(db.session, team.id), utcnow())
     db.session.commit()
     if form.threshold is None:
