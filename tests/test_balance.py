@@ -25,6 +25,7 @@ from tests.test_dispatch import make_campaign, sandbox_login
 from tests.test_dispatch import tick as dispatch_tick
 from webapp import balance, gateways, usage
 from webapp.extensions import db
+from webapp.forms_balance import parse_amount
 from webapp.jobs import balance as job
 from webapp.models import AuditEvent, BalanceSnapshot, CampaignState, Team, utcnow
 
@@ -428,13 +429,77 @@ def test_turning_the_warning_off_while_low_clears_the_banner(app, sandbox, team,
 
 
 @pytest.mark.parametrize(
+    ("typed", "amount"),
+    [
+        ("", None),
+        ("  ", None),
+        ("500", "500.00"),
+        ("99.50", "99.50"),
+        ("99,50", "99.50"),
+        ("1,5", "1.50"),
+        (",5", "0.50"),
+        ("1,000", "1000.00"),  # the app writes amounts so: thousands, not one rouble
+        ("1,000.00", "1000.00"),
+        ("12,345,678", "12345678.00"),
+        ("12,345,678.9", "12345678.90"),
+        ("1 000", "1000.00"),
+        ("1\u00a0000,50", "1000.50"),  # a non-breaking space, as Russian formats write it
+        ("1\u202f500", "1500.00"),  # a narrow one
+        (" 1 500,00 ", "1500.00"),
+        ("0", "0.00"),
+    ],
+)
+def test_amounts_are_read_as_the_app_writes_them_and_russians_type_them(typed, amount):
+    expected = None if amount is None else Decimal(amount)
+    assert parse_amount(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("lots", "Enter an amount in digits"),
+        ("1e3", "Enter an amount in digits"),
+        ("1E3", "Enter an amount in digits"),
+        ("nan", "Enter an amount in digits"),
+        ("NaN", "Enter an amount in digits"),
+        ("inf", "Enter an amount in digits"),
+        ("Infinity", "Enter an amount in digits"),
+        ("+5", "Enter an amount in digits"),
+        ("0x10", "Enter an amount in digits"),
+        ("\u0661\u0662", "Enter an amount in digits"),  # digits, but not ours
+        ("100.", "Enter an amount in digits"),
+        ("100,", "Enter an amount in digits"),
+        (".", "Enter an amount in digits"),
+        ("1.000.000", "Group thousands by three"),
+        ("1.000,50", "Group thousands by three"),
+        ("1,00,000", "Group thousands by three"),
+        ("1,000,5", "Group thousands by three"),
+        ("10,00.50", "Group thousands by three"),
+        ("1234,567.00", "Group thousands by three"),
+        ("1.000", "Use at most two decimal places."),
+        ("12.345", "Use at most two decimal places."),
+        ("0,123", "Use at most two decimal places."),
+        ("1,5000", "Use at most two decimal places."),
+        ("1,000.123", "Use at most two decimal places."),
+        ("-5", "The amount cannot be negative."),
+        ("-1,000.00", "The amount cannot be negative."),
+        ("1000000000000", "Enter an amount below 1,000,000,000,000."),
+    ],
+)
+def test_odd_or_ambiguous_amounts_are_refused_with_a_reason(typed, error):
+    with pytest.raises(ValueError, match="^" + re.escape(error)):
+        parse_amount(typed)
+
+
+@pytest.mark.parametrize(
     ("typed", "error"),
     [
         ("-5", "The amount cannot be negative."),
-        ("lots", "Enter an amount like 500 or 99.50, or leave it empty"),
+        ("lots", "Enter an amount in digits, like 1,500.00 or 1 500,50, or leave it empty"),
+        ("1e3", "Enter an amount in digits, like 1,500.00 or 1 500,50, or leave it empty"),
         ("12.345", "Use at most two decimal places."),
-        ("1e20", "Enter an amount below 1,000,000,000,000."),
-        ("NaN", "Enter an amount like 500 or 99.50"),
+        ("1.000,00", "Group thousands by three (1,000 or 1 000) and write decimals after"),
+        ("1000000000000", "Enter an amount below 1,000,000,000,000."),
     ],
 )
 def test_the_threshold_form_explains_a_bad_amount_and_keeps_it(
@@ -450,6 +515,18 @@ def test_the_threshold_form_explains_a_bad_amount_and_keeps_it(
     assert f'<p class="field-error" id="amount-error">{error}' in unescape(field)
     assert team_row(app, team.id).low_balance_threshold is None
     assert audit_actions(app, team.id, "balance_warning_changed") == []
+
+
+def test_a_threshold_typed_as_the_app_writes_it_is_saved_as_meant(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    for typed, saved in [
+        ("1,000", "1000.00"),
+        ("1,000.00", "1000.00"),
+        ("1\u00a0500,5", "1500.50"),
+    ]:
+        response = owner.post("/balance/warning", {"amount": typed, "type": "RUB"})
+        assert response.status_code == 303, typed
+        assert team_row(app, team.id).low_balance_threshold == Decimal(saved), typed
 
 
 def test_the_threshold_offers_only_the_types_the_page_shows(app, sandbox, team, make_person):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -97,26 +98,59 @@ class RangeForm(Form):
         return Period(self.key, now - RANGES[self.key], now)
 
 
+# An amount's characters once spaces are gone: digits, with "." or "," between or before them.
+_AMOUNT = re.compile(r"[0-9.,]*[0-9][0-9.,]*")
+# Thousands grouped by commas, as the app writes them: 1,000 and 12,345,678.
+_GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+")
+_DIGITS = re.compile(r"[0-9]+")
+
+NOT_AN_AMOUNT = _l(
+    "Enter an amount in digits, like 1,500.00 or 1 500,50, "
+    "or leave it empty to turn the warning off."
+)
+AMBIGUOUS_AMOUNT = _l(
+    "Group thousands by three (1,000 or 1 000) and write decimals after one point or comma "
+    "(99.50 or 99,50)."
+)
+TOO_MANY_DECIMALS = _l("Use at most two decimal places.")
+CENT = Decimal("0.01")
+
+
 def parse_amount(text: str) -> Decimal | None:
-    """An amount as people type it ("1 500", "99,50", "99.50"); None for an empty one.
-    Raises ValueError with a message for anything else."""
-    cleaned = text.replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    """An amount as the app writes it ("1,000.00") or as Russian users type it ("1 000,50");
+    None for an empty one. Raises ValueError with a message a person can act on otherwise.
+
+    Spaces, non-breaking ones too, are ignored. With both "," and "." the commas group
+    thousands. With commas only, groups of exactly three digits are thousands ("1,000",
+    "12,345,678"), and a single comma followed by one or two digits is a decimal comma
+    ("1,5"). Anything else is refused rather than guessed at: several points ("1.000.000"),
+    other groupings ("1,00,000"), more than two decimals, exponents ("1e3"), "nan" or "inf".
+    """
+    cleaned = "".join(text.split())  # str.split() knows every Unicode space, NBSP included
     if not cleaned:
         return None
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
-        raise ValueError(
-            _l("Enter an amount like 500 or 99.50, or leave it empty to turn the warning off.")
-        )
-    if amount < 0:
+    negative = cleaned.startswith("-")
+    number = cleaned[1:] if negative else cleaned
+    if not _AMOUNT.fullmatch(number):
+        raise ValueError(NOT_AN_AMOUNT)
+    fraction: str | None = None
+    if "." in number:
+        whole, _point, fraction = number.partition(".")
+    elif number.count(",") == 1 and not _GROUPED.fullmatch(number):
+        whole, _comma, fraction = number.partition(",")
+    else:
+        whole = number
+    if "," in whole and not _GROUPED.fullmatch(whole):
+        raise ValueError(AMBIGUOUS_AMOUNT)
+    if fraction is not None and not _DIGITS.fullmatch(fraction):
+        raise ValueError(AMBIGUOUS_AMOUNT if "." in fraction or "," in fraction else NOT_AN_AMOUNT)
+    if fraction is not None and len(fraction) > 2:
+        raise ValueError(TOO_MANY_DECIMALS)
+    amount = Decimal(f"{whole.replace(',', '') or '0'}.{fraction or '0'}").quantize(CENT)
+    if negative:
         raise ValueError(_l("The amount cannot be negative."))
     if amount >= Decimal(10) ** 12:
         raise ValueError(_l("Enter an amount below 1,000,000,000,000."))
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(_l("Use at most two decimal places."))
     return amount
 
 
