@@ -785,7 +785,7 @@ def test_a_custom_range_holds_whole_days_in_the_teams_zone(app, make_person):
         ("from=1900-01-01&to=1900-01-02", "from", "Enter a date between 2000 and 2100."),
     ],
 )
-def test_a_bad_custom_range_is_explained_and_what_was_typed_is_kept(
+def test_a_bad_custom_range_is_explained_and_the_dates_typed_are_kept(
     app, make_person, query, field, error
 ):
     person = make_person("ann@example.com")
@@ -794,12 +794,29 @@ def test_a_bad_custom_range_is_explained_and_what_was_typed_is_kept(
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert f'<p class="field-error" id="{field}-error">{error}</p>' in html
+    # A date input holds a date or nothing: the browser drops anything else, with a warning.
     for name, typed in re.findall(r"(from|to)=([^&]*)", query):
-        assert f'name="{name}" type="date" value="{typed}"' in html
+        shown = typed if re.fullmatch(r"\d{4}-\d{2}-\d{2}", typed) else ""
+        assert f'name="{name}" type="date" value="{shown}"' in html
     assert "Correct the days above to see the balance over them." in html
     assert "balance-chart-data" not in html
     # The balance now is still shown.
     assert 'data-testid="balance-RUB"' in html
+
+
+@pytest.mark.parametrize(
+    "query", ["from=garbage&to=2026-13-45", "range=day&from=yesterday&to=%3Cb%3E", "to=1.5.2026"]
+)
+def test_dates_beside_a_range_link_never_reach_the_date_inputs(app, make_person, query):
+    person = make_person("ann@example.com")
+    store_snapshots(app, team_of_person(app, person), {utcnow(): {"RUB": ("10", "0")}})
+    html = person.get(f"/balance?{query}").get_data(as_text=True)
+    values = dict(re.findall(r'name="(from|to)" type="date" value="([^"]*)"', html))
+    # The range link's own days, in the team's zone, and nothing that is not a date.
+    now = utcnow().astimezone(MOSCOW)
+    days = timedelta(days=1) if "range=day" in query else timedelta(days=7)
+    assert values == {"from": f"{now - days:%Y-%m-%d}", "to": f"{now:%Y-%m-%d}"}
+    assert 'class="field-error"' not in html and "balance-chart-data" in html
 
 
 def test_refresh_now_reads_the_balance_at_once(app, sandbox, team, make_person):

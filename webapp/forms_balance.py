@@ -38,7 +38,7 @@ class Period:
 
 class DayField(DateField):
     """A date typed as YYYY-MM-DD (what <input type=date> sends), with a message a person
-    can act on; what was typed is shown again when it is not a date."""
+    can act on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("invalid_value_message", _l("Enter a date like 2026-05-01."))
@@ -49,6 +49,11 @@ class DayField(DateField):
             self.data = None  # left empty: "required" is the form's to say
             return
         super().process_formdata(valuelist)
+
+    def _value(self) -> str:
+        # <input type=date> takes YYYY-MM-DD or nothing: anything else the browser drops with
+        # a console warning, so only a date that was read is rendered (the error says the rest).
+        return self.data.isoformat() if isinstance(self.data, date) else ""
 
 
 class RangeForm(Form):
