@@ -888,10 +888,44 @@ def test_the_pace_of_an_account_billed_in_sms_counts_parts(app, sandbox, team):
     now = datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
     campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
     spend(app, team.id, campaign_id, now - timedelta(days=3), 70, "0")
-    store_snapshots(app, team.id, {now: {"RUB": ("0", "0"), "SMS": ("4990", "10")}})
+    store_snapshots(
+        app,
+        team.id,
+        {
+            now - timedelta(days=30): {"RUB": ("0", "0"), "SMS": ("5060", "10")},
+            now: {"RUB": ("0", "0"), "SMS": ("4990", "10")},
+        },
+    )
     with app.app_context():
         found = balance.pace(db.session, db.session.get(Team, team.id), now)
     assert (found.type, found.per_day, found.days_left) == ("SMS", Decimal("10.00"), 500)
+
+
+def test_the_pace_of_a_young_account_is_over_the_time_it_has_existed(app, sandbox, team):
+    born = datetime(2026, 5, 8, 12, 5, tzinfo=UTC)
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    store_snapshots(app, team.id, {born: {"RUB": ("1000", "0")}})
+    spend(app, team.id, campaign_id, born + timedelta(minutes=10), 148, "371.00")
+    store_snapshots(app, team.id, {born + timedelta(minutes=15): {"RUB": ("629", "0")}})
+
+    def pace_at(now):
+        with app.app_context():
+            return balance.pace(db.session, db.session.get(Team, team.id), now)
+
+    # 371 RUB in its first quarter hour: a day's spending at least, not a seventh of it.
+    found = pace_at(born + timedelta(minutes=15))
+    assert (found.spent, found.per_day, found.days_left) == (Decimal("371"), Decimal("371"), 1)
+    assert found.since == born
+    # Three days on, over those three days; the first usage period counts if it is earlier
+    # than the first reading.
+    spend(app, team.id, campaign_id, born - timedelta(minutes=1), 1, "4.00")  # 12:00-12:15
+    found = pace_at(datetime(2026, 5, 11, 12, 0, tzinfo=UTC))
+    assert found.since == datetime(2026, 5, 8, 12, 0, tzinfo=UTC)
+    assert (found.spent, found.per_day, found.days_left) == (Decimal("375"), Decimal("125"), 5)
+    # A week and more: the last seven days, as for any account (the 12:00 quarter hour is
+    # older than that by now).
+    found = pace_at(datetime(2026, 5, 15, 12, 10, tzinfo=UTC))
+    assert (found.since, found.spent, found.per_day) == (None, Decimal("371"), Decimal("53"))
 
 
 def test_no_spending_has_no_pace_and_an_empty_balance_lasts_no_days(app, sandbox, team):
@@ -911,15 +945,38 @@ def test_no_spending_has_no_pace_and_an_empty_balance_lasts_no_days(app, sandbox
         assert found.days_left == 0
 
 
+def pace_text(html):
+    return " ".join(html.split('data-testid="balance-pace">')[1].split("</p>")[0].split())
+
+
 def test_the_page_shows_the_pace(app, sandbox, team, make_person):
     person = make_person("pat@example.com", team=team.id, role="viewer")
     now = utcnow()
     campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
     spend(app, team.id, campaign_id, now - timedelta(days=2), 28, "70.00")
     store_snapshots(app, team.id, {now: {"RUB": ("100", "0")}})
-    html = person.get("/balance").get_data(as_text=True)
-    pace = " ".join(html.split('data-testid="balance-pace">')[1].split("</p>")[0].split())
-    assert pace == (
+    store_snapshots(app, team.id, {now - timedelta(days=9): {"RUB": ("170", "0")}})
+    assert pace_text(person.get("/balance").get_data(as_text=True)) == (
         "Over the last 7 days: 10.00 RUB a day. "
         "<strong>At this pace the balance lasts about 10 days.</strong>"
     )
+
+
+def test_a_young_accounts_pace_says_since_when(app, sandbox, team, make_person):
+    person = make_person("pat@example.com", team=team.id, role="viewer")
+    now = utcnow()
+    first = now - timedelta(days=2)
+    store_snapshots(app, team.id, {first: {"RUB": ("1000", "0")}})
+    assert pace_text(person.get("/balance").get_data(as_text=True)) == (
+        f"Nothing was spent since {first.astimezone(MOSCOW):%Y-%m-%d}."
+    )
+    campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
+    spend(app, team.id, campaign_id, now - timedelta(hours=1), 28, "70.00")
+    store_snapshots(app, team.id, {now: {"RUB": ("930", "0")}})
+    assert pace_text(person.get("/balance").get_data(as_text=True)) == (
+        f"Since {first.astimezone(MOSCOW):%Y-%m-%d}: 35.00 RUB a day. "
+        "<strong>At this pace the balance lasts about 26 days.</strong>"
+    )
+    # The home page shows the same partial.
+    home = person.get("/").get_data(as_text=True)
+    assert pace_text(home).startswith(f"Since {first.astimezone(MOSCOW):%Y-%m-%d}: 35.00 RUB")

@@ -17,7 +17,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp import audit, gateways, iqsms, usage
-from webapp.models import BalanceSnapshot, Campaign, Team
+from webapp.models import BalanceSnapshot, Campaign, Team, UsagePeriod
 
 INTERVAL = timedelta(minutes=15)
 FIRST_RETRY = timedelta(minutes=1)
@@ -240,6 +240,9 @@ def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
 # -- how long the money lasts ------------------------------------------------------------------
 
 PACE_WINDOW = timedelta(days=7)
+# A younger account's spending is spread over one day at least: 371 RUB spent in its first
+# quarter hour is not 35,000 RUB a day.
+PACE_SHORTEST = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,8 @@ class Pace:
     ``type`` is the balance it is measured against: "RUB" (cost per day) for accounts billed
     in money, "SMS" (parts per day) for accounts billed in messages. ``available`` is None
     before the first snapshot; ``days_left`` is None when nothing was spent in the window
-    (no pace to extrapolate) or no balance is known.
+    (no pace to extrapolate) or no balance is known. ``since`` is when the team's history
+    starts when that is within the window (the pace is then over the time since), else None.
     """
 
     type: str
@@ -258,10 +262,24 @@ class Pace:
     available: Decimal | None
     days_left: int | None
     window: timedelta = PACE_WINDOW
+    since: datetime | None = None
 
     @property
     def window_days(self) -> int:
         return self.window.days
+
+
+def history_start(session: Session, team_id: int) -> datetime | None:
+    """When the team's history begins: its first balance snapshot or its first quarter hour
+    of sending, whichever is earlier (None before either)."""
+    first_snapshot = session.scalar(
+        select(func.min(BalanceSnapshot.taken_at)).where(BalanceSnapshot.team_id == team_id)
+    )
+    first_usage = session.scalar(
+        select(func.min(UsagePeriod.period_start)).where(UsagePeriod.team_id == team_id)
+    )
+    known = [t for t in (first_snapshot, first_usage) if t is not None]
+    return min(known) if known else None
 
 
 def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_WINDOW) -> Pace:
@@ -269,9 +287,10 @@ def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_W
 
     The pace is the cost (RUB) or the parts (SMS-billed accounts) of the messages sent in
     the last ``window`` (whole quarter hours, the current one included, from
-    ``webapp.usage.totals``) divided by its days; the days left are the latest snapshot's
-    available balance (balance plus credit) divided by that, rounded down (0 when nothing
-    is available). An account is
+    ``webapp.usage.totals``) divided by the days that covers: the whole window, or the time
+    since the team's history starts (:func:`history_start`) when that is shorter, but one day
+    at least. The days left are the latest snapshot's available balance (balance plus
+    credit) divided by that, rounded down (0 when nothing is available). An account is
     taken as billed in SMS when its RUB entry holds nothing available and its SMS entry does.
     """
     by_type = {entry.type: entry for entry in latest(session, team.id)}
@@ -282,7 +301,12 @@ def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_W
     kind = "SMS" if billed_in_sms else "RUB"
     spent = Decimal(used.parts) if billed_in_sms else used.cost
     entry = sms if billed_in_sms else rub
-    days = Decimal(window.total_seconds()) / 86400
+    since = history_start(session, team.id)
+    if since is not None and now - since < window:
+        covered = min(window, max(now - since, PACE_SHORTEST))
+    else:
+        since, covered = None, window
+    days = Decimal(covered.total_seconds()) / 86400
     per_day = spent / days if days else Decimal(0)
     available = entry.available if entry is not None else None
     days_left = None
@@ -290,4 +314,4 @@ def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_W
         days_left = 0
     elif available is not None and per_day > 0:
         days_left = int(available // per_day)
-    return Pace(kind, per_day.quantize(Decimal("0.01")), spent, available, days_left, window)
+    return Pace(kind, per_day.quantize(Decimal("0.01")), spent, available, days_left, window, since)

@@ -3,7 +3,7 @@ long it lasts at the current pace, and the team's low-balance warning."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -128,6 +128,12 @@ def balance_amount(value: Decimal | None, type_: str = "RUB") -> str:
     if type_ == "RUB" or value != value.to_integral_value():
         return f"{value:,.2f}"
     return f"{value:,.0f}"
+
+
+@bp.app_template_filter("team_date")
+def team_date(when: datetime) -> str:
+    """A UTC time's day as the current team reads it (its time zone): ``2026-05-01``."""
+    return f"{when.astimezone(team_zone(current_team())):%Y-%m-%d}"
 
 
 @bp.app_template_global("low_balance_entry")
