@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, func, insert, literal, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from webapp import counters, recipients, senders
 from webapp.audit import record
@@ -378,23 +378,16 @@ def _create_resent_messages(session: Session, campaign: Campaign, source_id: int
     """A resend's messages in one INSERT ... SELECT from the source campaign's failed and
     unknown messages of this team: each phone once (its lowest message id), minus the stop
     list, with the text it carried (already rendered) and its parts, queued again."""
-    team_id = campaign.team_id
-    source = aliased(Message)
-    first = aliased(Message)
+    resent = recipients.resent(campaign.team_id, source_id)
     rows = select(
-        literal(team_id),
+        literal(campaign.team_id),
         literal(campaign.id),
-        source.phone,
-        source.text,
+        resent.c.phone,
+        resent.c.text,
         literal(MessageState.QUEUED.value),
         literal(""),
-        source.parts,
-    ).where(
-        source.id.in_(recipients.resend_first_ids(team_id, source_id, first)),
-        # Scoped again on the outer rows: only this team's messages of the source.
-        recipients.resend_where(team_id, source_id, source),
-    )
-    rows = rows.order_by(source.id)  # sent in the source's order
+        resent.c.parts,
+    ).order_by(resent.c.id)  # sent in the source's order
     columns = ["team_id", "campaign_id", "phone", "text", "state", "gateway_status", "parts"]
     done = session.execute(insert(Message.__table__).from_select(columns, rows))
     return done.rowcount if done.rowcount >= 0 else _count(session, campaign.id)

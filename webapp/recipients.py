@@ -17,7 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, distinct, exists, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    distinct,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
@@ -171,12 +181,24 @@ def resend_where(team_id: int, source_id: int, message: Any = Message) -> Column
     )
 
 
-def resend_first_ids(team_id: int, source_id: int, message: Any = Message) -> Select[tuple[int]]:
-    """The lowest message id of each resendable phone not on the stop list: the rows resent."""
+def resent(team_id: int, source_id: int) -> Subquery:
+    """The rows a resend sends: each resendable phone's first message (lowest id) not on the
+    stop list, with its id, phone, text and parts.
+
+    One scan ranked by a window function, not ``id IN (SELECT min(id) ... GROUP BY phone)``:
+    PostgreSQL, its statistics taken while the messages were still queued, expects one failed
+    message and re-runs that GROUP BY for every outer row (82 s for 20,000 messages).
+    """
+    rank = func.row_number().over(partition_by=Message.phone, order_by=Message.id)
+    ranked = (
+        select(Message.id, Message.phone, Message.text, Message.parts, rank.label("rank"))
+        .where(resend_where(team_id, source_id), not_stopped(team_id, Message.phone))
+        .subquery("ranked")
+    )
     return (
-        select(func.min(message.id))
-        .where(resend_where(team_id, source_id, message), not_stopped(team_id, message.phone))
-        .group_by(message.phone)
+        select(ranked.c.id, ranked.c.phone, ranked.c.text, ranked.c.parts)
+        .where(ranked.c.rank == 1)
+        .subquery("resent")
     )
 
 
@@ -199,22 +221,15 @@ def resolve_resend(session: Session, team_id: int, source_id: int) -> Recipients
 
 def first_resent(session: Session, team_id: int, source_id: int) -> tuple[str, str] | None:
     """The sample of a resend: the first resent message's phone and text (as rendered then)."""
-    row = session.execute(
-        select(Message.phone, Message.text)
-        .where(Message.id.in_(resend_first_ids(team_id, source_id)))
-        .order_by(Message.id)
-        .limit(1)
-    ).first()
+    rows = resent(team_id, source_id)
+    row = session.execute(select(rows.c.phone, rows.c.text).order_by(rows.c.id).limit(1)).first()
     return (row.phone, row.text) if row is not None else None
 
 
 def resend_parts_range(session: Session, team_id: int, source_id: int) -> tuple[int, int]:
     """Fewest and most parts of the resent messages, as the source counted them."""
-    row = session.execute(
-        select(func.min(Message.parts), func.max(Message.parts)).where(
-            Message.id.in_(resend_first_ids(team_id, source_id))
-        )
-    ).first()
+    rows = resent(team_id, source_id)
+    row = session.execute(select(func.min(rows.c.parts), func.max(rows.c.parts))).first()
     if row is None or row[1] is None:
         return 0, 0
     return int(row[0]), int(row[1])
