@@ -383,6 +383,53 @@ def test_the_banner_shows_on_every_page_to_owners_and_admins_only(app, sandbox, 
             assert BANNER not in person.get(page).get_data(as_text=True), (person.email, page)
 
 
+OOB_SLOT = '<div hx-swap-oob="innerHTML:#low-balance-slot">'
+
+
+def oob_banner(fragment):
+    """The out-of-band content for the banner's slot in an htmx response (None if absent)."""
+    if OOB_SLOT not in fragment:
+        return None
+    return fragment.split(OOB_SLOT)[1].rsplit("</div>", 1)[0]
+
+
+def test_the_pages_htmx_responses_bring_the_banner_up_to_date(app, sandbox, team, make_person):
+    owner = make_person("owner@example.com", team=team.id, role="owner")
+    viewer = make_person("viewer@example.com", team=team.id, role="viewer")
+    make_low(app, sandbox, team)  # RUB 80.00 below 100.00
+    # The slot is on every page for owners and admins, banner or not.
+    html = owner.get("/balance").get_data(as_text=True)
+    assert '<div id="low-balance-slot"><div class="low-balance" role="alert"' in html
+    assert OOB_SLOT not in html  # a full page has the slot itself
+
+    # Refresh now finds the balance restored: the card and the banner's slot change together.
+    set_account(sandbox, app, team, balance="2000")
+    hx = {"HX-Request": "true"}
+    fragment = owner.post("/balance/refresh", {"range": "week"}, headers=hx).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="balance-live"') and ">2,000.00<" in fragment
+    assert oob_banner(fragment).strip() == ""
+    assert team_row(app, team.id).low_balance_since is None
+    html = owner.get("/campaigns").get_data(as_text=True)
+    assert '<div id="low-balance-slot"></div>' in html
+
+    # And below the threshold again: the banner comes with the refreshed card.
+    set_account(sandbox, app, team, balance="60.50")
+    fragment = owner.post("/balance/refresh", {"range": "week"}, headers=hx).get_data(as_text=True)
+    banner = oob_banner(fragment)
+    assert BANNER in banner and "RUB is 60.50, below your warning threshold of 100.00" in banner
+    assert "See the balance" not in banner  # this is the balance page
+    # A range change carries it too; a viewer, who has no banner, gets no slot to fill.
+    fragment = owner.get("/balance?range=day", headers=hx).get_data(as_text=True)
+    assert BANNER in oob_banner(fragment)
+    for response in (
+        viewer.get("/balance?range=day", headers=hx),
+        viewer.post("/balance/refresh", {"range": "day"}, headers=hx),
+    ):
+        fragment = response.get_data(as_text=True)
+        assert OOB_SLOT not in fragment and BANNER not in fragment
+    assert 'id="low-balance-slot"' not in viewer.get("/balance").get_data(as_text=True)
+
+
 def test_saving_the_threshold_checks_the_latest_reading_at_once(app, sandbox, team, make_person):
     owner = make_person("owner@example.com", team=team.id, role="owner")
     snapshot(app, utcnow())  # RUB 1,000.00

@@ -1,7 +1,8 @@
 """The balance page in a real browser against `flask serve`: with readings of two balance types
 stored, the charts are drawn (their canvases hold the series' colour), and what each chart
 drew is exactly what the table shows (same times, same amounts); switching the range (a link,
-then chosen days) redraws the charts and the table together, and both still agree."""
+then chosen days) redraws the charts and the table together, and both still agree. "Refresh
+now" brings the low-balance banner up to date without a reload, either way."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.e2e.test_teams_browser import FIRST, nav_link, sign_up
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import BalanceSnapshot, Team
+from webapp.sandbox.accounts import SEED_ACCOUNTS
 
 # The series' colours in static/js/balance-chart.js.
 COLORS = {"RUB": (0x0B, 0x5F, 0xFF), "SMS": (0x1A, 0x7F, 0x37)}
@@ -203,3 +205,59 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
     expect(page).to_have_url(url + "/balance?range=day")
     expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "4")
     assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
+
+
+def set_sandbox_balance(page: Page, url: str, rub: str) -> None:
+    """Set the team's RUB balance at the live sandbox, through its control API."""
+    seeded = {account["login"] for account in SEED_ACCOUNTS}
+    accounts = page.request.get(f"{url}/sandbox/_sandbox/").json()["accounts"]
+    (login,) = [a["login"] for a in accounts if a["login"] not in seeded]
+    response = page.request.patch(f"{url}/sandbox/_sandbox/accounts/{login}", data={"balance": rub})
+    assert response.ok, response.text()
+
+
+def test_refresh_now_brings_the_low_balance_banner_up_to_date(
+    live_server, live_db, page: Page
+) -> None:
+    url = live_server.url
+    warnings: list[str] = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    sign_up(page, url, FIRST, "Acme")
+    first_reading(live_db)  # 1,000.00 RUB, the sandbox's new account
+    nav_link(page, "Balance").click()
+    banner = page.get_by_test_id("low-balance-banner")
+    rub = page.get_by_test_id("balance-RUB").get_by_test_id("balance-amount")
+    expect(rub).to_have_text("1,000.00")
+    expect(banner).to_have_count(0)
+
+    # A threshold above the balance, typed as the app writes amounts: the banner shows.
+    page.get_by_label("Warn when the balance is below").fill("1,500")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("warning-setting")).to_contain_text("RUB is below 1,500.00")
+    expect(banner).to_contain_text("RUB is 1,000.00, below your warning threshold of 1,500.00")
+
+    # The account is topped up: Refresh now shows the new balance and the banner goes, on
+    # the same page (no reload).
+    page.evaluate("window.__samePage = true")
+    set_sandbox_balance(page, url, "2000")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(rub).to_have_text("2,000.00")
+    expect(banner).to_have_count(0)
+    expect(page.locator("#low-balance-slot")).to_have_count(1)  # ready for the next one
+
+    # Spent below the threshold again: the banner comes back with the refreshed card.
+    set_sandbox_balance(page, url, "600")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(rub).to_have_text("600.00")
+    expect(banner).to_contain_text("RUB is 600.00, below your warning threshold of 1,500.00")
+    expect(banner).to_have_count(1)
+    # A range change keeps it, once.
+    page.get_by_role("link", name="Last 24 hours").click()
+    expect(page).to_have_url(url + "/balance?range=day")
+    expect(banner).to_have_count(1)
+    assert page.evaluate("window.__samePage") is True
+
+    # Dates that are not dates never reach the date inputs (the browser would warn).
+    page.goto(url + "/balance?from=garbage&to=2026-13-45")
+    expect(page.get_by_label("From", exact=True)).not_to_have_value("")
+    assert [w for w in warnings if "does not conform" in w] == []

@@ -48,7 +48,7 @@ def index() -> ResponseReturnValue:
     owners and admins. htmx asks for the live part alone when the range changes."""
     context = _live_context(RangeForm(request.args))
     if htmx_details().wants_fragment:
-        return render_template("balance/_live.html", **context)
+        return render_template("balance/_live.html", **context, banner_oob=True)
     return render_template("balance/index.html", **context, warning_form=_warning_form())
 
 
@@ -69,7 +69,8 @@ def refresh() -> ResponseReturnValue:
     ranges = RangeForm(request.form)
     if htmx_details().wants_fragment:
         failure = None if outcome.ok else outcome.message
-        return render_template("balance/_live.html", **_live_context(ranges, failure))
+        context = _live_context(ranges, failure)
+        return render_template("balance/_live.html", **context, banner_oob=True)
     if outcome.ok:
         flash(_("Balance read just now."))
     else:
