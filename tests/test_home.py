@@ -79,10 +79,11 @@ def test_home_shows_what_is_left_what_it_cost_and_what_failed(app, sandbox, sand
     page = owner.get("/").get_data(as_text=True)
     balance_text = section(page, "home-balance")
     assert f"{left:,.2f} RUB" in balance_text
-    assert f"{cost:,.2f} less than 24 hours ago" not in balance_text  # no snapshot a day old
-    per_day = cost / 7  # the last 7 days' spending, a day
-    assert f"Over the last 7 days: {per_day:,.2f} RUB a day." in balance_text
-    assert f"lasts about {int(left // per_day)} days" in balance_text
+    # No reading is a day old: the change is since the first one, taken before sending.
+    assert re.search(rf"{cost:,.2f} less than at [-\d]+ [:\d]+", balance_text)
+    # A day's history at most: the pace is what it spent, a day (not a seventh of it).
+    assert re.search(rf"Since [-\d]+: {cost:,.2f} RUB a day\.", balance_text)
+    assert f"lasts about {int(left // cost)} days" in balance_text
     delivered, failed = counted.get(MessageState.DELIVERED, 0), counted.get(MessageState.FAILED, 0)
     rate = f"{100 * delivered / (delivered + failed):.1f}%"
     for testid in ("home-today", "home-month"):
@@ -150,6 +151,7 @@ def test_a_running_campaign_is_shown_live_until_it_is_over(app, sandbox, sandbox
     delivering = owner.get("/", headers=HX)
     assert delivering.status_code == 200
     assert "0 of 30 settled: 0 delivered, 30 on their way" in text_of(delivering)
+    assert "sent, awaiting reports" in text_of(delivering)
     sandbox_clock.advance(60)
     with app.app_context():
         statuses.drain_status_queues(db.session)
@@ -264,3 +266,12 @@ def test_the_last_failures_come_newest_first_with_reasons(app, team):
         "not delivered in time (delivery error)",
         "no answer from the gateway (timeout): it may have been sent, so it was not retried",
     ]
+
+
+def test_a_failed_balance_reading_is_said_on_the_home_page(app, sandbox, team):
+    sandbox.set_faults(http_500=1.0, endpoints=["balance.json"])
+    failures = snapshot(app)
+    assert list(failures) == [team.id]
+    text = section(client_for_owner(app, team).get("/").get_data(as_text=True), "home-balance")
+    assert "Not read yet" in text
+    assert "The last reading failed: The gateway at" in text and "did not answer properly" in text

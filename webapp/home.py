@@ -95,7 +95,8 @@ def sparkline(
 class Overview:
     balances: list[BalanceSnapshot]  # the latest snapshot's entries worth showing
     pace: balance.Pace
-    day_ago: dict[str, BalanceSnapshot]  # each type's balance about 24 hours before
+    day_ago: dict[str, BalanceSnapshot]  # each type's balance 24 hours before (or first)
+    day_ago_at: datetime  # 24 hours before now
     today: usage.Totals
     month: usage.Totals
     running: list[Campaign]
@@ -123,6 +124,7 @@ def overview(session: Session, team: Team, now: datetime) -> Overview:
         balances=balance.worth_showing(balances),
         pace=balance.pace(session, team, now),
         day_ago=balance_before(session, team.id, now - timedelta(days=1)),
+        day_ago_at=now - timedelta(days=1),
         today=usage.totals(session, team.id, today, until),
         month=usage.totals(session, team.id, month, until),
         running=running_campaigns(session, team.id, now),
@@ -165,12 +167,15 @@ def finished_since(session: Session, team_id: int, last_read: datetime | None, n
 
 
 def balance_before(session: Session, team_id: int, when: datetime) -> dict[str, BalanceSnapshot]:
-    """Each type's balance in the last snapshot taken at or before ``when`` (none if the
-    first snapshot is younger)."""
+    """Each type's balance in the last snapshot taken at or before ``when``; for an account
+    younger than that, its first snapshot (the change is then "since" that reading)."""
+    at_or_before = BalanceSnapshot.taken_at <= when
     taken = session.scalar(
         select(func.max(BalanceSnapshot.taken_at)).where(
-            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at <= when
+            BalanceSnapshot.team_id == team_id, at_or_before
         )
+    ) or session.scalar(
+        select(func.min(BalanceSnapshot.taken_at)).where(BalanceSnapshot.team_id == team_id)
     )
     if taken is None:
         return {}
