@@ -680,6 +680,19 @@ def table_rows(html):
     return rows
 
 
+def before_row(html):
+    """The table's row of the reading before the period, as table_rows gives rows, or None."""
+    table = html.split('data-testid="balance-table"')[1].split("</table>")[0]
+    types = re.findall(r'<th scope="col" class="num">(\w+)</th>', table)
+    found = re.search(r'<tr class="before-period" data-before-period>(.*?)</tr>', table, re.S)
+    if found is None:
+        return None
+    at, shown = re.search(r'<time datetime="([^"]+)">([^<]+)</time>', found.group(1)).groups()
+    assert "before the period" in found.group(1)
+    amounts = re.findall(r'<td class="num" data-type="\w+">([^<]*)</td>', found.group(1))
+    return at, shown, dict(zip(types, amounts, strict=True))
+
+
 def chart_data(html):
     block = re.search(
         r'<script type="application/json" id="balance-chart-data">(.*?)</script>', html, re.S
@@ -732,28 +745,51 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
         for at in week
     ]
     assert table_rows(html) == expected
+    # The chart's x axis is the whole week, and its line starts at the week's start with the
+    # reading before it (12 days ago), which the table shows last, marked as such.
     chart = chart_data(html)
     assert chart["zone"] == "Europe/Moscow"
-    assert chart["times"] == [int(at.timestamp()) for at in reversed(week)]
+    assert chart["end"] - chart["start"] == 7 * 86400
+    assert abs(chart["end"] - now.timestamp()) < 60
+    assert chart["times"] == [chart["start"], *(int(at.timestamp()) for at in reversed(week))]
+    twelve_days_ago = now - timedelta(days=12)
+    drawn = [twelve_days_ago, *reversed(week)]
     assert chart["series"] == [
         {
             "type": "RUB",
             "decimals": 2,
-            "values": [float(readings[at]["RUB"][0]) for at in reversed(week)],
+            "values": [float(readings[at]["RUB"][0]) for at in drawn],
         },
         {
             "type": "SMS",
             "decimals": 0,
-            "values": [float(readings[at]["SMS"][0]) for at in reversed(week)],
+            "values": [float(readings[at]["SMS"][0]) for at in drawn],
         },
     ]
+    assert before_row(html) == (
+        twelve_days_ago.isoformat(timespec="seconds"),
+        f"{twelve_days_ago.astimezone(MOSCOW):%Y-%m-%d %H:%M}",
+        {"RUB": "2,000.00", "SMS": "0"},
+    )
+    assert "The last row is the reading before these days" in html
     assert 'data-testid="chart-RUB"' in html and 'data-testid="chart-SMS"' in html
 
-    # The day and the month hold their own readings.
-    day = table_rows(person.get("/balance?range=day").get_data(as_text=True))
-    assert [r[2]["RUB"] for r in day] == ["1,500.75", "640.25"]
-    month = table_rows(person.get("/balance?range=month").get_data(as_text=True))
-    assert [r[2]["RUB"] for r in month] == ["1,500.75", "640.25", "812.50", "1,000.00", "2,000.00"]
+    # The day and the month hold their own readings, and start from the one before them.
+    day = person.get("/balance?range=day").get_data(as_text=True)
+    assert [r[2]["RUB"] for r in table_rows(day)] == ["1,500.75", "640.25"]
+    assert before_row(day)[2] == {"RUB": "812.50", "SMS": "35"}
+    assert chart_data(day)["series"][0]["values"] == [812.5, 640.25, 1500.75]
+    assert chart_data(day)["end"] - chart_data(day)["start"] == 86400
+    month = person.get("/balance?range=month").get_data(as_text=True)
+    assert [r[2]["RUB"] for r in table_rows(month)] == [
+        "1,500.75",
+        "640.25",
+        "812.50",
+        "1,000.00",
+        "2,000.00",
+    ]
+    assert before_row(month) is None  # nothing was read before the month
+    assert len(chart_data(month)["times"]) == 5
 
 
 def test_a_type_that_stays_at_zero_is_not_drawn(app, sandbox, team, make_person):
@@ -818,6 +854,13 @@ def test_a_custom_range_holds_whole_days_in_the_teams_zone(app, make_person):
     ]
     assert 'value="2026-04-01"' in html and 'value="2026-04-03"' in html
     assert "Balance from 2026-04-01 00:00 to 2026-04-03 23:59 (Europe/Moscow)" in html
+    # The chart spans those days exactly, starting from the reading of the day before.
+    assert before_row(html)[1:] == ("2026-03-31 23:59", {"RUB": "1.00"})
+    chart = chart_data(html)
+    start, end = moscow(2026, 4, 1, 0, 0).timestamp(), moscow(2026, 4, 4, 0, 0).timestamp()
+    assert (chart["start"], chart["end"]) == (start, end)
+    assert chart["times"] == [start, moscow(2026, 4, 1, 0, 0).timestamp(), end - 60]
+    assert chart["series"][0]["values"] == [1.0, 2.0, 3.0]
     # "Refresh now" keeps the range shown.
     assert '<input type="hidden" name="from" value="2026-04-01">' in html
 

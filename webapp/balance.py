@@ -227,6 +227,24 @@ def history(
     return types, thinned, resolution
 
 
+def reading_before(session: Session, team_id: int, start: datetime) -> Point | None:
+    """The last snapshot taken before ``start``: the balance a chart of a period starting
+    there begins with (a balance stays as read until the next reading)."""
+    taken = session.scalar(
+        select(func.max(BalanceSnapshot.taken_at)).where(
+            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at < start
+        )
+    )
+    if taken is None:
+        return None
+    rows = session.execute(
+        select(BalanceSnapshot.type, BalanceSnapshot.balance).where(
+            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at == taken
+        )
+    ).all()
+    return Point(taken, {type_: amount for type_, amount in sorted(rows)})
+
+
 def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
     """The last point in each ``step`` after ``start`` (every point when step is zero)."""
     if not step:

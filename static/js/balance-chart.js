@@ -3,6 +3,10 @@
 // The same figures are in the table beside the charts. A file, not an inline script: the
 // Content-Security-Policy allows no inline code.
 //
+// The x axis spans the period asked for (data.start to data.end), not just the readings in
+// it, so a day, a week and a month look different and one reading is not alone on an axis of
+// years. A balance stays as read until the next reading: the line is drawn in steps.
+//
 // Each figure keeps its chart as `figure.uplot` and says `data-drawn="<points>"` once drawn,
 // so that the browser test can compare what was drawn with the table.
 (function () {
@@ -60,7 +64,9 @@
       tzDate: function (ts) {
         return uPlot.tzDate(new Date(ts * 1000), data.zone);
       },
-      scales: { x: { time: true } },
+      // A fixed range: drag-to-zoom would be undone by it, so dragging is off.
+      scales: { x: { time: true, range: [data.start, data.end] } },
+      cursor: { drag: { x: false, y: false } },
       series: [
         { label: data.timeLabel || "Time", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
         {
@@ -68,6 +74,7 @@
           stroke: color,
           fill: color + "14",
           width: 2,
+          paths: uPlot.paths.stepped({ align: 1 }),
           spanGaps: true,
           points: { show: count <= 60, size: 6, fill: color },
           value: function (u, value) {
@@ -76,7 +83,8 @@
         },
       ],
       axes: [
-        { stroke: "#59636e", grid: { stroke: "#eaeef2" }, values: TIME_TICKS },
+        // Ticks far enough apart for "2026-05-01" under "14:00".
+        { stroke: "#59636e", grid: { stroke: "#eaeef2" }, space: 80, values: TIME_TICKS },
         {
           stroke: "#59636e",
           grid: { stroke: "#eaeef2" },

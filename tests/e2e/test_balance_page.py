@@ -6,6 +6,7 @@ now" brings the low-balance banner up to date without a reload, either way."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import time
@@ -36,12 +37,54 @@ DRAWN = """(figure) => ({
 TABLE = """() => Array.from(
   document.querySelectorAll('[data-testid="balance-table"] tbody tr')
 ).map((tr) => ({
+  before: tr.hasAttribute("data-before-period"),
   at: tr.querySelector("time").getAttribute("datetime"),
   shown: tr.querySelector("time").textContent,
   cells: Object.fromEntries(
     Array.from(tr.querySelectorAll("td")).map((td) => [td.dataset.type, td.textContent])
   ),
 }))"""
+
+# The x axis: its range, and its tick labels with where each is drawn and how wide it is
+# (widest line), in CSS pixels.
+X_AXIS = """(figure) => {
+  const u = figure.uplot, axis = u.axes[0];
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = axis.font[0];
+  const ratio = window.devicePixelRatio || 1;
+  return {
+    min: u.scales.x.min,
+    max: u.scales.x.max,
+    ticks: axis._splits.map((at, i) => ({
+      label: String(axis._values[i]),
+      x: u.valToPos(at, "x"),
+      width: Math.max(...String(axis._values[i]).split("\\n").map(
+        (line) => ctx.measureText(line).width / ratio)),
+    })),
+  };
+}"""
+
+# Whether the line holds a reading's value until the next one: the canvas has the series'
+# colour at the earlier value's height, halfway between two readings of different values.
+STEPPED = """(figure, rgb) => {
+  const u = figure.uplot, xs = u.data[0], ys = u.data[1];
+  const ctx = figure.querySelector("canvas").getContext("2d");
+  let checked = 0;
+  for (let i = 0; i + 1 < xs.length; i++) {
+    if (ys[i] == null || ys[i + 1] == null || ys[i] === ys[i + 1]) continue;
+    const x = Math.round(u.valToPos((xs[i] + xs[i + 1]) / 2, "x", true));
+    const y = Math.round(u.valToPos(ys[i], "y", true));
+    const data = ctx.getImageData(x, y - 3, 1, 7).data;
+    let found = false;
+    for (let j = 0; j < data.length; j += 4) {
+      if (Math.abs(data[j] - rgb[0]) < 10 && Math.abs(data[j + 1] - rgb[1]) < 10
+          && Math.abs(data[j + 2] - rgb[2]) < 10 && data[j + 3] > 200) found = true;
+    }
+    if (!found) return {flat: false, at: i};
+    checked++;
+  }
+  return {flat: true, checked};
+}"""
 
 # Pixels of the canvas within a few steps of a colour, fully opaque.
 PIXELS_OF = """(figure, rgb) => {
@@ -114,20 +157,54 @@ def amount(text: str) -> float | None:
     return None if text == "—" else float(text.replace(",", ""))
 
 
+def chart_json(page: Page) -> dict:
+    return page.locator("#balance-chart-data").evaluate("e => JSON.parse(e.textContent)")
+
+
 def assert_chart_and_table_agree(page: Page, zone: ZoneInfo, types: list[str]) -> list[dict]:
-    """Every chart drew the table's points, and nothing else; returns the table's rows."""
+    """Every chart drew the table's points, and nothing else; returns the table's rows.
+
+    The table's last row may be the reading before the period: the chart draws it at the
+    period's start, the value the line starts with."""
     rows = page.evaluate(TABLE)
     assert rows, "the table is empty"
+    assert not any(row["before"] for row in rows[:-1])
+    start = chart_json(page)["start"]
     for type_ in types:
         points = drawn(page, type_)
         # The table reads newest first, the chart left to right.
         assert len(points) == len(rows)
         for (at, value), row in zip(points, reversed(rows), strict=True):
-            when = datetime.fromtimestamp(at, UTC)
-            assert row["at"] == when.isoformat(timespec="seconds")
+            when = datetime.fromisoformat(row["at"])
+            if row["before"]:
+                assert at == start and when.timestamp() < start, row
+            else:
+                assert row["at"] == datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
             assert row["shown"] == f"{when.astimezone(zone):%Y-%m-%d %H:%M}"
             assert amount(row["cells"][type_]) == value, (type_, row)
     return rows
+
+
+def assert_axis_is_the_period(page: Page, types: list[str], seconds: int) -> None:
+    """Each chart's x axis spans the period asked for (``seconds`` long, from the chart's
+    data), and its tick labels do not overlap."""
+    data = chart_json(page)
+    assert data["end"] - data["start"] == seconds
+    for type_ in types:
+        axis = page.get_by_test_id(f"chart-{type_}").evaluate(X_AXIS)
+        assert (axis["min"], axis["max"]) == (data["start"], data["end"]), type_
+        ticks = axis["ticks"]
+        assert len(ticks) >= 3, ticks
+        for left, right in itertools.pairwise(ticks):
+            gap = right["x"] - left["x"]
+            assert gap > (left["width"] + right["width"]) / 2 + 4, (left, right)
+
+
+def assert_stepped(page: Page, types: list[str]) -> None:
+    """Each chart holds a balance flat until the next reading (no slopes between readings)."""
+    for type_ in types:
+        found = page.get_by_test_id(f"chart-{type_}").evaluate(STEPPED, list(COLORS[type_]))
+        assert found["flat"] and found["checked"] > 0, (type_, found)
 
 
 def assert_drawn(page: Page, types: list[str]) -> None:
@@ -153,16 +230,21 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
         now - timedelta(hours=9): {"RUB": "1230.10", "SMS": "75"},
         now - timedelta(hours=2): {"RUB": "1105.00", "SMS": "40"},
     }
-    store(live_db, team_id, readings)
 
+    # One reading: it sits on an axis of the week, not of years around it.
     nav_link(page, "Balance").click()
     expect(page).to_have_url(url + "/balance")
-    zone = ZoneInfo(
-        page.locator("#balance-chart-data").evaluate("e => JSON.parse(e.textContent).zone")
-    )
+    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "1")
+    assert_axis_is_the_period(page, ["RUB"], 7 * 86400)
+
+    store(live_db, team_id, readings)
+    page.reload()
+    zone = ZoneInfo(chart_json(page)["zone"])
     for type_ in ("RUB", "SMS"):
         expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "9")
     assert_drawn(page, ["RUB", "SMS"])
+    assert_axis_is_the_period(page, ["RUB", "SMS"], 7 * 86400)
+    assert_stepped(page, ["RUB", "SMS"])
     rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
     # And the table holds what is stored: the eight readings and the worker's own (1,000.00).
     expected = {at.isoformat(timespec="seconds"): r["RUB"] for at, r in readings.items()}
@@ -175,13 +257,23 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
     page.evaluate("window.__samePage = true")
     page.get_by_role("link", name="Last 24 hours").click()
     expect(page).to_have_url(url + "/balance?range=day")
+    # Four readings, and the line starts with the one before them (two days ago).
     for type_ in ("RUB", "SMS"):
-        expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "4")
+        expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "5")
     assert page.evaluate("window.__samePage") is True
     assert_drawn(page, ["RUB", "SMS"])
+    assert_axis_is_the_period(page, ["RUB", "SMS"], 86400)
+    assert_stepped(page, ["RUB", "SMS"])
     rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
-    assert [r["cells"]["RUB"] for r in rows] == ["1,000.00", "1,105.00", "1,230.10", "1,402.40"]
-    assert [r["cells"]["SMS"] for r in rows[1:]] == ["40", "75", "120"]
+    assert [r["cells"]["RUB"] for r in rows] == [
+        "1,000.00",
+        "1,105.00",
+        "1,230.10",
+        "1,402.40",
+        "1,610.75",
+    ]
+    assert [r["cells"]["SMS"] for r in rows[1:]] == ["40", "75", "120", "150"]
+    assert [r["before"] for r in rows] == [False] * 4 + [True]
     expect(page.get_by_role("link", name="Last 24 hours")).to_have_attribute("aria-current", "true")
 
     # Chosen days: from six to two days ago, in the team's zone.
@@ -194,17 +286,23 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
     start = datetime.combine(first_day, datetime.min.time(), zone)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), zone)
     inside = sorted(at for at in readings if start <= at < end)
-    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", str(len(inside)))
+    earlier = [at for at in readings if at < start]  # the day may start after the first reading
+    shown = [*inside, max(earlier)] if earlier else inside
+    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", str(len(shown)))
     assert_drawn(page, ["RUB", "SMS"])
+    assert_axis_is_the_period(page, ["RUB", "SMS"], int((end - start).total_seconds()))
     rows = assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
-    assert [r["at"] for r in rows] == [at.isoformat(timespec="seconds") for at in reversed(inside)]
+    assert [r["at"] for r in rows] == [
+        at.isoformat(timespec="seconds") for at in reversed(inside)
+    ] + [at.isoformat(timespec="seconds") for at in shown[len(inside) :]]
     assert page.evaluate("window.__samePage") is True
 
     # Back to the week through the browser's history: drawn again, still agreeing.
     page.go_back()
     expect(page).to_have_url(url + "/balance?range=day")
-    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "4")
+    expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "5")
     assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
+    assert_axis_is_the_period(page, ["RUB", "SMS"], 86400)
 
 
 def set_sandbox_balance(page: Page, url: str, rub: str) -> None:

@@ -18,7 +18,7 @@ from webapp.access import Permission, current_team, team_required
 from webapp.audit import record
 from webapp.campaigns import team_zone
 from webapp.extensions import db
-from webapp.forms_balance import RANGES, RangeForm, WarningForm
+from webapp.forms_balance import RANGES, Period, RangeForm, WarningForm
 from webapp.htmx import htmx_details
 from webapp.models import BalanceSnapshot, Team, utcnow
 
@@ -165,16 +165,20 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
         "points": [],
         "types": [],
         "chart": None,
+        "before": None,
     }
     if not ranges.validate():
         return context
     period = ranges.period(team, now)
     types, points, resolution = balance.history(db.session, team.id, period.start, period.end)
+    # The line starts at the period's start edge with the balance read before it.
+    before = balance.reading_before(db.session, team.id, period.start) if points else None
+    drawn = [before, *points] if before else points
     shown_now = {e.type for e in context["entries"]}
     types = [
         t
-        for t in types
-        if t in shown_now or any(balance.worth_showing_type(t, p.balances.get(t)) for p in points)
+        for t in dict.fromkeys([*(before.balances if before else ()), *types])
+        if t in shown_now or any(balance.worth_showing_type(t, p.balances.get(t)) for p in drawn)
     ]
     if ranges.key != "custom":  # the custom form offers the days shown now
         ranges.start.data = period.start.astimezone(team_zone(team)).date()
@@ -187,24 +191,36 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
         period_first_day=period.start.astimezone(team_zone(team)),
         resolution=RESOLUTION_LABELS.get(resolution, ""),
         points=list(reversed(points)),  # the table reads newest first
+        before=before,
         types=types,
-        chart=_chart(team, types, points),
+        chart=_chart(team, types, period, before, points),
     )
     return context
 
 
-def _chart(team: Team, types: list[str], points: list[balance.Point]) -> dict[str, Any]:
-    """The chart's data for static/js/balance-chart.js: unix times and one series per type
-    (null where a reading lacks the type), in the team's time zone."""
+def _chart(
+    team: Team,
+    types: list[str],
+    period: Period,
+    before: balance.Point | None,
+    points: list[balance.Point],
+) -> dict[str, Any]:
+    """The chart's data for static/js/balance-chart.js: the period's bounds (the x axis spans
+    all of it), unix times and one series per type (null where a reading lacks the type), in
+    the team's time zone. The reading before the period, if any, is the first point, moved
+    to the period's start: the balance there."""
+    drawn = [balance.Point(period.start, before.balances), *points] if before else points
     return {
         "zone": team_zone(team).key,
         "timeLabel": _("Time"),
-        "times": [int(p.at.timestamp()) for p in points],
+        "start": int(period.start.timestamp()),
+        "end": int(period.end.timestamp()),
+        "times": [int(p.at.timestamp()) for p in drawn],
         "series": [
             {
                 "type": t,
-                "decimals": 2 if t == "RUB" or _fractional(t, points) else 0,
-                "values": [_number(p.balances.get(t)) for p in points],
+                "decimals": 2 if t == "RUB" or _fractional(t, drawn) else 0,
+                "values": [_number(p.balances.get(t)) for p in drawn],
             }
             for t in types
         ],
