@@ -20,27 +20,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from flask.testing import FlaskClient  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
+from web_timing import PASSWORD, sign_in, timed  # noqa: E402
 
 from webapp import accounts, bulk, create_app, teams  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Campaign, Message, utcnow  # noqa: E402
 
 CHUNK = 20_000
-PASSWORD = "benchmark password"
 # The share of each state (of 100): most delivered, some on their way, a few failed.
 MIX = [("delivered", 80), ("failed", 6), ("expired", 2), ("enroute", 8), ("accepted", 2)]
 MIX += [("unknown", 1), ("rejected", 1)]
@@ -113,27 +109,6 @@ def build(size: int) -> tuple[int, str]:
         db.session.commit()
     print(f"inserted {size:,} messages in {time.perf_counter() - started:.1f} s: {counts}")
     return campaign.id, email
-
-
-def sign_in(client: FlaskClient, email: str) -> None:
-    html = client.get("/login").get_data(as_text=True)
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)  # type: ignore[union-attr]
-    response = client.post(
-        "/login", data={"csrf_token": token, "email": email, "password": PASSWORD}
-    )
-    assert response.status_code == 302, response.status_code
-
-
-def timed(label: str, requests: int, call: Callable[[], object]) -> None:
-    call()  # warm up: templates compiled, caches filled
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    p95 = times[int(len(times) * 0.95) - 1]
-    print(f"{label:<44} p50 {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms")
 
 
 def main() -> None:
