@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -30,9 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from sqlalchemy import func, select  # noqa: E402
-from web_timing import PASSWORD, sign_in, timed  # noqa: E402
+from web_timing import PASSWORD, fresh_app, sign_in, timed  # noqa: E402
 
-from webapp import accounts, bulk, create_app, teams  # noqa: E402
+from webapp import accounts, bulk, teams  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Campaign, Message, utcnow  # noqa: E402
 
@@ -117,22 +116,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        os.environ["IQSMS_INSTANCE_PATH"] = os.path.join(tmp, "instance")
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-        with app.app_context():
-            db.drop_all()
-            db.create_all()
-            print(f"database: {db.engine.dialect.name}")
-            campaign_id, email = build(args.size)
-            deep = db.session.scalar(
-                select(Message.id)
-                .where(Message.campaign_id == campaign_id)
-                .order_by(Message.id)
-                .offset(2_000)
-                .limit(1)
-            )
+    with fresh_app(args.database_url) as app:
+        campaign_id, email = build(args.size)
+        deep = db.session.scalar(
+            select(Message.id)
+            .where(Message.campaign_id == campaign_id)
+            .order_by(Message.id)
+            .offset(2_000)
+            .limit(1)
+        )
         client = app.test_client()
         sign_in(client, email)
         page = f"/campaigns/{campaign_id}"

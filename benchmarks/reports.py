@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -30,9 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-from web_timing import PASSWORD, sign_in, timed  # noqa: E402
+from web_timing import PASSWORD, fresh_app, sign_in, timed  # noqa: E402
 
-from webapp import accounts, bulk, create_app, teams, usage  # noqa: E402
+from webapp import accounts, bulk, teams, usage  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Campaign, Membership, Role, utcnow  # noqa: E402
 
@@ -112,28 +111,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
-        os.environ["IQSMS_INSTANCE_PATH"] = os.path.join(tmp, "instance")
-        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-        with app.app_context():
-            db.drop_all()
-            db.create_all()
-            print(f"database: {db.engine.dialect.name}")
-            started = time.perf_counter()
-            _team_id, email, made = build_team("Bench", args.campaigns, args.quarter_hours)
-            for n in range(args.other_teams):
-                made += build_team(f"Other{n}", args.campaigns, args.quarter_hours)[2]
-            if db.engine.dialect.name == "postgresql":
-                db.session.execute(db.text("ANALYZE usage_periods"))
-                db.session.execute(db.text("ANALYZE campaigns"))
-                db.session.commit()
-            print(
-                f"{1 + args.other_teams} teams x {args.campaigns:,} campaigns x "
-                f"{args.quarter_hours} quarter hours: {made:,} usage periods in "
-                f"{time.perf_counter() - started:.1f} s"
-            )
-            today = usage.period_start(utcnow()).date()
+    with fresh_app(args.database_url) as app:
+        started = time.perf_counter()
+        _team_id, email, made = build_team("Bench", args.campaigns, args.quarter_hours)
+        for n in range(args.other_teams):
+            made += build_team(f"Other{n}", args.campaigns, args.quarter_hours)[2]
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(db.text("ANALYZE usage_periods"))
+            db.session.execute(db.text("ANALYZE campaigns"))
+            db.session.commit()
+        print(
+            f"{1 + args.other_teams} teams x {args.campaigns:,} campaigns x "
+            f"{args.quarter_hours} quarter hours: {made:,} usage periods in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        today = usage.period_start(utcnow()).date()
         client = app.test_client()
         sign_in(client, email)
         year = f"period=custom&from={today - timedelta(days=364)}&to={today}"

@@ -1,15 +1,38 @@
-"""What the web benchmarks share: signing a test client in, and timing a request's p50/p95."""
+"""What the web benchmarks share: an app on a fresh database, signing a test client in, and
+timing a request's p50/p95."""
 
 from __future__ import annotations
 
+import os
 import re
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from flask import Flask
 from flask.testing import FlaskClient
 
+from webapp import create_app
+from webapp.extensions import db
+
 PASSWORD = "benchmark password"
+
+
+@contextmanager
+def fresh_app(database_url: str | None) -> Iterator[Flask]:
+    """An app on an empty schema (a temporary SQLite file unless ``database_url`` is given),
+    with its application context pushed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
+        os.environ["IQSMS_INSTANCE_PATH"] = os.path.join(tmp, "instance")
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            print(f"database: {db.engine.dialect.name}")
+            yield app
 
 
 def sign_in(client: FlaskClient, email: str) -> None:
