@@ -1,5 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app``; also what ``flask`` finds through .flaskenv."""
 
-from webapp import create_app
+from webapp.app import create_app
 
 app = create_app()

@@ -105,7 +105,8 @@ def main() -> None:
 
         from sqlalchemy import select
 
-        from webapp import accounts, campaigns, create_app, csv_import, teams
+        from webapp.app import create_app
+        from webapp.domain import accounts, campaigns, csv_import, teams
         from webapp.extensions import db
         from webapp.models import Campaign, ContactImport, ContactList, ImportState, Message, Team
 

@@ -31,7 +31,8 @@ sys.path.insert(0, ROOT)
 from sqlalchemy import func, select  # noqa: E402
 from web_timing import PASSWORD, fresh_app, sign_in, timed  # noqa: E402
 
-from webapp import accounts, bulk, teams  # noqa: E402
+from webapp import bulk  # noqa: E402
+from webapp.domain import accounts, teams  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import Campaign, Message, utcnow  # noqa: E402
 

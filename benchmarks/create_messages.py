@@ -27,7 +27,8 @@ sys.path.insert(0, ROOT)
 
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
-from webapp import campaigns, create_app, recipients  # noqa: E402
+from webapp.app import create_app  # noqa: E402
+from webapp.domain import campaigns, recipients  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
     Campaign,

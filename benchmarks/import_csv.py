@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webapp import accounts, create_app, csv_import, teams
+from webapp.app import create_app
+from webapp.domain import accounts, csv_import, teams
 from webapp.extensions import db
 from webapp.models import ContactImport, ContactList, ImportState, utcnow
 

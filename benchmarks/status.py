@@ -76,7 +76,8 @@ def prepare_app(count: int, sandbox_url: str):
     """The app's side: a team, and one campaign of ``count`` accepted messages."""
     from flask_migrate import upgrade
 
-    from webapp import accounts, campaigns, create_app, gateways, teams
+    from webapp.app import create_app
+    from webapp.domain import accounts, campaigns, gateways, teams
     from webapp.extensions import db
     from webapp.models import Campaign, Message, utcnow
 

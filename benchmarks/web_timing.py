@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webapp import create_app
+from webapp.app import create_app
 from webapp.extensions import db
 
 PASSWORD = "benchmark password"

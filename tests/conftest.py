@@ -5,9 +5,7 @@ by ``TEST_DATABASE_URL``, emptied before and after each test.
 """
 
 import os
-import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +14,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from webapp import create_app
+from tests.helpers import PASSWORD, TEST_DATABASE_URL, Person, sign_in, team_of
+from webapp.app import create_app
 from webapp.extensions import db
 
 pytest_plugins = ["tests.gateway_fixtures"]
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 # Settings from the developer's shell must not leak into tests.
 _APP_ENV_VARS = ("DATABASE_URL", "SECRET_KEY")
@@ -106,47 +104,12 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 # -- people and teams ---------------------------------------------------------------------------
 
-PASSWORD = "correct horse battery"
-CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
-
-
-def csrf_token(client: FlaskClient, path: str = "/login") -> str:
-    """The CSRF token of ``client``'s session, read from a page as a browser would."""
-    html = client.get(path, follow_redirects=True).get_data(as_text=True)
-    match = CSRF_TOKEN.search(html)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def post_form(client: FlaskClient, path: str, data: dict | None = None, **kwargs: Any):
-    """POST a form with the session's CSRF token, as the page's form would."""
-    return client.post(path, data={"csrf_token": csrf_token(client), **(data or {})}, **kwargs)
-
-
-def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: Any):
-    return post_form(client, "/login", {"email": email, "password": password, **extra})
-
-
-@dataclass
-class Person:
-    """A user with their own signed-in test client."""
-
-    user_id: int
-    email: str
-    client: FlaskClient
-
-    def post(self, path: str, data: dict | None = None, **kwargs: Any):
-        return post_form(self.client, path, data, **kwargs)
-
-    def get(self, path: str, **kwargs: Any):
-        return self.client.get(path, **kwargs)
-
 
 @pytest.fixture
 def make_person(app: Flask) -> Callable[..., Person]:
     """``make_person(email, team=None, role="owner")``: a user, signed in on a client of their
     own, owner of a new team named after them or member of ``team`` (a Team id) with ``role``."""
-    from webapp import accounts, teams
+    from webapp.domain import accounts, teams
     from webapp.models import Membership, Team
 
     def factory(email: str, team: int | None = None, role: str = "owner") -> Person:
@@ -165,15 +128,6 @@ def make_person(app: Flask) -> Callable[..., Person]:
         return Person(user_id, email, client)
 
     return factory
-
-
-def team_of(app: Flask, person: Person):
-    """The team ``person`` is working in (their last team)."""
-    from webapp.models import Team, User
-
-    with app.app_context():
-        user = db.session.get(User, person.user_id)
-        return db.session.get(Team, user.last_team_id)
 
 
 @pytest.fixture

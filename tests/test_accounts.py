@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PASSWORD, csrf_token, post_form, sign_in, team_of
+from tests.helpers import PASSWORD, csrf_token, post_form, sign_in, team_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, LoginAttempt, Membership, Team, User
 
@@ -29,7 +29,7 @@ def test_signup_creates_an_owner_with_a_team_on_the_sandbox(make_app, sandbox):
         team = membership.team
         assert (team.name, membership.role, team.gateway_mode) == ("Acme", "owner", "sandbox")
         assert team.sandbox_account_ready
-        from webapp.gateways import client_for
+        from webapp.domain.gateways import client_for
 
         # The team's own sandbox account answers with its starting balance.
         assert str(client_for(team).balance()[0].balance) == "1000.00"
@@ -130,7 +130,7 @@ def test_repeated_failures_make_further_tries_wait_across_processes(make_app, ma
 def test_throttle_waits_double_and_expire(app, make_person):
     from datetime import timedelta
 
-    from webapp.accounts import throttle_wait
+    from webapp.domain.accounts import throttle_wait
     from webapp.models import utcnow
 
     make_person("ann@example.com")

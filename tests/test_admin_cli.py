@@ -14,10 +14,10 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, sign_in
 from tests.gateway_fixtures import SandboxServer
+from tests.helpers import PASSWORD, sign_in
+from webapp.domain.gateways import decrypt_secret
 from webapp.extensions import db
-from webapp.gateways import decrypt_secret
 from webapp.iqsms import AuthorizationError
 from webapp.models import AuditEvent, GatewayMode, Membership, Role, Team, User
 

@@ -22,15 +22,14 @@ from flask import Flask, current_app, make_response
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.exc import StatementError
 
-from webapp import create_app
+from tests.helpers import TEST_DATABASE_URL
+from webapp.app import create_app
 from webapp.config import DEFAULT_SANDBOX_URL, normalize_database_url
 from webapp.extensions import db
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.jobs import scheduler as scheduler_module
 from webapp.jobs.scheduler import Tick, create_scheduler
 from webapp.models import User, UTCDateTime
-
-from .conftest import TEST_DATABASE_URL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 on_sqlite_only = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite-specific")

@@ -21,11 +21,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.test_dispatch import make_campaign, sandbox_login
-from tests.test_dispatch import tick as dispatch_tick
-from webapp import balance, gateways, usage
+from tests.helpers import make_campaign, sandbox_login, team_of, tick
+from webapp.domain import balance, gateways, usage
 from webapp.extensions import db
-from webapp.forms_balance import parse_amount
+from webapp.forms.balance import parse_amount
 from webapp.jobs import balance as job
 from webapp.models import AuditEvent, BalanceSnapshot, CampaignState, Team, utcnow
 
@@ -93,7 +92,6 @@ def other_team(app, make_person, sandbox, email, *, login, password):
 
 
 def team_of_person(app, person):
-    from tests.conftest import team_of
 
     return team_of(app, person).id
 
@@ -143,7 +141,7 @@ def test_due_on_its_schedule_and_right_after_a_campaign_finishes(app, sandbox, t
 
     # A campaign of four messages goes out and finishes: the balance is due at once.
     campaign_id = make_campaign(app, team, 4)
-    dispatch_tick(app)
+    tick(app)
     with app.app_context():
         from webapp.models import Campaign
 

@@ -20,8 +20,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.conftest import team_of
-from webapp import campaigns, message_table
+from tests.helpers import team_of
+from webapp.domain import campaigns
+from webapp.domain import messages as message_table
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,

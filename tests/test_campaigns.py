@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.conftest import team_of
-from tests.test_composer import add_list, load, new_draft, preview, stop, text_of
-from webapp import campaigns, counters
+from tests.helpers import add_list, load, new_draft, preview, stop, team_of, text_of
+from webapp.domain import campaigns, counters
 from webapp.extensions import db
 from webapp.jobs import dispatch
 from webapp.models import (

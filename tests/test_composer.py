@@ -11,89 +11,22 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
 
-from tests.conftest import team_of
+from tests.helpers import add_list, form, load, new_draft, preview, stop, team_of, text_of
 from webapp.extensions import db
 from webapp.models import (
     Campaign,
-    Contact,
     ContactList,
     Role,
     SenderName,
-    StopListEntry,
     Team,
 )
-
-HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def ann(app, make_person, sandbox):
     app.config["SANDBOX_URL"] = sandbox.base_url
     return make_person("ann@example.com")
-
-
-def add_list(app, team_id, name, contacts, fields=("name",)):
-    """A contact list of (phone, fields) pairs; returns its id."""
-    with app.app_context():
-        row = ContactList(team_id=team_id, name=name, field_names=list(fields))
-        db.session.add(row)
-        db.session.flush()
-        if contacts:
-            db.session.execute(
-                insert(Contact),
-                [
-                    {"team_id": team_id, "list_id": row.id, "phone": p, "fields": f}
-                    for p, f in contacts
-                ],
-            )
-        db.session.commit()
-        return row.id
-
-
-def stop(app, team_id, *phones):
-    with app.app_context():
-        db.session.add_all(StopListEntry(team_id=team_id, phone=p) for p in phones)
-        db.session.commit()
-
-
-def new_draft(person) -> int:
-    response = person.post("/campaigns/new")
-    assert response.status_code == 302, response.text
-    match = re.search(r"/campaigns/(\d+)/edit$", response.headers["Location"])
-    assert match
-    assert person.get(response.headers["Location"]).status_code == 200  # as a browser would
-    return int(match.group(1))
-
-
-def form(**values):
-    data = {
-        "name": "Spring sale",
-        "text": "Hello",
-        "sender": "MyBrand",
-        "when": "now",
-        "pasted_numbers": "",
-    }
-    data.update(values)
-    return data
-
-
-def preview(person, campaign_id, **values):
-    response = person.post(f"/campaigns/{campaign_id}/preview", form(**values), headers=HX)
-    assert response.status_code == 200, response.text
-    return response.text
-
-
-def text_of(html: str, testid: str) -> str:
-    match = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.S)
-    assert match, f"no {testid} in {html[:3000]}"
-    return " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(2))).split())
-
-
-def load(app, campaign_id) -> Campaign:
-    with app.app_context():
-        return db.session.get(Campaign, campaign_id)
 
 
 def test_the_composer_syncs_senders_once_and_offers_only_usable_ones(app, ann):
@@ -378,8 +311,8 @@ def test_viewers_cannot_compose(app, ann, make_person):
 def test_cyrillic_field_names_fill_placeholders_through_the_import_path(app, ann):
     # The import writes contacts through the driver; their JSON keys must stay unescaped for
     # SQLite's json_extract to find "Имя" (a bug once: every recipient looked nameless).
-    from webapp import contacts
-    from webapp.campaigns import commit
+    from webapp.domain import contacts
+    from webapp.domain.campaigns import commit
     from webapp.models import Message
 
     team = team_of(app, ann)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
-from webapp import contacts
+from tests.helpers import team_of
+from webapp.domain import contacts
 from webapp.extensions import db
 from webapp.models import Contact, ContactList, StopListEntry
-
-from .conftest import team_of
 
 
 def make_list(person, name: str = "Customers") -> int:

@@ -11,12 +11,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from webapp import accounts, csv_import, teams
+from tests.helpers import PASSWORD, csrf_token, sign_in, team_of
+from webapp.domain import accounts, csv_import, teams
 from webapp.extensions import db
 from webapp.jobs import imports as imports_tick
 from webapp.models import Contact, ContactImport, ContactList, ImportState, Team, utcnow
-
-from .conftest import PASSWORD, csrf_token, sign_in, team_of
 
 # -- helpers -------------------------------------------------------------------------------------
 

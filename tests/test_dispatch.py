@@ -9,81 +9,19 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from webapp import gateways
+from tests.helpers import (
+    assert_counters_match,
+    campaign_row,
+    make_campaign,
+    received_client_ids,
+    sandbox_login,
+    states,
+    tick,
+)
+from webapp.domain import gateways
 from webapp.extensions import db
 from webapp.jobs import dispatch
 from webapp.models import Campaign, CampaignState, Message, MessageState, Team, utcnow
-
-
-def make_campaign(app, team, count, *, text="Hello {n}", phones=None, sender="MyBrand", **extra):
-    """A sending campaign with ``count`` queued messages, made in bulk."""
-    with app.app_context():
-        campaign = Campaign(
-            team_id=team.id,
-            name="Test",
-            state=extra.pop("state", CampaignState.SENDING),
-            text=text,
-            sender=sender,
-            price_per_part=Decimal("2.50"),
-            recipients=count,
-            queued=count,
-            started_at=utcnow(),
-            **extra,
-        )
-        db.session.add(campaign)
-        db.session.flush()
-        phones = phones or [f"7916{i:07d}" for i in range(count)]
-        db.session.execute(
-            sa.insert(Message),
-            [
-                {
-                    "team_id": team.id,
-                    "campaign_id": campaign.id,
-                    "phone": phone,
-                    "text": text.replace("{n}", str(i)),
-                }
-                for i, phone in enumerate(phones)
-            ],
-        )
-        db.session.commit()
-        return campaign.id
-
-
-def tick(app, **kwargs):
-    with app.app_context():
-        return dispatch.dispatch_due_messages(db.session, **kwargs)
-
-
-def states(app, campaign_id):
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(Message.state, sa.func.count())
-            .where(Message.campaign_id == campaign_id)
-            .group_by(Message.state)
-        )
-        return dict(rows.all())
-
-
-def campaign_row(app, campaign_id):
-    with app.app_context():
-        return db.session.get(Campaign, campaign_id)
-
-
-def assert_counters_match(app, campaign_id):
-    """The maintained counters equal a real count of the messages."""
-    campaign = campaign_row(app, campaign_id)
-    counted = states(app, campaign_id)
-    for state in MessageState:
-        assert getattr(campaign, state) == counted.get(state, 0), state
-
-
-def sandbox_login(app, team):
-    with app.app_context():
-        return db.session.get(Team, team.id).gateway_login
-
-
-def received_client_ids(sandbox, login):
-    return [m["clientId"] for m in sandbox.received(login)]
 
 
 def test_sends_everything_once_in_calls_of_200(app, sandbox, team):

@@ -5,8 +5,8 @@ import re
 
 import sqlalchemy as sa
 
-from tests.conftest import team_of
-from webapp import gateways
+from tests.helpers import post_form, team_of
+from webapp.domain import gateways
 from webapp.extensions import db
 from webapp.models import AuditEvent, Team
 
@@ -17,7 +17,6 @@ def reload_team(app, team_id):
 
 
 def test_a_new_team_has_its_own_queue_and_sandbox_account(make_app, sandbox):
-    from tests.conftest import post_form
 
     app = make_app(SANDBOX_URL=sandbox.base_url)
     names = []
@@ -149,7 +148,6 @@ def test_switching_back_to_the_sandbox(app, make_person, sandbox):
 
 
 def test_a_reset_sandbox_gets_the_account_again(make_app, sandbox, tmp_path):
-    from tests.conftest import post_form
 
     app = make_app(SANDBOX_URL=sandbox.base_url)
     client = app.test_client()

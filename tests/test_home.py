@@ -13,9 +13,8 @@ from html import unescape
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.conftest import sign_in
-from tests.test_dispatch import make_campaign, sandbox_login, states, tick
-from webapp import gateways, home
+from tests.helpers import make_campaign, sandbox_login, sign_in, states, tick
+from webapp.domain import gateways, home
 from webapp.extensions import db
 from webapp.jobs import balance as balance_job
 from webapp.jobs import statuses

@@ -27,8 +27,9 @@ from sqlalchemy import func, select
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from webapp import teams as team_service
+from tests.helpers import PASSWORD, Person, csrf_token, team_of
 from webapp.access import Permission
+from webapp.domain import teams as team_service
 from webapp.extensions import db
 from webapp.models import (
     AuditEvent,
@@ -44,8 +45,6 @@ from webapp.models import (
     Team,
     User,
 )
-
-from .conftest import PASSWORD, Person, csrf_token, team_of
 
 # -- what the walk must know about each route ----------------------------------------------------
 

@@ -17,9 +17,8 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import team_of
-from tests.test_composer import text_of
-from webapp import gateways, reports, usage
+from tests.helpers import team_of, text_of
+from webapp.domain import gateways, reports, usage
 from webapp.extensions import db
 from webapp.iqsms.parts import analyse
 from webapp.jobs import dispatch, statuses

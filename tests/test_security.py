@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from tests.conftest import PASSWORD, csrf_token, sign_in
+from tests.helpers import PASSWORD, csrf_token, sign_in
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

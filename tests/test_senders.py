@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import team_of
-from webapp import gateways, senders
+from tests.helpers import team_of
+from webapp.domain import gateways, senders
 from webapp.extensions import db
 from webapp.jobs import senders as senders_tick
 from webapp.jobs.scheduler import default_ticks

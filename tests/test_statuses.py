@@ -7,14 +7,9 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.test_dispatch import (
-    assert_counters_match,
-    make_campaign,
-    sandbox_login,
-    states,
-    tick,
-)
-from webapp import gateways, iqsms
+from tests.helpers import assert_counters_match, make_campaign, sandbox_login, states, tick
+from webapp import iqsms
+from webapp.domain import gateways
 from webapp.extensions import db
 from webapp.jobs import dispatch, statuses
 from webapp.models import Message, MessageState, PendingStatus, Team, utcnow
@@ -93,7 +88,7 @@ def test_statuses_never_move_a_message_backwards_and_apply_once(app, team):
             .where(Message.campaign_id == campaign_id)
             .values(state=S.ACCEPTED, smsc_id=sa.cast(Message.id, sa.String))
         )
-        from webapp.counters import shift
+        from webapp.domain.counters import shift
 
         shift(db.session, campaign_id, {S.QUEUED: -2, S.ACCEPTED: 2})
         db.session.commit()
@@ -156,7 +151,7 @@ def test_a_status_set_aside_too_long_is_swept_in(app, team):
             .where(Message.campaign_id == campaign_id)
             .values(state=S.ACCEPTED, smsc_id="777", sent_at=now)
         )
-        from webapp.counters import shift
+        from webapp.domain.counters import shift
 
         shift(db.session, campaign_id, {S.QUEUED: -1, S.ACCEPTED: 1})
         db.session.commit()

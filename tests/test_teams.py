@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tests.conftest import PASSWORD, post_form, team_of
+from tests.helpers import PASSWORD, post_form, team_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, Invitation, Membership, Team, utcnow
 

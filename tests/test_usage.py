@@ -1,5 +1,5 @@
-"""Usage by quarter hour (``webapp.usage``): what dispatch and statuses record, that concurrent
-writers lose nothing, and that the migration which introduced it backfills the usage of
+"""Usage by quarter hour (``webapp.domain.usage``): what dispatch and statuses record, that
+concurrent writers lose nothing, and that the migration which introduced it backfills the usage of
 messages sent before it exactly as the recording would have."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tests.conftest import team_of
-from tests.test_dispatch import make_campaign, sandbox_login
-from webapp import usage
+from tests.helpers import make_campaign, sandbox_login, team_of
+from webapp.domain import usage
 from webapp.extensions import db
 from webapp.jobs import dispatch, statuses
 from webapp.models import Campaign, Message, UsagePeriod, User

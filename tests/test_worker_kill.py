@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.test_dispatch import (
+from tests.helpers import (
     assert_counters_match,
     make_campaign,
     received_client_ids,

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from webapp import accounts, gateways, teams
+from webapp.domain import accounts, gateways, teams
 from webapp.extensions import db
 from webapp.models import GatewayMode, Membership, Role, Team, User
 
@@ -71,7 +71,7 @@ def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: st
             gateways.use_iqsms(team, url, login, password)
         except ValueError as exc:
             raise click.ClickException("Give --password too.") from exc
-    teams.record(team.id, "gateway_changed", None, mode=team.gateway_mode, by="cli")
+    teams.record(db.session, team.id, "gateway_changed", None, mode=team.gateway_mode, by="cli")
     db.session.commit()
     click.echo(f"Team {team.name!r} now sends through {gateways.base_url(team)}{note}.")
 

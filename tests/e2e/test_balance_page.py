@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_teams_browser import FIRST, nav_link, sign_up
-from webapp import create_app
+from tests.e2e.helpers import FIRST, nav_link, sign_up
+from webapp.app import create_app
 from webapp.extensions import db
 from webapp.models import BalanceSnapshot, Team
 from webapp.sandbox.accounts import SEED_ACCOUNTS

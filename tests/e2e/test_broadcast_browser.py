@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.test_teams_browser import FIRST, another_person, flash, nav_link, sign_up
+from tests.e2e.helpers import FIRST, another_person, flash, nav_link, sign_up
 from webapp.sandbox.accounts import SEED_ACCOUNTS
 
 ON_SQLITE = not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")

@@ -9,8 +9,7 @@ from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_live_status_browser import COUNT, send_campaign
-from tests.e2e.test_teams_browser import FIRST, nav_link, sign_up
+from tests.e2e.helpers import COUNT, FIRST, nav_link, send_campaign, sign_up
 
 PRICE = Decimal("2.50")  # a new team's sandbox account: 1,000.00 RUB at 2.50 a part
 

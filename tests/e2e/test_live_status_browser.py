@@ -10,29 +10,9 @@ import time
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.test_teams_browser import FIRST, flash, nav_link, sign_up
+from tests.e2e.helpers import COUNT, FIRST, PHONES, nav_link, send_campaign, sign_up
 
-COUNT = 20
-PHONES = [f"+7916555{i:04d}" for i in range(COUNT)]
 FINAL = ("delivered", "failed")
-
-
-def send_campaign(page: Page, url: str) -> str:
-    """Compose, confirm and send a campaign to ``PHONES`` through the UI; its page's URL."""
-    nav_link(page, "Campaigns").click()
-    page.get_by_role("button", name="New campaign").click()
-    expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
-    page.get_by_label("Numbers").fill("\n".join(PHONES))
-    page.get_by_label("Message", exact=True).fill("Live status test")
-    page.get_by_label("Sender name").select_option("MyBrand")
-    panel = page.get_by_test_id("composer-check")
-    expect(panel.get_by_test_id("recipient-count")).to_have_text(str(COUNT))
-    expect(panel.get_by_test_id("readiness")).to_have_text("Ready: continue to check and send.")
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_role("button", name=f"Send {COUNT} messages now").click()
-    expect(page).to_have_url(re.compile(r"/campaigns/\d+$"))
-    expect(flash(page)).to_contain_text(f"Sending {COUNT} messages now.")
-    return page.url
 
 
 def count(page: Page, state: str) -> int:

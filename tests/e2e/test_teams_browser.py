@@ -4,46 +4,9 @@ testing the gateway connection with htmx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
-
-PASSWORD = "correct horse battery"
-FIRST = "ada@example.com"
-SECOND = "grace@example.com"
-
-
-@contextmanager
-def another_person(browser: Browser, expected_errors: tuple[str, ...] = ()) -> Iterator[Page]:
-    """A page in a browser context of its own (its own cookies: another person) that fails the
-    test on any console error or page script error, like the ``page`` fixture.
-
-    ``expected_errors``: addresses whose error status (a used invitation link is a 404) is what
-    the test expects; Chromium logs "Failed to load resource" for those, and only those are let
-    through.
-    """
-    context = browser.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        if message.location.get("url") in expected_errors and message.text.startswith(
-            "Failed to load resource: the server responded with a status of 4"
-        ):
-            return
-        errors.append(f"{message.text} ({message.location.get('url')})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert errors == [], errors
-
+from tests.e2e.helpers import FIRST, PASSWORD, SECOND, another_person, flash, nav_link, sign_up
 
 # -- what a person sees and does ------------------------------------------------------------------
 
@@ -56,10 +19,6 @@ def role_badge(page: Page) -> Locator:
     return page.locator("details.team-switcher summary .badge")
 
 
-def nav_link(page: Page, name: str) -> Locator:
-    return page.locator(".nav-links").get_by_role("link", name=name, exact=True)
-
-
 def team_menu(page: Page) -> Locator:
     """Open the team switcher (the <details> in the header) and return its menu."""
     switcher = page.locator("details.team-switcher")
@@ -68,19 +27,6 @@ def team_menu(page: Page) -> Locator:
     menu = switcher.locator(".menu")
     expect(menu).to_be_visible()
     return menu
-
-
-def flash(page: Page) -> Locator:
-    return page.locator(".flashes")
-
-
-def sign_up(page: Page, base_url: str, email: str, team: str) -> None:
-    page.goto(base_url + "/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Team name").fill(team)
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(base_url + "/")
 
 
 def expect_in_team(page: Page, team: str, role: str) -> None:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from webapp import balance, gateways, iqsms
+from webapp import iqsms
+from webapp.domain import balance, gateways
 from webapp.extensions import db
 from webapp.models import Team, utcnow
 

@@ -24,9 +24,10 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, gateways, iqsms, usage
-from webapp.audit import record
-from webapp.counters import move
+from webapp import bulk, iqsms
+from webapp.domain import gateways, usage
+from webapp.domain.audit import record
+from webapp.domain.counters import move
 from webapp.extensions import db
 from webapp.jobs import statuses
 from webapp.models import (
@@ -496,7 +497,15 @@ def pause(session: Session, campaign_id: int, reason: str, report: DispatchRepor
     )
     if result.rowcount:
         team_id = session.scalar(select(Campaign.team_id).where(Campaign.id == campaign_id))
-        record(team_id, "campaign_paused", None, campaign=campaign_id, reason=reason, by="worker")
+        record(
+            session,
+            team_id,
+            "campaign_paused",
+            None,
+            campaign=campaign_id,
+            reason=reason,
+            by="worker",
+        )
         report.paused.append(campaign_id)
     session.commit()
 

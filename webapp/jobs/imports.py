@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from webapp.csv_import import process_imports
+from webapp.domain.csv_import import process_imports
 from webapp.extensions import db
 from webapp.models import utcnow
 

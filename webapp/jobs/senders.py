@@ -9,7 +9,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp import gateways, iqsms, senders
+from webapp import iqsms
+from webapp.domain import gateways, senders
 from webapp.extensions import db
 from webapp.models import Team
 

@@ -26,8 +26,9 @@ from flask import Flask, current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, gateways, iqsms, usage
-from webapp.counters import shift
+from webapp import bulk, iqsms
+from webapp.domain import gateways, usage
+from webapp.domain.counters import shift
 from webapp.extensions import db
 from webapp.models import Campaign, Lease, Message, MessageState, PendingStatus, Team, utcnow
 

@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
-from webapp import accounts, teams
+from webapp.domain import accounts, teams
 from webapp.extensions import db
-from webapp.forms import ChangePasswordForm, SignInForm, SignUpForm
+from webapp.forms.auth import ChangePasswordForm, SignInForm, SignUpForm
 from webapp.models import User
 from webapp.security import safe_next_url
 
@@ -57,7 +57,9 @@ def login() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         try:
-            user = accounts.authenticate(form.email.data, form.password.data)
+            user = accounts.authenticate(
+                form.email.data, form.password.data, request.remote_addr or ""
+            )
         except accounts.SignInRefused as refused:
             form.password.errors.append(refused.message)
             status = 429 if refused.retry_after else 200

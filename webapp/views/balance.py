@@ -13,12 +13,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from webapp import balance, gateways
 from webapp.access import Permission, current_team, team_required
-from webapp.audit import record
-from webapp.campaigns import team_zone
+from webapp.domain import balance, gateways
+from webapp.domain.audit import record
+from webapp.domain.campaigns import team_zone
 from webapp.extensions import db
-from webapp.forms_balance import RANGES, Period, RangeForm, WarningForm
+from webapp.forms.balance import RANGES, Period, RangeForm, WarningForm
 from webapp.htmx import htmx_details
 from webapp.models import BalanceSnapshot, Team, utcnow
 
@@ -93,6 +93,7 @@ def warning() -> ResponseReturnValue:
     team.low_balance_type = form.type.data
     if (team.low_balance_threshold, team.low_balance_type) != before:
         record(
+            db.session,
             team.id,
             "balance_warning_changed",
             current_user,

@@ -26,13 +26,14 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from webapp import campaigns, gateways, iqsms, senders
-from webapp import message_table as table
+from webapp import iqsms
 from webapp.access import Permission, current_team, team_required, team_scoped
-from webapp.audit import record
-from webapp.csv_export import BOM, drain, safe_cell
+from webapp.csv_writer import BOM, drain, safe_cell
+from webapp.domain import campaigns, gateways, senders
+from webapp.domain import messages as table
+from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.forms_campaigns import ComposerForm, ConfirmForm
+from webapp.forms.campaigns import ComposerForm, ConfirmForm
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.models import Campaign, CampaignState, ContactList, utcnow
 
@@ -481,6 +482,7 @@ def resend(campaign_id: int) -> ResponseReturnValue:
         flash(_("This resend is already waiting for your confirmation."))
         return redirect(url_for("campaigns.confirm", campaign_id=draft.id))
     record(
+        db.session,
         campaign.team_id,
         "campaign_resend_drafted",
         current_user,

@@ -26,11 +26,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp import contacts, csv_import
 from webapp.access import Permission, current_team, team_required, team_scoped
-from webapp.audit import record
+from webapp.domain import contacts, csv_import
+from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.forms_contacts import (
+from webapp.forms.contacts import (
     ContactForm,
     ListForm,
     PasteForm,
@@ -169,7 +169,7 @@ def rename_list(list_id: int) -> ResponseReturnValue:
     form = ListForm()
     if not form.validate_on_submit():
         return _list_page(contact_list, rename_form=form), 400
-    contacts.rename_list(contact_list, form.name.data, current_user)
+    contacts.rename_list(db.session, contact_list, form.name.data, current_user)
     db.session.commit()
     flash(_("The list is now called %(name)s.", name=contact_list.name))
     return redirect(url_for("contacts.list_page", list_id=contact_list.id))
@@ -231,7 +231,13 @@ def paste(list_id: int) -> ResponseReturnValue:
     if form.validate_on_submit():
         report = contacts.add_pasted(db.session, contact_list, current_team(), form.numbers.data)
         if report.added:
-            record(contact_list.team_id, "contacts_pasted", current_user, added=report.added)
+            record(
+                db.session,
+                contact_list.team_id,
+                "contacts_pasted",
+                current_user,
+                added=report.added,
+            )
         db.session.commit()
         if not report.invalid:
             form = PasteForm(formdata=None)  # all in: an empty box for the next paste
@@ -343,6 +349,7 @@ def preview(import_id: int) -> ResponseReturnValue:
         contact_import.phone_column = form.phone_column.data
         contact_import.state = ImportState.QUEUED
         record(
+            db.session,
             contact_import.team_id,
             "contacts_import_started",
             current_user,

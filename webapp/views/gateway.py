@@ -7,11 +7,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import gateways, iqsms
+from webapp import iqsms
 from webapp.access import Permission, current_team, team_required
-from webapp.audit import record
+from webapp.domain import gateways
+from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.forms import GatewayForm
+from webapp.forms.gateway import GatewayForm
 from webapp.models import GatewayMode
 
 bp = Blueprint("gateway", __name__)
@@ -55,6 +56,7 @@ def _save(form: GatewayForm) -> str | None:
     after = (team.gateway_mode, team.gateway_url, team.gateway_login)
     if after != before or form.password.data:
         record(
+            db.session,
             team.id,
             "gateway_changed",
             current_user,

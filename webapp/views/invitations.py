@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 
-from webapp import accounts, teams
+from webapp.domain import accounts, teams
 from webapp.extensions import db
-from webapp.forms import SignUpForm
+from webapp.forms.auth import SignUpForm
 from webapp.models import Invitation
 
 bp = Blueprint("invitations", __name__)

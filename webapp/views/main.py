@@ -6,8 +6,8 @@ from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp import gateways, home
-from webapp import message_table as table
+from webapp.domain import gateways, home
+from webapp.domain import messages as table
 from webapp.extensions import db
 from webapp.htmx import htmx_details, stop_polling
 from webapp.models import utcnow

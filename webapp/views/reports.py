@@ -14,9 +14,9 @@ from flask import Blueprint, Response, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from webapp import reports
 from webapp.access import current_team, team_required
-from webapp.csv_export import BOM, safe_cell
+from webapp.csv_writer import BOM, safe_cell
+from webapp.domain import reports
 from webapp.extensions import db
 from webapp.htmx import htmx_details
 from webapp.models import utcnow

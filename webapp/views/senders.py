@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from webapp import gateways, iqsms, senders
+from webapp import iqsms
 from webapp.access import Permission, current_team, team_required
-from webapp.audit import record
+from webapp.domain import gateways, senders
+from webapp.domain.audit import record
 from webapp.extensions import db
 
 bp = Blueprint("senders", __name__)
@@ -42,6 +43,7 @@ def refresh() -> ResponseReturnValue:
         flash(gateways.explain(exc, client.base_url), "error")
         return redirect(url_for("senders.index"))
     record(
+        db.session,
         team.id,
         "senders_refreshed",
         current_user,

@@ -9,12 +9,12 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from webapp import teams
 from webapp.access import Permission, can, current_team, switch_team, team_required, team_scoped
-from webapp.audit import record
+from webapp.domain import teams
+from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.forms import DeleteTeamForm, InviteForm, RoleForm, TeamForm
-from webapp.forms_campaigns import SendingSettingsForm
+from webapp.forms.campaigns import SendingSettingsForm
+from webapp.forms.teams import DeleteTeamForm, InviteForm, RoleForm, TeamForm
 from webapp.models import AuditEvent, Invitation, Membership, Role, utcnow
 
 bp = Blueprint("teams", __name__)
@@ -180,7 +180,7 @@ def settings() -> ResponseReturnValue:
     form = TeamForm(obj=team)
     if form.validate_on_submit():
         before, team.name = team.name, form.name.data.strip()
-        record(team.id, "team_renamed", current_user, before=before, after=team.name)
+        record(db.session, team.id, "team_renamed", current_user, before=before, after=team.name)
         db.session.commit()
         flash(_("The team is now called %(name)s.", name=team.name))
         return redirect(url_for("teams.settings"))
@@ -207,7 +207,7 @@ def _sending_settings(team) -> ResponseReturnValue:
     after = {n: str(getattr(team, n)) for n in names}
     changed = {n: [before[n], after[n]] for n in names if before[n] != after[n]}
     if changed:
-        record(team.id, "sending_settings_changed", current_user, **changed)
+        record(db.session, team.id, "sending_settings_changed", current_user, **changed)
     db.session.commit()
     flash(_("Sending settings saved."))
     return redirect(url_for("teams.settings"))

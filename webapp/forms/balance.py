@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, Form, HiddenField, SelectField, StringField
 from wtforms.validators import ValidationError
 
-from webapp.campaigns import local_to_utc
+from webapp.domain.campaigns import local_to_utc
 from webapp.models import Team
 
 # The ranges offered as links: how far back from now each reaches.

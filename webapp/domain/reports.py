@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Date, Interval, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from webapp.campaigns import in_team_zone, local_to_utc, team_zone
+from webapp.domain.campaigns import in_team_zone, local_to_utc, team_zone
+from webapp.domain.usage import SUMMED, Totals, sums, totals_of
 from webapp.models import Campaign, Team, UsagePeriod, User
-from webapp.usage import SUMMED, Totals, sums, totals_of
 
 GROUPINGS = ("campaign", "day", "sender", "user")
 DEFAULT_GROUPING = "campaign"

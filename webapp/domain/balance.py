@@ -16,7 +16,8 @@ from decimal import Decimal
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp import audit, gateways, iqsms, usage
+from webapp import iqsms
+from webapp.domain import audit, gateways, usage
 from webapp.models import BalanceSnapshot, Campaign, Team, UsagePeriod
 
 INTERVAL = timedelta(minutes=15)
@@ -161,6 +162,7 @@ def update_warning(
     if low is not None and team.low_balance_since is None:
         team.low_balance_since = now
         audit.record(
+            session,
             team.id,
             "balance_low",
             type=low.type,
@@ -177,7 +179,7 @@ def update_warning(
             details["balance"] = _plain(entry.balance)
         if team.low_balance_threshold is not None:
             details["threshold"] = _plain(team.low_balance_threshold)
-        audit.record(team.id, "balance_restored", **details)
+        audit.record(session, team.id, "balance_restored", **details)
 
 
 def _plain(amount: Decimal | None) -> str:
@@ -305,7 +307,7 @@ def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_W
 
     The pace is the cost (RUB) or the parts (SMS-billed accounts) of the messages sent in
     the last ``window`` (whole quarter hours, the current one included, from
-    ``webapp.usage.totals``) divided by the days that covers: the whole window, or the time
+    ``webapp.domain.usage.totals``) divided by the days that covers: the whole window, or the time
     since the team's history starts (:func:`history_start`) when that is shorter, but one day
     at least. The days left are the latest snapshot's available balance (balance plus
     credit) divided by that, rounded down (0 when nothing is available). An account is

@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp import balance, usage
-from webapp import message_table as table
-from webapp.campaigns import in_team_zone, local_to_utc
+from webapp.domain import balance, usage
+from webapp.domain import messages as table
+from webapp.domain.campaigns import in_team_zone, local_to_utc
 from webapp.iqsms import SenderStatus, describe
 from webapp.models import (
     BalanceSnapshot,
@@ -72,7 +72,7 @@ TREND_WINDOW = timedelta(days=7)
 def sparkline(
     points: list[balance.Point], type_: str, start: datetime, end: datetime
 ) -> Sparkline | None:
-    """The ``type_`` balance of ``points`` (from :func:`webapp.balance.history`) between
+    """The ``type_`` balance of ``points`` (from :func:`webapp.domain.balance.history`) between
     ``start`` (or the first reading, if later) and ``end`` as a sparkline; None with fewer
     than two readings."""
     readings = [(p.at, p.balances[type_]) for p in points if type_ in p.balances]

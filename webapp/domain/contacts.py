@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import Table
 
 from webapp import bulk
-from webapp.audit import record
+from webapp.domain.audit import record
 from webapp.models import (
     Contact,
     ContactImport,
@@ -154,13 +154,15 @@ def create_list(session: Session, team: Team, name: str, user: User | None) -> C
     contact_list = ContactList(team_id=team.id, name=clean_list_name(name), field_names=[])
     session.add(contact_list)
     session.flush()
-    record(team.id, "contact_list_created", user, list=contact_list.name)
+    record(session, team.id, "contact_list_created", user, list=contact_list.name)
     return contact_list
 
 
-def rename_list(contact_list: ContactList, name: str, user: User | None) -> None:
+def rename_list(
+    session: Session, contact_list: ContactList, name: str, user: User | None
+) -> None:
     before, contact_list.name = contact_list.name, clean_list_name(name)
-    record(contact_list.team_id, "contact_list_renamed", user, before=before, after=name)
+    record(session, contact_list.team_id, "contact_list_renamed", user, before=before, after=name)
 
 
 def delete_list(
@@ -176,6 +178,7 @@ def delete_list(
     session.execute(delete(ContactImport).where(ContactImport.list_id == contact_list.id))
     session.execute(delete(Contact).where(Contact.list_id == contact_list.id))
     record(
+        session,
         contact_list.team_id,
         "contact_list_deleted",
         user,
@@ -374,12 +377,12 @@ def add_to_stop_list(
         report.added += added
         report.duplicates += len(chunk) - added
     if report.added:
-        record(team.id, "stop_list_added", user, phones=report.added)
+        record(session, team.id, "stop_list_added", user, phones=report.added)
     return report
 
 
 def remove_from_stop_list(session: Session, entry: StopListEntry, user: User | None) -> None:
-    record(entry.team_id, "stop_list_removed", user, phone=entry.phone)
+    record(session, entry.team_id, "stop_list_removed", user, phone=entry.phone)
     session.delete(entry)
 
 

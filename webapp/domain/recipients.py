@@ -107,7 +107,7 @@ def team_list_ids(session: Session, team_id: int, wanted: Iterable[Any]) -> list
 def field_names(session: Session, team_id: int, list_ids: Sequence[int]) -> list[str]:
     """The field names the chosen lists' contacts carry, in column order, each once."""
     try:  # the contacts area provides this; until it lands, read the lists ourselves
-        from webapp.contacts import field_names_of_lists  # type: ignore[attr-defined]
+        from webapp.domain.contacts import field_names_of_lists  # type: ignore[attr-defined]
     except ImportError:
         field_names_of_lists = None
     if field_names_of_lists is not None:

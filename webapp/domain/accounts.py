@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.audit import client_ip, record
+from webapp.domain.audit import record
 from webapp.extensions import db
 from webapp.models import LoginAttempt, Membership, User, new_session_token, utcnow
 
@@ -57,10 +57,10 @@ def create_user(email: str, password: str) -> User:
     return user
 
 
-def authenticate(email: str, password: str) -> User:
+def authenticate(email: str, password: str, ip: str) -> User:
     """The user with these credentials, or SignInRefused. Every try is recorded, so repeated
     failures for one email or one address make further tries wait, across all processes."""
-    email, ip, now = normalize_email(email), client_ip(), utcnow()
+    email, now = normalize_email(email), utcnow()
     wait = throttle_wait(email, ip, now)
     if wait:
         raise SignInRefused(
@@ -73,7 +73,7 @@ def authenticate(email: str, password: str) -> User:
         db.session.commit()
         raise SignInRefused("The email or password is not right.")
     for membership in user.memberships:
-        record(membership.team_id, "sign_in", user)
+        record(db.session, membership.team_id, "sign_in", user)
     db.session.commit()
     return user
 
@@ -113,7 +113,7 @@ def change_password(user: User, current: str, new: str) -> None:
     user.password_hash = hash_password(new)
     user.session_token = new_session_token()
     for membership in user.memberships:
-        record(membership.team_id, "password_changed", user)
+        record(db.session, membership.team_id, "password_changed", user)
     db.session.commit()
 
 

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
-from webapp import counters, recipients, senders
-from webapp.audit import record
+from webapp.domain import counters, recipients, senders
+from webapp.domain.audit import record
 from webapp.iqsms.parts import TextInfo, analyse, non_gsm7_chars
 from webapp.models import (
     COUNTED_STATES,
@@ -459,6 +459,7 @@ def commit(
         .execution_options(synchronize_session=False)
     )
     record(
+        session,
         campaign.team_id,
         "campaign_sent",
         by,
@@ -517,7 +518,9 @@ def edit(session: Session, campaign: Campaign, by: User | None = None) -> None:
             _no_longer(campaign, "edited (only scheduled ones that have not started)")
         )
     session.execute(delete(Message).where(Message.campaign_id == campaign.id))
-    record(campaign.team_id, "campaign_edited", by, campaign=campaign.id, name=campaign.name)
+    record(
+        session, campaign.team_id, "campaign_edited", by, campaign=campaign.id, name=campaign.name
+    )
     session.commit()
     session.refresh(campaign)
 
@@ -544,6 +547,7 @@ def cancel(session: Session, campaign: Campaign, by: User | None = None) -> int:
     )
     counters.move(session, campaign.id, MessageState.QUEUED, MessageState.CANCELLED, done.rowcount)
     record(
+        session,
         campaign.team_id,
         "campaign_cancelled",
         by,
@@ -563,7 +567,9 @@ def pause(session: Session, campaign: Campaign, by: User | None = None) -> None:
         session.rollback()
         session.refresh(campaign)
         raise CampaignError(_no_longer(campaign, "paused (only sending ones)"))
-    record(campaign.team_id, "campaign_paused", by, campaign=campaign.id, name=campaign.name)
+    record(
+        session, campaign.team_id, "campaign_paused", by, campaign=campaign.id, name=campaign.name
+    )
     session.commit()
     session.refresh(campaign)
 
@@ -574,7 +580,9 @@ def resume(session: Session, campaign: Campaign, by: User | None = None) -> None
         session.rollback()
         session.refresh(campaign)
         raise CampaignError(_no_longer(campaign, "resumed (only paused ones)"))
-    record(campaign.team_id, "campaign_resumed", by, campaign=campaign.id, name=campaign.name)
+    record(
+        session, campaign.team_id, "campaign_resumed", by, campaign=campaign.id, name=campaign.name
+    )
     session.commit()
     session.refresh(campaign)
 

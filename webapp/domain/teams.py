@@ -9,8 +9,8 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from webapp import gateways
-from webapp.audit import record
+from webapp.domain import gateways
+from webapp.domain.audit import record
 from webapp.extensions import db
 from webapp.models import Invitation, Membership, Role, Team, User, utcnow
 
@@ -30,7 +30,7 @@ def create_team(name: str, owner: User) -> Team:
     db.session.flush()
     gateways.use_sandbox(team)
     owner.last_team_id = team.id
-    record(team.id, "team_created", owner, name=team.name)
+    record(db.session, team.id, "team_created", owner, name=team.name)
     return team
 
 
@@ -51,7 +51,15 @@ def change_role(team: Team, membership: Membership, role: Role, by: User) -> Non
         raise TeamError("A team needs an owner: make someone else an owner first.")
     before = membership.role
     membership.role = role
-    record(team.id, "role_changed", by, member=membership.user.email, before=before, after=role)
+    record(
+        db.session,
+        team.id,
+        "role_changed",
+        by,
+        member=membership.user.email,
+        before=before,
+        after=role,
+    )
 
 
 def remove_member(team: Team, membership: Membership, by: User) -> None:
@@ -66,6 +74,7 @@ def remove_member(team: Team, membership: Membership, by: User) -> None:
         membership.user.last_team_id = None
     db.session.delete(membership)
     record(
+        db.session,
         team.id,
         "member_removed" if membership.user_id != by.id else "member_left",
         by,
@@ -87,7 +96,7 @@ def invite(team: Team, role: Role, by: User, note: str = "") -> tuple[Invitation
         expires_at=utcnow() + timedelta(hours=current_app.config["INVITATION_TTL_HOURS"]),
     )
     db.session.add(invitation)
-    record(team.id, "member_invited", by, role=role, note=invitation.note)
+    record(db.session, team.id, "member_invited", by, role=role, note=invitation.note)
     return invitation, token
 
 
@@ -122,14 +131,14 @@ def accept_invitation(invitation: Invitation, user: User) -> Membership:
     if membership is None:
         membership = Membership(team=invitation.team, user=user, role=invitation.role)
         db.session.add(membership)
-        record(invitation.team_id, "member_joined", user, role=invitation.role)
+        record(db.session, invitation.team_id, "member_joined", user, role=invitation.role)
     user.last_team_id = invitation.team_id
     return membership
 
 
 def revoke_invitation(invitation: Invitation, by: User) -> None:
     invitation.revoked_at = utcnow()
-    record(invitation.team_id, "invitation_revoked", by, role=invitation.role)
+    record(db.session, invitation.team_id, "invitation_revoked", by, role=invitation.role)
 
 
 def delete_team(team: Team, by: User) -> None:

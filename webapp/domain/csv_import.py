@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.contacts import add_phones, merge_field_names, phone_reason, remove_upload
+from webapp.domain.contacts import add_phones, merge_field_names, phone_reason, remove_upload
 from webapp.models import ContactImport, ContactList, ImportState, Team
 from webapp.sms import normalize_phone
 

@@ -1,0 +1,89 @@
+"""What the browser tests share: signing up in the page, the header's links and flashes, a
+second person in a browser context of their own, and a campaign sent through the composer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
+
+from tests.helpers import PASSWORD
+
+FIRST = "ada@example.com"
+
+
+SECOND = "grace@example.com"
+
+
+@contextmanager
+def another_person(browser: Browser, expected_errors: tuple[str, ...] = ()) -> Iterator[Page]:
+    """A page in a browser context of its own (its own cookies: another person) that fails the
+    test on any console error or page script error, like the ``page`` fixture.
+
+    ``expected_errors``: addresses whose error status (a used invitation link is a 404) is what
+    the test expects; Chromium logs "Failed to load resource" for those, and only those are let
+    through.
+    """
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type != "error":
+            return
+        if message.location.get("url") in expected_errors and message.text.startswith(
+            "Failed to load resource: the server responded with a status of 4"
+        ):
+            return
+        errors.append(f"{message.text} ({message.location.get('url')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def nav_link(page: Page, name: str) -> Locator:
+    return page.locator(".nav-links").get_by_role("link", name=name, exact=True)
+
+
+def flash(page: Page) -> Locator:
+    return page.locator(".flashes")
+
+
+def sign_up(page: Page, base_url: str, email: str, team: str) -> None:
+    page.goto(base_url + "/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Team name").fill(team)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(base_url + "/")
+
+
+COUNT = 20
+
+
+PHONES = [f"+7916555{i:04d}" for i in range(COUNT)]
+
+
+def send_campaign(page: Page, url: str) -> str:
+    """Compose, confirm and send a campaign to ``PHONES`` through the UI; its page's URL."""
+    nav_link(page, "Campaigns").click()
+    page.get_by_role("button", name="New campaign").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
+    page.get_by_label("Numbers").fill("\n".join(PHONES))
+    page.get_by_label("Message", exact=True).fill("Live status test")
+    page.get_by_label("Sender name").select_option("MyBrand")
+    panel = page.get_by_test_id("composer-check")
+    expect(panel.get_by_test_id("recipient-count")).to_have_text(str(COUNT))
+    expect(panel.get_by_test_id("readiness")).to_have_text("Ready: continue to check and send.")
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_role("button", name=f"Send {COUNT} messages now").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+$"))
+    expect(flash(page)).to_contain_text(f"Sending {COUNT} messages now.")
+    return page.url

@@ -1,0 +1,218 @@
+"""What many test modules share: signing in over the test client, the team a person owns,
+campaigns made and sent through the real code paths, the composer's form and the dispatch tick.
+
+Fixtures live in conftest.py (and gateway_fixtures.py); plain helpers live here, so that no test
+module imports another and conftest is never imported as a module."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from html import unescape
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import insert
+
+from webapp.extensions import db
+from webapp.jobs import dispatch
+from webapp.models import (
+    Campaign,
+    CampaignState,
+    Contact,
+    ContactList,
+    Message,
+    MessageState,
+    StopListEntry,
+    Team,
+    utcnow,
+)
+
+# The PostgreSQL database the suite runs on, or None for a SQLite file per test.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+PASSWORD = "correct horse battery"
+
+
+CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of ``client``'s session, read from a page as a browser would."""
+    html = client.get(path, follow_redirects=True).get_data(as_text=True)
+    match = CSRF_TOKEN.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict | None = None, **kwargs: Any):
+    """POST a form with the session's CSRF token, as the page's form would."""
+    return client.post(path, data={"csrf_token": csrf_token(client), **(data or {})}, **kwargs)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD, **extra: Any):
+    return post_form(client, "/login", {"email": email, "password": password, **extra})
+
+
+@dataclass
+class Person:
+    """A user with their own signed-in test client."""
+
+    user_id: int
+    email: str
+    client: FlaskClient
+
+    def post(self, path: str, data: dict | None = None, **kwargs: Any):
+        return post_form(self.client, path, data, **kwargs)
+
+    def get(self, path: str, **kwargs: Any):
+        return self.client.get(path, **kwargs)
+
+
+def team_of(app: Flask, person: Person):
+    """The team ``person`` is working in (their last team)."""
+    from webapp.models import Team, User
+
+    with app.app_context():
+        user = db.session.get(User, person.user_id)
+        return db.session.get(Team, user.last_team_id)
+
+
+def make_campaign(app, team, count, *, text="Hello {n}", phones=None, sender="MyBrand", **extra):
+    """A sending campaign with ``count`` queued messages, made in bulk."""
+    with app.app_context():
+        campaign = Campaign(
+            team_id=team.id,
+            name="Test",
+            state=extra.pop("state", CampaignState.SENDING),
+            text=text,
+            sender=sender,
+            price_per_part=Decimal("2.50"),
+            recipients=count,
+            queued=count,
+            started_at=utcnow(),
+            **extra,
+        )
+        db.session.add(campaign)
+        db.session.flush()
+        phones = phones or [f"7916{i:07d}" for i in range(count)]
+        db.session.execute(
+            sa.insert(Message),
+            [
+                {
+                    "team_id": team.id,
+                    "campaign_id": campaign.id,
+                    "phone": phone,
+                    "text": text.replace("{n}", str(i)),
+                }
+                for i, phone in enumerate(phones)
+            ],
+        )
+        db.session.commit()
+        return campaign.id
+
+
+def tick(app, **kwargs):
+    with app.app_context():
+        return dispatch.dispatch_due_messages(db.session, **kwargs)
+
+
+def states(app, campaign_id):
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Message.state, sa.func.count())
+            .where(Message.campaign_id == campaign_id)
+            .group_by(Message.state)
+        )
+        return dict(rows.all())
+
+
+def campaign_row(app, campaign_id):
+    with app.app_context():
+        return db.session.get(Campaign, campaign_id)
+
+
+def assert_counters_match(app, campaign_id):
+    """The maintained counters equal a real count of the messages."""
+    campaign = campaign_row(app, campaign_id)
+    counted = states(app, campaign_id)
+    for state in MessageState:
+        assert getattr(campaign, state) == counted.get(state, 0), state
+
+
+def sandbox_login(app, team):
+    with app.app_context():
+        return db.session.get(Team, team.id).gateway_login
+
+
+def received_client_ids(sandbox, login):
+    return [m["clientId"] for m in sandbox.received(login)]
+
+
+HX = {"HX-Request": "true"}
+
+
+def add_list(app, team_id, name, contacts, fields=("name",)):
+    """A contact list of (phone, fields) pairs; returns its id."""
+    with app.app_context():
+        row = ContactList(team_id=team_id, name=name, field_names=list(fields))
+        db.session.add(row)
+        db.session.flush()
+        if contacts:
+            db.session.execute(
+                insert(Contact),
+                [
+                    {"team_id": team_id, "list_id": row.id, "phone": p, "fields": f}
+                    for p, f in contacts
+                ],
+            )
+        db.session.commit()
+        return row.id
+
+
+def stop(app, team_id, *phones):
+    with app.app_context():
+        db.session.add_all(StopListEntry(team_id=team_id, phone=p) for p in phones)
+        db.session.commit()
+
+
+def new_draft(person) -> int:
+    response = person.post("/campaigns/new")
+    assert response.status_code == 302, response.text
+    match = re.search(r"/campaigns/(\d+)/edit$", response.headers["Location"])
+    assert match
+    assert person.get(response.headers["Location"]).status_code == 200  # as a browser would
+    return int(match.group(1))
+
+
+def form(**values):
+    data = {
+        "name": "Spring sale",
+        "text": "Hello",
+        "sender": "MyBrand",
+        "when": "now",
+        "pasted_numbers": "",
+    }
+    data.update(values)
+    return data
+
+
+def preview(person, campaign_id, **values):
+    response = person.post(f"/campaigns/{campaign_id}/preview", form(**values), headers=HX)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def text_of(html: str, testid: str) -> str:
+    match = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.S)
+    assert match, f"no {testid} in {html[:3000]}"
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", match.group(2))).split())
+
+
+def load(app, campaign_id) -> Campaign:
+    with app.app_context():
+        return db.session.get(Campaign, campaign_id)

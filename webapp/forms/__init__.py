@@ -1,0 +1,1 @@
+"""Forms (Flask-WTF, CSRF on every one), one module per area, named like its view module."""
