@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 
 import click
 from flask import current_app
@@ -17,9 +17,7 @@ sandbox_cli = AppGroup("sandbox", help="The iQSMS-compatible sandbox gateway.")
 
 
 def default_state_path() -> str:
-    return current_app.config.get(
-        "SANDBOX_STATE_PATH", os.path.join(current_app.instance_path, "sandbox.sqlite3")
-    )
+    return current_app.config["SANDBOX_STATE_PATH"]
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -27,26 +25,38 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+# The simulation's and the faults' numeric options: (flag, default, help).
+NUMERIC_OPTIONS = (
+    ("--seed", 1, "Seed of the delivery simulation."),
+    ("--submit-delay", 1.0, "Seconds to smsc submit."),
+    ("--deliver-delay", 3.0, "Seconds to final status."),
+    ("--jitter", 0.5, "Random spread of the delays."),
+    ("--delivered", 0.9, "Share delivered."),
+    ("--delivery-error", 0.07, "Share 'delivery error'."),
+    ("--smsc-reject", 0.03, "Share 'smsc reject'."),
+    ("--approval-delay", 30.0, "Seconds to approve."),
+    ("--latency-ms", 0, "Fault: added latency."),
+    ("--http-500", 0.0, "Fault: share of HTTP 500s."),
+    ("--error-reply", 0.0, "Fault: share of errors."),
+    ("--garbage", 0.0, "Fault: share of non-JSON."),
+    ("--drop", 0.0, "Fault: share of dropped requests."),
+    ("--lose-reply", 0.0, "Fault: share of lost replies."),
+)
+
+
+def numeric_options(command: Callable[..., None]) -> Callable[..., None]:
+    for flag, default, help_text in reversed(NUMERIC_OPTIONS):
+        command = click.option(flag, default=default, show_default=True, help=help_text)(command)
+    return command
+
+
 @sandbox_cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5050, show_default=True, type=int)
 @click.option("--state", "state_path", help="SQLite state file [instance/sandbox.sqlite3]")
-@click.option("--seed", default=1, show_default=True, help="Seed of the delivery simulation.")
-@click.option("--submit-delay", default=1.0, show_default=True, help="Seconds to smsc submit.")
-@click.option("--deliver-delay", default=3.0, show_default=True, help="Seconds to final status.")
-@click.option("--jitter", default=0.5, show_default=True, help="Random spread of the delays.")
-@click.option("--delivered", default=0.9, show_default=True, help="Share delivered.")
-@click.option("--delivery-error", default=0.07, show_default=True, help="Share 'delivery error'.")
-@click.option("--smsc-reject", default=0.03, show_default=True, help="Share 'smsc reject'.")
-@click.option("--approval-delay", default=30.0, show_default=True, help="Seconds to approve.")
+@numeric_options
 @click.option("--final-only", is_flag=True, help="Queue only final statuses.")
 @click.option("--no-billing-details", is_flag=True, help="Send replies without msgCost.")
-@click.option("--latency-ms", default=0, show_default=True, help="Fault: added latency.")
-@click.option("--http-500", default=0.0, show_default=True, help="Fault: share of HTTP 500s.")
-@click.option("--error-reply", default=0.0, show_default=True, help="Fault: share of errors.")
-@click.option("--garbage", default=0.0, show_default=True, help="Fault: share of non-JSON.")
-@click.option("--drop", default=0.0, show_default=True, help="Fault: share of dropped requests.")
-@click.option("--lose-reply", default=0.0, show_default=True, help="Fault: share of lost replies.")
 @click.option("--fault-endpoints", default="", help="Faults only on these, e.g. send.json,...")
 @click.option("--control-token", default=None, help="Require X-Sandbox-Token on /_sandbox/.")
 @click.option("--quiet", is_flag=True, help="Do not log every request.")

@@ -1,4 +1,4 @@
-"""The iQSMS protocol, answered from the sandbox's state exactly as iqsms-api.md describes.
+"""The iQSMS protocol (JSON API v2), answered from the sandbox's state as the real service answers.
 
 Delivery is simulated without a background thread: when a message is accepted, its whole future
 (when it reaches the SMSC, when and how it ends) is drawn from the seed and stored, and the queue
