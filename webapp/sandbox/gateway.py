@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -47,6 +48,33 @@ def error(description: str) -> Reply:
     return {"status": "error", "description": description}
 
 
+@dataclass
+class _Batch:
+    """The state one send.json call shares across its messages; balances fall as it accepts."""
+
+    account: Account
+    now: float
+    start: float
+    status: str | None
+    queue: str | None
+    senders: dict[str, str]
+    default_sender: str | None
+    details: bool
+    rub: int
+    sms: int
+
+    def can_pay(self, parts: int, cost: int) -> bool:
+        if self.account.billing == "SMS":
+            return self.sms + self.account.sms_credit >= parts
+        return self.rub + self.account.rub_credit_kopecks >= cost
+
+    def charge(self, parts: int, cost: int) -> None:
+        if self.account.billing == "SMS":
+            self.sms -= parts
+        else:
+            self.rub -= cost
+
+
 class Gateway:
     """One sandbox gateway: the state store, the simulation settings and a clock."""
 
@@ -76,80 +104,14 @@ class Gateway:
             return error(ERROR_NO_MESSAGES)
         if len(messages) > MAX_SEND:
             return error(ERROR_TOO_MANY)
-        now = self.clock()
-        batch_status = None
-        start = now
-        if body.get("scheduleTime") not in (None, ""):
-            scheduled = parse_schedule_time(body["scheduleTime"])
-            if scheduled is None:
-                batch_status = Status.SCHEDULE_INVALID
-            else:
-                start = max(now, scheduled)
-        queue = body.get("statusQueueName") or None
-        if queue is not None and not QUEUE_NAME.fullmatch(str(queue)):
-            batch_status = batch_status or Status.QUEUE_NAME_INVALID
-        senders = self._senders(db, account.login, now)
-        default_sender = next((n for n, s in senders.items() if s == SenderStatus.DEFAULT), None)
-        rub, sms = account.rub_kopecks, account.sms_balance
-        details = bool(body.get("showBillingDetails")) and self.settings.billing_details
+        batch = self._batch(db, account, body)
         rows, queued, replies = [], [], []
         for smsc_id, raw in zip(self.store.take_smsc_ids(len(messages)), messages, strict=True):
-            m = raw if isinstance(raw, dict) else {}
-            phone = str(m.get("phone") or "").strip()
-            text = str(m.get("text") or "")
-            sender = str(m.get("sender") or "").strip() or default_sender
-            wapurl = str(m.get("wapurl") or "").strip() or None
-            parts = parts_of(text)
-            cost = parts * account.price_kopecks
-            status = batch_status or self._reject_reason(phone, text, sender, wapurl, senders)
-            if status is None:
-                if account.billing == "SMS":
-                    enough = sms + account.sms_credit >= parts
-                else:
-                    enough = rub + account.rub_credit_kopecks >= cost
-                status = Status.ACCEPTED if enough else Status.NOT_ENOUGH_BALANCE
-            submit_at = final_at = final_status = None
-            if status == Status.ACCEPTED:
-                if account.billing == "SMS":
-                    sms -= parts
-                else:
-                    rub -= cost
-                submit_at, final_at, final_status = self._fate(smsc_id, start)
-                if queue:
-                    if self.settings.intermediate_statuses and final_status != Status.SMSC_REJECT:
-                        queued.append(
-                            (account.login, queue, smsc_id, Status.SMSC_SUBMIT, submit_at)
-                        )
-                    queued.append((account.login, queue, smsc_id, final_status, final_at))
-            else:
-                parts = cost = 0
-            client_id = m.get("clientId")
-            rows.append(
-                (
-                    smsc_id,
-                    account.login,
-                    None if client_id is None else str(client_id),
-                    phone,
-                    text,
-                    sender,
-                    wapurl,
-                    1 if str(m.get("flash", "")) in ("1", "True", "true") else 0,
-                    queue,
-                    status,
-                    parts,
-                    cost,
-                    now,
-                    submit_at,
-                    final_at,
-                    final_status,
-                )
+            row, entries, reply = self._send_one(
+                batch, smsc_id, raw if isinstance(raw, dict) else {}
             )
-            reply = {"status": str(status), "smscId": smsc_id}
-            if client_id is not None:
-                reply["clientId"] = client_id
-            if details and status == Status.ACCEPTED:
-                reply["smsCount"] = parts
-                reply["msgCost"] = kopecks_to_rub(cost)
+            rows.append(row)
+            queued.extend(entries)
             replies.append(reply)
         db.executemany(f"INSERT INTO messages VALUES ({','.join('?' * 16)})", rows)
         if queued:
@@ -159,12 +121,81 @@ class Gateway:
             )
         db.execute(
             "UPDATE accounts SET rub_kopecks = ?, sms_balance = ? WHERE login = ?",
-            (rub, sms, account.login),
+            (batch.rub, batch.sms, account.login),
         )
         balance = []
-        if details:
+        if batch.details:
             balance = self._balances(self.store.account(db, account.login))
         return {"status": "ok", "balance": balance, "messages": replies}
+
+    def _batch(self, db: sqlite3.Connection, account: Account, body: dict[str, Any]) -> _Batch:
+        """What one send.json call shares: its time, schedule, queue, senders and balances."""
+        now = self.clock()
+        status, start = None, now
+        if body.get("scheduleTime") not in (None, ""):
+            scheduled = parse_schedule_time(body["scheduleTime"])
+            if scheduled is None:
+                status = Status.SCHEDULE_INVALID
+            else:
+                start = max(now, scheduled)
+        queue = body.get("statusQueueName") or None
+        if queue is not None and not QUEUE_NAME.fullmatch(str(queue)):
+            status = status or Status.QUEUE_NAME_INVALID
+        senders = self._senders(db, account.login, now)
+        return _Batch(
+            account=account,
+            now=now,
+            start=start,
+            status=status,
+            queue=queue,
+            senders=senders,
+            default_sender=next((n for n, s in senders.items() if s == SenderStatus.DEFAULT), None),
+            details=bool(body.get("showBillingDetails")) and self.settings.billing_details,
+            rub=account.rub_kopecks,
+            sms=account.sms_balance,
+        )
+
+    def _send_one(
+        self, batch: _Batch, smsc_id: int, m: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], dict[str, Any]]:
+        """One message of a call: its stored row, its queue entries and its reply."""
+        account = batch.account
+        phone = str(m.get("phone") or "").strip()
+        text = str(m.get("text") or "")
+        sender = str(m.get("sender") or "").strip() or batch.default_sender
+        wapurl = str(m.get("wapurl") or "").strip() or None
+        parts = parts_of(text)
+        cost = parts * account.price_kopecks
+        status = batch.status or self._reject_reason(phone, text, sender, wapurl, batch.senders)
+        if status is None:
+            status = Status.ACCEPTED if batch.can_pay(parts, cost) else Status.NOT_ENOUGH_BALANCE
+        submit_at = final_at = final_status = None
+        queued: list[tuple[Any, ...]] = []
+        if status == Status.ACCEPTED:
+            batch.charge(parts, cost)
+            submit_at, final_at, final_status = self._fate(smsc_id, batch.start)
+            if batch.queue:
+                if self.settings.intermediate_statuses and final_status != Status.SMSC_REJECT:
+                    queued.append(
+                        (account.login, batch.queue, smsc_id, Status.SMSC_SUBMIT, submit_at)
+                    )
+                queued.append((account.login, batch.queue, smsc_id, final_status, final_at))
+        else:
+            parts = cost = 0
+        client_id = m.get("clientId")
+        flash = 1 if str(m.get("flash", "")) in ("1", "True", "true") else 0
+        row = (
+            smsc_id, account.login, None if client_id is None else str(client_id), phone, text,
+            sender, wapurl, flash, batch.queue, status, parts, cost, batch.now, submit_at,
+            final_at, final_status,
+        )  # fmt: skip
+        reply: dict[str, Any] = {"status": str(status), "smscId": smsc_id}
+        if client_id is not None:
+            reply["clientId"] = client_id
+        if batch.details and status == Status.ACCEPTED:
+            reply["smsCount"] = parts
+            reply["msgCost"] = kopecks_to_rub(cost)
+        return row, queued, reply
 
     def _reject_reason(
         self,
