@@ -106,14 +106,14 @@ def main() -> None:
         from sqlalchemy import select
 
         from webapp.app import create_app
-        from webapp.domain import accounts, campaigns, csv_import, teams
+        from webapp.domain import accounts, campaigns, csv_preview, teams
         from webapp.extensions import db
         from webapp.models import Campaign, ContactImport, ContactList, ImportState, Message, Team
 
         app = create_app()
         with app.app_context():
-            user = accounts.create_user("bench@example.com", "benchmark password")
-            team = teams.create_team("Benchmark", user)
+            user = accounts.create_user(db.session, "bench@example.com", "benchmark password")
+            team = teams.create_team(db.session, app.config, "Benchmark", user)
             team.send_rate = 0  # no limit: measure the machinery, not the setting
             contact_list = ContactList(team_id=team.id, name="Customers")
             db.session.add(contact_list)
@@ -131,8 +131,8 @@ def main() -> None:
         started = time.perf_counter()
         with app.app_context():
             with csv_path.open("rb") as f:
-                stored = csv_import.store_upload(f, Path(app.instance_path))
-            sniffed = csv_import.sniff(Path(app.instance_path) / stored)
+                stored = csv_preview.store_upload(f, Path(app.instance_path))
+            sniffed = csv_preview.sniff(Path(app.instance_path) / stored)
             job = ContactImport(
                 team_id=team_id,
                 list_id=list_id,

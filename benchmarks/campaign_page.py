@@ -28,6 +28,7 @@ from decimal import Decimal
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from flask import current_app  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from web_timing import PASSWORD, fresh_app, sign_in, timed  # noqa: E402
 
@@ -51,8 +52,8 @@ INSERT = (
 def build(size: int) -> tuple[int, str]:
     """A team, its owner and one sending campaign of ``size`` messages; (campaign id, email)."""
     email = "bench@example.com"
-    user = accounts.create_user(email, PASSWORD)
-    team = teams.create_team("Bench", user)
+    user = accounts.create_user(db.session, email, PASSWORD)
+    team = teams.create_team(db.session, current_app.config, "Bench", user)
     db.session.flush()
     campaign = Campaign(
         team_id=team.id,

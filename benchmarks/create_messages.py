@@ -1,7 +1,7 @@
 """How long creating a campaign's messages takes: 100,000 and 1,000,000 recipients.
 
 Builds a team with two overlapping contact lists (a tenth of the phones in both) and a stop list
-(one phone in a thousand), then times ``campaigns.create_messages`` three ways:
+(one phone in a thousand), then times ``campaign_messages.create_messages`` three ways:
 
 - plain text: one INSERT ... SELECT DISTINCT phone (what commit does without placeholders);
 - placeholders rendered in SQL: nested REPLACE over each phone's lowest contact's fields;
@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
 from webapp.app import create_app  # noqa: E402
-from webapp.domain import campaigns, recipients  # noqa: E402
+from webapp.domain import campaign_messages, recipients  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
     Campaign,
@@ -144,7 +144,7 @@ def main() -> None:
                     db.session.commit()
                     if how == "sql":
                         work = partial(
-                            campaigns.create_messages, db.session, campaign, list_ids, []
+                            campaign_messages.create_messages, db.session, campaign, list_ids, []
                         )
                     else:
                         work = partial(python_render, campaign, list_ids)

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from webapp.app import create_app
-from webapp.domain import accounts, csv_import, teams
+from webapp.domain import accounts, csv_import, csv_preview, teams
 from webapp.extensions import db
 from webapp.models import ContactImport, ContactList, ImportState, utcnow
 
@@ -64,14 +64,14 @@ def main() -> None:
         with app.app_context():
             db.drop_all()
             db.create_all()
-            user = accounts.create_user("bench@example.com", "x" * 12)
-            team = teams.create_team("Bench", user)
+            user = accounts.create_user(db.session, "bench@example.com", "x" * 12)
+            team = teams.create_team(db.session, app.config, "Bench", user)
             contact_list = ContactList(team_id=team.id, name="Bench", field_names=[])
             db.session.add(contact_list)
             db.session.flush()
             with open(source, "rb") as f:
-                stored = csv_import.store_upload(f, instance)
-            sniffed = csv_import.sniff(instance / stored)
+                stored = csv_preview.store_upload(f, instance)
+            sniffed = csv_preview.sniff(instance / stored)
             contact_import = ContactImport(
                 team_id=team.id,
                 list_id=contact_list.id,

@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+from flask import current_app  # noqa: E402
 from web_timing import PASSWORD, fresh_app, sign_in, timed  # noqa: E402
 
 from webapp import bulk  # noqa: E402
@@ -50,11 +51,11 @@ def build_team(name: str, campaigns: int, quarter_hours: int) -> tuple[int, str,
     """A team of five users whose campaigns sent over the last 365 days; (team id, the
     owner's email, usage periods made)."""
     owner_email = f"{name.lower()}@example.com"
-    owner = accounts.create_user(owner_email, PASSWORD)
-    team = teams.create_team(name, owner)
+    owner = accounts.create_user(db.session, owner_email, PASSWORD)
+    team = teams.create_team(db.session, current_app.config, name, owner)
     users = [owner]
     for n in range(4):
-        user = accounts.create_user(f"{name.lower()}{n}@example.com", PASSWORD)
+        user = accounts.create_user(db.session, f"{name.lower()}{n}@example.com", PASSWORD)
         db.session.add(Membership(team=team, user=user, role=Role.SENDER))
         users.append(user)
     db.session.commit()

@@ -77,15 +77,15 @@ def prepare_app(count: int, sandbox_url: str):
     from flask_migrate import upgrade
 
     from webapp.app import create_app
-    from webapp.domain import accounts, campaigns, gateways, teams
+    from webapp.domain import accounts, campaign_messages, gateways, teams
     from webapp.extensions import db
     from webapp.models import Campaign, Message, utcnow
 
     app = create_app({"SANDBOX_URL": sandbox_url})
     with app.app_context():
         upgrade()
-        user = accounts.create_user("bench@example.com", "benchmark password")
-        team = teams.create_team("Benchmark", user)
+        user = accounts.create_user(db.session, "bench@example.com", "benchmark password")
+        team = teams.create_team(db.session, app.config, "Benchmark", user)
         db.session.commit()
         now = utcnow()
         campaign = Campaign(
@@ -124,9 +124,9 @@ def prepare_app(count: int, sandbox_url: str):
                 ],
             )
             db.session.commit()
-        campaigns.refresh_statistics(db.session, count)  # as committing a campaign does
+        campaign_messages.refresh_statistics(db.session, count)  # as committing a campaign does
         db.session.commit()
-        password = gateways.decrypt_secret(team.gateway_password_encrypted)
+        password = gateways.decrypt_secret(app.config, team.gateway_password_encrypted)
         return app, campaign.id, team.gateway_login, password, team.status_queue_name
 
 
@@ -200,8 +200,8 @@ def main() -> None:
                         raise
                     time.sleep(0.1)
 
+        from webapp.domain import gateways, statuses
         from webapp.extensions import db
-        from webapp.jobs import statuses
         from webapp.models import Campaign
 
         timings: dict[str, list[float]] = {"page": [], "fragment": []}
@@ -214,7 +214,9 @@ def main() -> None:
         started = time.perf_counter()
         with app.app_context():
             while applied < args.messages:
-                report = statuses.drain_status_queues(db.session, budget=60)
+                report = statuses.drain_status_queues(
+                    db.session, client_factory=gateways.client_factory(app.config), budget=60
+                )
                 applied += report.applied
                 if not report.received:
                     break

@@ -49,11 +49,15 @@ def _drop_everything(app: Flask) -> None:
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     """Build apps on the test database: ``make_app(create_schema=False, KEY=value, ...)``.
 
-    ``create_schema=False`` leaves the database empty, for tests that run migrations.
+    ``create_schema=False`` leaves the database empty, for tests that run migrations;
+    ``from_environment=("SANDBOX_URL", ...)`` drops the test's own value of those settings, so
+    that the environment's (or the built-in default) is used.
     """
     apps: list[Flask] = []
 
-    def factory(*, create_schema: bool = True, **config: Any) -> Flask:
+    def factory(
+        *, create_schema: bool = True, from_environment: tuple[str, ...] = (), **config: Any
+    ) -> Flask:
         settings = {
             "TESTING": True,
             "SECRET_KEY": "test-secret-key",
@@ -64,7 +68,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             "SANDBOX_URL": "http://127.0.0.1:9/messages/v2/",
             **config,
         }
-        app = create_app(settings)
+        app = create_app({k: v for k, v in settings.items() if k not in from_environment})
         apps.append(app)
         if TEST_DATABASE_URL:
             _drop_everything(app)
@@ -114,9 +118,11 @@ def make_person(app: Flask) -> Callable[..., Person]:
 
     def factory(email: str, team: int | None = None, role: str = "owner") -> Person:
         with app.app_context():
-            user = accounts.create_user(email, PASSWORD)
+            user = accounts.create_user(db.session, email, PASSWORD)
             if team is None:
-                teams.create_team(f"{email.split('@')[0].title()} Team", user)
+                teams.create_team(
+                    db.session, app.config, f"{email.split('@')[0].title()} Team", user
+                )
             else:
                 db.session.add(Membership(team=db.session.get(Team, team), user=user, role=role))
                 user.last_team_id = team

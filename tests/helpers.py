@@ -18,8 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import insert
 
+from webapp.domain import gateways, sending
+from webapp.domain.statuses import Checks
 from webapp.extensions import db
-from webapp.jobs import dispatch
 from webapp.models import (
     Campaign,
     CampaignState,
@@ -118,7 +119,9 @@ def make_campaign(app, team, count, *, text="Hello {n}", phones=None, sender="My
 
 def tick(app, **kwargs):
     with app.app_context():
-        return dispatch.dispatch_due_messages(db.session, **kwargs)
+        kwargs.setdefault("client_factory", gateways.client_factory(app.config))
+        checks = Checks.from_config(app.config)
+        return sending.dispatch_due_messages(db.session, checks=checks, **kwargs)
 
 
 def states(app, campaign_id):

@@ -32,7 +32,7 @@ def test_signup_creates_an_owner_with_a_team_on_the_sandbox(make_app, sandbox):
         from webapp.domain.gateways import client_for
 
         # The team's own sandbox account answers with its starting balance.
-        assert str(client_for(team).balance()[0].balance) == "1000.00"
+        assert str(client_for(app.config, team).balance()[0].balance) == "1000.00"
 
 
 def test_signup_errors_keep_what_was_typed(client):
@@ -143,10 +143,12 @@ def test_throttle_waits_double_and_expire(app, make_person):
                 )
             )
         db.session.commit()
-        assert throttle_wait("x@example.com", "10.0.0.2", now) == 120 - 1  # 30 s × 2² after 7
-        assert throttle_wait("y@example.com", "10.0.0.2", now) == 0
+        assert (
+            throttle_wait(db.session, app.config, "x@example.com", "10.0.0.2", now) == 120 - 1
+        )  # 30 s × 2² after 7
+        assert throttle_wait(db.session, app.config, "y@example.com", "10.0.0.2", now) == 0
         later = now + timedelta(minutes=16)  # the window passed
-        assert throttle_wait("x@example.com", "10.0.0.2", later) == 0
+        assert throttle_wait(db.session, app.config, "x@example.com", "10.0.0.2", later) == 0
 
 
 def test_many_failures_from_one_address_are_throttled(make_app):

@@ -144,7 +144,9 @@ def test_teams_create_makes_a_team_owned_by_the_user_on_the_sandbox(
         assert [(m.user.email, m.role) for m in memberships] == [("ada@example.com", Role.OWNER)]
         owner = db.session.scalars(select(User).where(User.email == "ada@example.com")).one()
         assert owner.last_team_id == team.id
-        assert decrypt_secret(team.gateway_password_encrypted)  # a sandbox password of its own
+        assert decrypt_secret(
+            app.config, team.gateway_password_encrypted
+        )  # a sandbox password of its own
         actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.team_id == team.id))
         assert list(actions) == ["team_created"]
 
@@ -181,7 +183,7 @@ def test_teams_create_provisions_the_teams_sandbox_account(
     team = team_named(app, "Acme")
     assert team.sandbox_account_ready is True
     with app.app_context():
-        password = decrypt_secret(team.gateway_password_encrypted)
+        password = decrypt_secret(app.config, team.gateway_password_encrypted)
     balances = {b.type: b.balance for b in sandbox.client(team.gateway_login, password).balance()}
     assert balances["RUB"] == Decimal(app.config["SANDBOX_STARTING_BALANCE"])
     # The account is the team's own: another password does not open it.
@@ -242,7 +244,7 @@ def test_set_gateway_stores_the_iqsms_password_encrypted(
     assert secret.encode() not in raw
     assert secret.encode().hex().encode() not in raw
     with app.app_context():
-        assert decrypt_secret(raw) == secret
+        assert decrypt_secret(app.config, raw) == secret
         events = db.session.scalars(
             select(AuditEvent).where(
                 AuditEvent.team_id == acme.id, AuditEvent.action == "gateway_changed"
@@ -266,7 +268,7 @@ def test_set_gateway_keeps_the_saved_password_when_none_is_given(
     team = team_named(app, "Acme")
     assert team.gateway_login == "acme-2"
     with app.app_context():
-        assert decrypt_secret(raw_password_column(app, acme.id)) == "first-pass"
+        assert decrypt_secret(app.config, raw_password_column(app, acme.id)) == "first-pass"
 
 
 def test_set_gateway_sandbox_switches_back(app: Flask, runner: FlaskCliRunner, acme: Team) -> None:
@@ -284,7 +286,10 @@ def test_set_gateway_sandbox_switches_back(app: Flask, runner: FlaskCliRunner, a
     assert team.gateway_login != "acme-login"
     with app.app_context():
         # A fresh sandbox password of its own, not the iQSMS one.
-        assert decrypt_secret(raw_password_column(app, acme.id)) not in ("", "iqsms-pass")
+        assert decrypt_secret(app.config, raw_password_column(app, acme.id)) not in (
+            "",
+            "iqsms-pass",
+        )
 
 
 def test_set_gateway_sandbox_makes_a_working_sandbox_account(
@@ -303,7 +308,7 @@ def test_set_gateway_sandbox_makes_a_working_sandbox_account(
     team = team_named(app, "Acme")
     assert team.sandbox_account_ready is True
     with app.app_context():
-        password = decrypt_secret(team.gateway_password_encrypted)
+        password = decrypt_secret(app.config, team.gateway_password_encrypted)
     balances = {b.type: b.balance for b in sandbox.client(team.gateway_login, password).balance()}
     assert "RUB" in balances
 
@@ -380,3 +385,22 @@ def test_teams_list_shows_each_team_with_its_gateway_and_owners(
     assert "members: 1" in beta_line
     assert beta_line.endswith("owners: grace@example.com")
     assert "beta-pass" not in result.output
+
+
+def test_set_gateway_records_the_change_as_the_web_does(
+    app: Flask, runner: FlaskCliRunner, acme: Team
+) -> None:
+    args = ["teams", "set-gateway", "Acme", "--url", IQSMS_URL, "--login", "acme-login"]
+    assert runner.invoke(args=[*args, "--password", "pass1234"]).exit_code == 0
+    with app.app_context():
+        (event,) = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "gateway_changed")
+        ).all()
+    # One rule records gateway changes: the same details as a change made on the web page.
+    assert event.details == {
+        "mode": "iqsms",
+        "url": IQSMS_URL,
+        "login": "acme-login",
+        "password_changed": True,
+        "by": "cli",
+    }

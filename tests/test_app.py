@@ -334,7 +334,7 @@ def test_worker_command_lists_ticks_and_stops_on_ctrl_c(
 
 
 def test_housekeeping_forgets_old_sign_in_attempts(app: Flask) -> None:
-    from webapp.jobs import housekeeping
+    from webapp.domain import accounts
     from webapp.models import LoginAttempt
 
     now = datetime.now(UTC)
@@ -342,7 +342,7 @@ def test_housekeeping_forgets_old_sign_in_attempts(app: Flask) -> None:
         for age in (timedelta(days=8), timedelta(days=6), timedelta(minutes=1)):
             db.session.add(LoginAttempt(email="a@b.cd", ip="1.2.3.4", created_at=now - age))
         db.session.commit()
-        assert housekeeping.prune_login_attempts(db.session, now) == 1
+        assert accounts.prune_login_attempts(db.session, now) == 1
         assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 2
     assert {"dispatch", "housekeeping"} <= {t.name for t in scheduler_module.default_ticks()}
 

@@ -13,18 +13,26 @@ import json
 import logging
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
-from tests.helpers import make_campaign, sandbox_login, team_of, tick
+from tests.helpers import (
+    make_campaign,
+    post_form,
+    sandbox_login,
+    sign_in,
+    team_of,
+    tick,
+)
 from webapp.domain import balance, gateways, usage
 from webapp.extensions import db
-from webapp.forms.balance import parse_amount
+from webapp.formatting import parse_amount
 from webapp.jobs import balance as job
 from webapp.models import AuditEvent, BalanceSnapshot, CampaignState, Team, utcnow
 
@@ -34,7 +42,7 @@ MOSCOW = ZoneInfo("Europe/Moscow")
 
 def fast_client(team):
     """The team's real client, with the retries of idempotent reads made quick."""
-    client = gateways.client_for(team)
+    client = gateways.client_for(current_app.config, team)
     client.backoff = 0.01
     return client
 
@@ -86,7 +94,7 @@ def other_team(app, make_person, sandbox, email, *, login, password):
     person = make_person(email)
     with app.app_context():
         user_team = db.session.get(Team, team_of_person(app, person))
-        gateways.use_iqsms(user_team, sandbox.base_url, login, password)
+        gateways.use_iqsms(app.config, user_team, sandbox.base_url, login, password)
         db.session.commit()
         return user_team.id
 
@@ -225,7 +233,9 @@ def test_a_wrong_password_is_logged_and_retried_later_and_later(
 
     # Once the password is right, the next reading succeeds and the error is gone.
     with app.app_context():
-        gateways.use_iqsms(db.session.get(Team, broken), sandbox.base_url, "demo", "demo")
+        gateways.use_iqsms(
+            app.config, db.session.get(Team, broken), sandbox.base_url, "demo", "demo"
+        )
         db.session.commit()
     when = team_row(app, broken).balance_next_at
     assert snapshot(app, when, interval) == {}
@@ -245,7 +255,11 @@ def test_a_gateway_that_is_down_is_logged_not_raised(
     down_id = team_of_person(app, down)
     with app.app_context():
         gateways.use_iqsms(
-            db.session.get(Team, down_id), f"http://127.0.0.1:{unused_port}/", "demo", "demo"
+            app.config,
+            db.session.get(Team, down_id),
+            f"http://127.0.0.1:{unused_port}/",
+            "demo",
+            "demo",
         )
         db.session.commit()
     now = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -711,7 +725,7 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     team_id = team_of_person(app, person)
     now = utcnow().replace(microsecond=0)
     readings = {
-        now - timedelta(days=6, hours=5): {"RUB": ("1000.00", "0"), "SMS": ("40", "0")},
+        now - timedelta(days=5, hours=5): {"RUB": ("1000.00", "0"), "SMS": ("40", "0")},
         now - timedelta(days=2): {"RUB": ("812.50", "0"), "SMS": ("35", "0")},
         now - timedelta(hours=20): {"RUB": ("640.25", "50"), "SMS": ("12", "5")},
         now - timedelta(hours=1): {"RUB": ("1500.75", "50"), "SMS": ("1200", "5")},
@@ -728,9 +742,12 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     last = (now - timedelta(hours=1)).astimezone(MOSCOW)
     assert f"As of {last:%Y-%m-%d %H:%M} (Europe/Moscow)." in html
 
-    # The week: the table holds exactly the stored figures of the week, newest first, and the
-    # chart's data the same points, oldest first.
-    week = sorted((at for at in readings if at > now - timedelta(days=7)), reverse=True)
+    # The week (today and the six days before, in the team's zone): the table holds exactly the
+    # stored figures of the week, newest first, and the chart's data the same points, oldest
+    # first.
+    today = now.astimezone(MOSCOW).date()
+    week_start = datetime.combine(today - timedelta(days=6), time(0), MOSCOW).astimezone(UTC)
+    week = sorted((at for at in readings if at >= week_start), reverse=True)
     expected = [
         (
             at.isoformat(timespec="seconds"),
@@ -747,8 +764,8 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     # reading before it (12 days ago), which the table shows last, marked as such.
     chart = chart_data(html)
     assert chart["zone"] == "Europe/Moscow"
-    assert chart["end"] - chart["start"] == 7 * 86400
-    assert abs(chart["end"] - now.timestamp()) < 60
+    assert chart["start"] == week_start.timestamp()
+    assert chart["end"] - chart["start"] == 7 * 86400  # to the end of today
     assert chart["times"] == [chart["start"], *(int(at.timestamp()) for at in reversed(week))]
     twelve_days_ago = now - timedelta(days=12)
     drawn = [twelve_days_ago, *reversed(week)]
@@ -867,8 +884,12 @@ def test_a_custom_range_holds_whole_days_in_the_teams_zone(app, make_person):
     ("query", "field", "error"),
     [
         ("from=2026-04-10&to=2026-04-01", "to", "The last day cannot be before the first day."),
-        ("from=2025-01-01&to=2026-04-01", "to", "Choose at most 366 days (a year)."),
-        ("from=yesterday&to=2026-04-01", "from", "Enter a date like 2026-05-01."),
+        ("from=2024-01-01&to=2026-04-01", "to", "Choose at most 731 days (two years) at a time."),
+        (
+            "from=yesterday&to=2026-04-01",
+            "from",
+            "Enter a real date as YYYY-MM-DD, for example 2026-03-31.",
+        ),
         ("from=2026-04-01&to=", "to", "Enter the last day."),
         ("from=1900-01-01&to=1900-01-02", "from", "Enter a date between 2000 and 2100."),
     ],
@@ -900,9 +921,10 @@ def test_dates_beside_a_range_link_never_reach_the_date_inputs(app, make_person,
     store_snapshots(app, team_of_person(app, person), {utcnow(): {"RUB": ("10", "0")}})
     html = person.get(f"/balance?{query}").get_data(as_text=True)
     values = dict(re.findall(r'name="(from|to)" type="date" value="([^"]*)"', html))
-    # The range link's own days, in the team's zone, and nothing that is not a date.
+    # The range link's own days, in the team's zone, and nothing that is not a date: the last
+    # 24 hours, or the last 7 days (today and the six before).
     now = utcnow().astimezone(MOSCOW)
-    days = timedelta(days=1) if "range=day" in query else timedelta(days=7)
+    days = timedelta(days=1) if "range=day" in query else timedelta(days=6)
     assert values == {"from": f"{now - days:%Y-%m-%d}", "to": f"{now:%Y-%m-%d}"}
     assert 'class="field-error"' not in html and "balance-chart-data" in html
 
@@ -1068,3 +1090,28 @@ def test_a_young_accounts_pace_says_since_when(app, sandbox, team, make_person):
     # The home page shows the same partial.
     home = person.get("/").get_data(as_text=True)
     assert pace_text(home).startswith(f"Since {first.astimezone(MOSCOW):%Y-%m-%d}: 35.00 RUB")
+
+
+@pytest.fixture
+def interval_from_environment(monkeypatch, clean_environment):
+    """IQSMS_BALANCE_INTERVAL=60 in the environment of the app made after this."""
+    monkeypatch.setenv("IQSMS_BALANCE_INTERVAL", "60")
+
+
+def test_the_balance_interval_setting_takes_effect(interval_from_environment, app, team):
+    """BALANCE_INTERVAL (here from the environment) is how long a snapshot stays fresh, for the
+    worker's tick and for "Refresh now" alike."""
+    assert job.configured_interval(app) == timedelta(seconds=60)
+
+    def freshness() -> timedelta:
+        with app.app_context():
+            row = db.session.get(Team, team.id)
+            return row.balance_next_at - row.balance_checked_at
+
+    with app.app_context():
+        job.run(app)
+    assert freshness() == timedelta(seconds=60)
+    client = app.test_client()
+    assert sign_in(client, "ann@example.com").status_code == 302
+    assert post_form(client, "/balance/refresh").status_code == 303
+    assert freshness() == timedelta(seconds=60)

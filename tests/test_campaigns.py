@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from tests.helpers import add_list, load, new_draft, preview, stop, team_of, text_of
 from webapp.domain import campaigns, counters
 from webapp.extensions import db
-from webapp.jobs import dispatch
 from webapp.models import (
     AuditEvent,
     Campaign,
@@ -233,7 +232,7 @@ def test_a_campaign_sent_now_shows_starting_until_the_worker_starts_it(app, ann)
 
     # The worker's tick starts both: they are what they are now.
     with app.app_context():
-        assert sorted(dispatch.start_due_campaigns(db.session, datetime.now(UTC))) == sorted(
+        assert sorted(campaigns.start_due(db.session, datetime.now(UTC))) == sorted(
             [now_id, later_id]
         )
     assert shown(now_id) == ("sending", "sending")
@@ -388,3 +387,92 @@ def test_a_million_is_a_bulk_operation(app):
         texts = db.session.scalars(select(Message.text).where(Message.phone == "79160004999")).all()
         assert texts == ["N4999"]
         assert db.session.scalar(select(func.count()).select_from(Message)) == 5000
+
+
+# -- every transition, by a person or by the worker ----------------------------------------------
+
+S = CampaignState
+ALL_STATES = tuple(CampaignState)
+
+
+# What each transition allows, spelled out here rather than read from the code under test:
+# (the call, its audit action, the states it starts from, the state it leads to).
+TRANSITIONS = {
+    "edit": (campaigns.edit, "campaign_edited", {S.SCHEDULED}, S.DRAFT),
+    "cancel": (
+        campaigns.cancel,
+        "campaign_cancelled",
+        {S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED},
+        S.CANCELLED,
+    ),
+    "pause": (campaigns.pause, "campaign_paused", {S.SENDING}, S.PAUSED),
+    "resume": (campaigns.resume, "campaign_resumed", {S.PAUSED}, S.SENDING),
+    "worker start": (
+        lambda session, _campaign: campaigns.start_due(session, datetime.now(UTC)),
+        "campaign_started",
+        {S.SCHEDULED},
+        S.SENDING,
+    ),
+    "worker pause": (
+        lambda session, campaign: campaigns.pause_by_worker(session, campaign.id, "No balance"),
+        "campaign_paused",
+        {S.SENDING},
+        S.PAUSED,
+    ),
+    "worker finish": (
+        lambda session, _campaign: campaigns.finish_done(session, datetime.now(UTC)),
+        "campaign_finished",
+        {S.SENDING},
+        S.FINISHED,
+    ),
+}
+
+
+def events_of(campaign_id, action):
+    return [
+        event
+        for event in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+        if event.details.get("campaign") == campaign_id
+    ]
+
+
+@pytest.mark.parametrize("name", TRANSITIONS)
+def test_every_transition_writes_its_audit_entry_and_refuses_from_a_wrong_state(app, team, name):
+    work, action, sources, target = TRANSITIONS[name]
+    with app.app_context():
+        for state in ALL_STATES:
+            campaign = Campaign(team_id=team.id, name=f"From {state}", state=state)
+            db.session.add(campaign)
+            db.session.commit()
+            try:
+                work(db.session, campaign)
+            except campaigns.CampaignError as exc:
+                assert state not in sources, exc
+                assert name in ("edit", "cancel", "pause", "resume")  # only people are told
+            db.session.expire_all()
+            events = events_of(campaign.id, action)
+            if state in sources:
+                assert db.session.get(Campaign, campaign.id).state == target, state
+                assert len(events) == 1, state
+                assert events[0].team_id == team.id
+                assert events[0].details["name"] == f"From {state}"
+            else:
+                assert db.session.get(Campaign, campaign.id).state == state
+                assert events == [], state
+
+
+def test_sending_is_refused_from_every_state_but_a_draft(app, team):
+    with app.app_context():
+        for state in ALL_STATES:
+            if state == S.DRAFT:
+                continue
+            campaign = Campaign(
+                team_id=team.id, name="Sent", state=state, text="Hi", pasted_numbers="79161234567"
+            )
+            db.session.add(campaign)
+            db.session.commit()
+            with pytest.raises(campaigns.CampaignError, match="cannot be sent"):
+                campaigns.commit(db.session, campaign)
+            db.session.rollback()
+            assert db.session.get(Campaign, campaign.id).state == state
+            assert events_of(campaign.id, "campaign_sent") == []

@@ -165,7 +165,7 @@ def test_pages_go_by_id_and_search_by_prefix(app: Flask, make_person) -> None:
 
     found = owner.get(f"/contacts/lists/{list_id}?q=%2B7 903").text
     assert found.count('class="phone"') == 3 and "+79030000002" in found
-    assert "No phone starts with 7999" in owner.get(f"/contacts/lists/{list_id}?q=7999").text
+    assert "No contact matches 7999" in owner.get(f"/contacts/lists/{list_id}?q=7999").text
 
 
 def test_removing_a_contact(app: Flask, make_person) -> None:
@@ -227,12 +227,12 @@ def test_field_names_of_lists_for_placeholders(app: Flask, make_person) -> None:
         db.session.get(ContactList, b).field_names = ["city", "Фамилия"]
         db.session.get(ContactList, theirs).field_names = ["secret"]
         db.session.commit()
-        assert contacts.field_names_of_lists(team.id, [a, b, theirs]) == [
+        assert contacts.field_names_of_lists(db.session, team.id, [a, b, theirs]) == [
             "name",
             "city",
             "Фамилия",
         ]
-        assert contacts.field_names_of_lists(team.id, []) == []
+        assert contacts.field_names_of_lists(db.session, team.id, []) == []
 
 
 def test_viewer_sees_but_cannot_change(app: Flask, make_person) -> None:

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.helpers import PASSWORD, csrf_token, sign_in, team_of
-from webapp.domain import accounts, csv_import, teams
+from webapp.domain import accounts, csv_import, csv_preview, teams
 from webapp.extensions import db
 from webapp.jobs import imports as imports_tick
 from webapp.models import Contact, ContactImport, ContactList, ImportState, Team, utcnow
@@ -23,8 +23,8 @@ from webapp.models import Contact, ContactImport, ContactList, ImportState, Team
 def new_list(app: Flask, region: str = "RU", name: str = "Customers") -> tuple[int, int]:
     """A team (with ``region``) and a list of it: (team id, list id)."""
     with app.app_context():
-        user = accounts.create_user(f"{name.lower()}-{region}@example.com", "x" * 12)
-        team = teams.create_team(f"{name} {region}", user)
+        user = accounts.create_user(db.session, f"{name.lower()}-{region}@example.com", "x" * 12)
+        team = teams.create_team(db.session, app.config, f"{name} {region}", user)
         team.phone_region = region
         contact_list = ContactList(team_id=team.id, name=name, field_names=[])
         db.session.add(contact_list)
@@ -44,10 +44,10 @@ def queue_import(
 ) -> int:
     """Store ``content`` as an upload and queue its import as the preview would."""
     root = Path(app.instance_path)
-    stored = csv_import.store_upload(io.BytesIO(content), root)
+    stored = csv_preview.store_upload(io.BytesIO(content), root)
     sniffed = None
     if encoding is None or delimiter is None or phone_column is None:
-        sniffed = csv_import.sniff(root / stored)
+        sniffed = csv_preview.sniff(root / stored)
     with app.app_context():
         contact_list = db.session.get(ContactList, list_id)
         contact_import = ContactImport(
@@ -111,7 +111,7 @@ def test_sniff_detects_encoding_delimiter_and_phone_column(tmp_path: Path) -> No
     for content, encoding, delimiter, column in cases:
         path = tmp_path / "f.csv"
         path.write_bytes(content)
-        sniffed = csv_import.sniff(path)
+        sniffed = csv_preview.sniff(path)
         assert (sniffed.encoding, sniffed.delimiter, sniffed.phone_column) == (
             encoding,
             delimiter,
@@ -122,7 +122,7 @@ def test_sniff_detects_encoding_delimiter_and_phone_column(tmp_path: Path) -> No
 def test_sniff_keeps_quoted_delimiters_inside_fields(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     path.write_text('phone,name,note\n79161234567,"Ivanov, Ivan","a; b"\n' * 3)
-    sniffed = csv_import.sniff(path)
+    sniffed = csv_preview.sniff(path)
     assert sniffed.delimiter == ","
     assert sniffed.rows[0] == ["79161234567", "Ivanov, Ivan", "a; b"]
 
@@ -135,8 +135,8 @@ def test_sniff_refuses_what_is_not_a_csv(tmp_path: Path) -> None:
         (b"PK\x03\x04\x00\x00binary", "binary"),
     ):
         path.write_bytes(content)
-        with pytest.raises(csv_import.CsvError, match=message):
-            csv_import.sniff(path)
+        with pytest.raises(csv_preview.CsvError, match=message):
+            csv_preview.sniff(path)
 
 
 # -- the import ----------------------------------------------------------------------------------
@@ -457,7 +457,9 @@ def test_upload_preview_import_and_report(app: Flask, make_person) -> None:
     assert download.status_code == 200
     assert download.mimetype == "text/csv"
     assert "clients-invalid-rows.csv" in download.headers["Content-Disposition"]
-    assert download.get_data(as_text=True) == "\ufeffrow,phone,reason\n3,12,not a valid number\n"
+    assert download.get_data(as_text=True) == (
+        "\ufeffrow,phone,reason\r\n3,12,not a valid number\r\n"
+    )
 
     with app.app_context():
         contact = db.session.scalars(select(Contact).where(Contact.list_id == list_id)).one()
@@ -492,8 +494,8 @@ def test_too_large_upload_gets_a_friendly_page(make_app) -> None:
     # Small enough that the test client keeps the body in memory (it leaks a temp file else).
     app = make_app(MAX_CONTENT_LENGTH=64 * 1024)
     with app.app_context():
-        user = accounts.create_user("big@example.com", PASSWORD)
-        team = teams.create_team("Big", user)
+        user = accounts.create_user(db.session, "big@example.com", PASSWORD)
+        team = teams.create_team(db.session, app.config, "Big", user)
         contact_list = ContactList(team_id=team.id, name="L", field_names=[])
         db.session.add(contact_list)
         db.session.commit()

@@ -1,6 +1,7 @@
 """The dispatch tick against the sandbox over HTTP: results, rejections, pauses, faults, dead
 workers, and two workers at once. Every message ends in exactly one state, none is sent twice."""
 
+import logging
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -18,9 +19,10 @@ from tests.helpers import (
     states,
     tick,
 )
-from webapp.domain import gateways
+from webapp import iqsms
+from webapp.domain import gateways, send_calls, sending
 from webapp.extensions import db
-from webapp.jobs import dispatch
+from webapp.jobs import dispatch as dispatch_tick
 from webapp.models import Campaign, CampaignState, Message, MessageState, Team, utcnow
 
 
@@ -101,7 +103,7 @@ def test_an_empty_balance_pauses_the_campaign_and_resuming_sends_the_rest(app, s
 def test_wrong_credentials_pause_without_failing_messages(app, sandbox, team):
     with app.app_context():
         stored = db.session.get(Team, team.id)
-        gateways.use_iqsms(stored, sandbox.base_url, "demo", "wrong password")
+        gateways.use_iqsms(app.config, stored, sandbox.base_url, "demo", "wrong password")
         db.session.commit()
     campaign_id = make_campaign(app, team, 5)
     report = tick(app)
@@ -141,8 +143,8 @@ def test_a_read_timeout_is_unknown(app, sandbox, team):
     campaign_id = make_campaign(app, team, 5)
     with app.app_context():
         stored = db.session.get(Team, team.id)
-        client = gateways.client_for(stored, timeout=(2, 0.3))
-        report = dispatch.dispatch_due_messages(db.session, client_factory=lambda t: client)
+        client = gateways.client_for(app.config, stored, timeout=(2, 0.3))
+    report = tick(app, client_factory=lambda t: client)
     assert report.unknown == 5
     assert states(app, campaign_id) == {MessageState.UNKNOWN: 5}
 
@@ -154,7 +156,7 @@ def test_a_refused_connection_requeues_and_sends_once_the_gateway_is_back(
     with app.app_context():
         stored = db.session.get(Team, team.id)
         login = stored.gateway_login
-        password = gateways.decrypt_secret(stored.gateway_password_encrypted)
+        password = gateways.decrypt_secret(app.config, stored.gateway_password_encrypted)
     from webapp.iqsms import Client
 
     down = Client(login, password, f"http://127.0.0.1:{unused_port}/messages/v2/")
@@ -173,7 +175,7 @@ def test_repeated_failures_pause_the_campaign(app, sandbox, team):
     sandbox.set_faults(error_reply=1.0, error_description="service maintenance")
     campaign_id = make_campaign(app, team, 3)
     when = utcnow()
-    for _ in range(dispatch.MAX_FAILED_ATTEMPTS):
+    for _ in range(send_calls.MAX_FAILED_ATTEMPTS):
         report = tick(app, clock=lambda when=when: when)
         when += timedelta(minutes=10)
     assert report.paused == [campaign_id]
@@ -218,17 +220,17 @@ def test_a_worker_that_died_mid_request_leaves_unknown_never_resent(app, sandbox
     now = utcnow()
     with app.app_context():
         # A worker claims a batch, sends it, and dies before storing the results...
-        sending = dispatch.load_sending(db.session, campaign_id)
-        claimed = dispatch.claim_batch(db.session, sending, now)
-        client = gateways.client_for(db.session.get(Team, team.id))
-        messages = [dispatch.iqsms.OutgoingMessage(str(i), p, t) for i, p, t in claimed.rows]
+        loaded = sending.load_sending(db.session, campaign_id)
+        claimed = sending.claim_batch(db.session, loaded, now)
+        client = gateways.client_for(app.config, db.session.get(Team, team.id))
+        messages = [iqsms.OutgoingMessage(str(i), p, t) for i, p, t in claimed.rows]
         client.send(messages)
         # ...and another claims a batch and dies before sending it.
-        dispatch.claim_batch(db.session, sending, now, batch_size=50)
+        sending.claim_batch(db.session, loaded, now, batch_size=50)
     assert states(app, campaign_id) == {MessageState.SENDING: 250, MessageState.QUEUED: 50}
     report = tick(app, clock=lambda: now + timedelta(seconds=30))  # too early to judge
     assert report.stale == 0
-    report = tick(app, clock=lambda: now + dispatch.STALE_CLAIM + timedelta(seconds=1))
+    report = tick(app, clock=lambda: now + sending.STALE_CLAIM + timedelta(seconds=1))
     assert report.stale == 250
     assert states(app, campaign_id) == {MessageState.UNKNOWN: 250, MessageState.ACCEPTED: 50}
     assert_counters_match(app, campaign_id)
@@ -243,8 +245,7 @@ def test_two_workers_share_a_campaign_without_duplicates(app, sandbox, team):
     reports = []
 
     def worker():
-        with app.app_context():
-            reports.append(dispatch.dispatch_due_messages(db.session, batch_size=100))
+        reports.append(tick(app, batch_size=100))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
@@ -278,7 +279,7 @@ def test_the_team_send_rate_is_a_shared_token_bucket(app, team):
         now = utcnow()
 
         def take(wanted, at):
-            return dispatch.take_allowance(db.session, team.id, 100, wanted, at)
+            return sending.take_allowance(db.session, team.id, 100, wanted, at)
 
         assert take(200, now) == 100  # a full bucket: one second's worth
         assert take(200, now) == 0
@@ -296,3 +297,25 @@ def test_the_send_rate_limits_a_tick(app, sandbox, team):
     tick(app, budget=0.5)
     sent = states(app, campaign_id).get(MessageState.ACCEPTED, 0)
     assert 50 <= sent <= 50 + 50 * 2  # a full bucket, then about 50 a second
+
+
+@pytest.fixture
+def two_dispatch_threads(monkeypatch):
+    """``IQSMS_DISPATCH_THREADS=2`` for the app made after this."""
+    monkeypatch.setenv("IQSMS_DISPATCH_THREADS", "2")
+
+
+def test_the_tick_runs_as_many_sending_loops_as_the_setting_says(
+    two_dispatch_threads, app, sandbox, team, caplog
+):
+    with app.app_context():
+        db.session.execute(sa.update(Team).where(Team.id == team.id).values(send_rate=0))
+        db.session.commit()
+    campaign_id = make_campaign(app, team, 400)
+    # Each call waits a second at the gateway: the second loop claims the second batch then.
+    sandbox.set_faults(latency_ms=1000, endpoints=["send.json"])
+    with caplog.at_level(logging.INFO, logger=app.logger.name):
+        dispatch_tick.run(app)  # the worker's tick, as the scheduler runs it
+    loops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dispatch:")]
+    assert len(loops) == 2 and all("claimed=200," in line for line in loops), loops
+    assert states(app, campaign_id) == {MessageState.ACCEPTED: 400}

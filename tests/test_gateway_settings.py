@@ -60,8 +60,8 @@ def test_iqsms_credentials_are_encrypted_and_never_rendered(app, make_person, sa
         assert secret.encode() not in bytes(raw)
         assert app.config["ENCRYPTION_KEY"] != app.config["SECRET_KEY"]
         stored = db.session.get(Team, team.id)
-        assert gateways.decrypt_secret(stored.gateway_password_encrypted) == secret
-        assert gateways.client_for(stored).balance()[0].balance == 42.5
+        assert gateways.decrypt_secret(app.config, stored.gateway_password_encrypted) == secret
+        assert gateways.client_for(app.config, stored).balance()[0].balance == 42.5
         dump = "\n".join(
             str(row) for row in db.session.execute(sa.text("SELECT * FROM teams")).all()
         )
@@ -77,7 +77,9 @@ def test_iqsms_credentials_are_encrypted_and_never_rendered(app, make_person, sa
     )
     with app.app_context():
         assert (
-            gateways.decrypt_secret(db.session.get(Team, team.id).gateway_password_encrypted)
+            gateways.decrypt_secret(
+                app.config, db.session.get(Team, team.id).gateway_password_encrypted
+            )
             == secret
         )
         event = db.session.scalars(
@@ -144,7 +146,7 @@ def test_switching_back_to_the_sandbox(app, make_person, sandbox):
     team = team_of(app, ann)
     assert team.gateway_mode == "sandbox" and team.sandbox_account_ready
     with app.app_context():
-        assert gateways.client_for(db.session.get(Team, team.id)).version() == 2
+        assert gateways.client_for(app.config, db.session.get(Team, team.id)).version() == 2
 
 
 def test_a_reset_sandbox_gets_the_account_again(make_app, sandbox, tmp_path):

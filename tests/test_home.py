@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.helpers import make_campaign, sandbox_login, sign_in, states, tick
-from webapp.domain import gateways, home
+from tests.helpers import text_of as text_by_testid
+from webapp.domain import gateways, home, statuses
 from webapp.extensions import db
 from webapp.jobs import balance as balance_job
-from webapp.jobs import statuses
 from webapp.models import (
     Campaign,
     CampaignState,
@@ -34,12 +34,17 @@ HX = {"HX-Request": "true"}
 
 def snapshot(app: Flask) -> dict[int, str]:
     with app.app_context():
-        return balance_job.snapshot_due_teams(db.session, utcnow, gateways.client_for)
+        interval = balance_job.configured_interval(app)
+        factory = gateways.client_factory(app.config)
+        return balance_job.snapshot_due_teams(db.session, utcnow, factory, interval)
 
 
 def sandbox_balance(app: Flask, team: Team) -> Decimal:
     """The RUB balance as the sandbox itself reports it, over HTTP."""
-    with app.app_context(), gateways.client_for(db.session.get(Team, team.id)) as client:
+    with (
+        app.app_context(),
+        gateways.client_for(app.config, db.session.get(Team, team.id)) as client,
+    ):
         return next(b.balance for b in client.balance() if b.type == "RUB")
 
 
@@ -61,7 +66,7 @@ def test_home_shows_what_is_left_what_it_cost_and_what_failed(app, sandbox, sand
     tick(app)
     sandbox_clock.advance(60)
     with app.app_context():
-        statuses.drain_status_queues(db.session)
+        statuses.drain_status_queues(db.session, client_factory=gateways.client_factory(app.config))
     assert snapshot(app) == {}  # due again: the campaign finished since the last read
 
     counted = states(app, campaign_id)
@@ -153,7 +158,7 @@ def test_a_running_campaign_is_shown_live_until_it_is_over(app, sandbox, sandbox
     assert "sent, awaiting reports" in text_of(delivering)
     sandbox_clock.advance(60)
     with app.app_context():
-        statuses.drain_status_queues(db.session)
+        statuses.drain_status_queues(db.session, client_factory=gateways.client_factory(app.config))
     # Every report in, but its cost is not in the balance shown yet: the page waits for it.
     waiting = owner.get("/", headers=HX)
     assert waiting.status_code == 200 and "data-live-poll" in waiting.get_data(as_text=True)
@@ -274,3 +279,32 @@ def test_a_failed_balance_reading_is_said_on_the_home_page(app, sandbox, team):
     text = section(client_for_owner(app, team).get("/").get_data(as_text=True), "home-balance")
     assert "Not read yet" in text
     assert "The last reading failed: The gateway at" in text and "did not answer properly" in text
+
+
+def test_the_delivery_rate_is_the_same_on_the_campaign_page_home_and_the_report(
+    app, sandbox, sandbox_clock, team
+):
+    """One definition: delivered out of the messages the gateway said delivered or failed. An
+    expired message went without a status too long; a late one still settles it, so it counts
+    on no side (the campaign page counted it as failed, home and the report did not)."""
+    sandbox.control(
+        "PATCH", "/settings", json={"delivered_ratio": 0.6, "delivery_error_ratio": 0.4}
+    )
+    campaign_id = make_campaign(app, team, 40)
+    tick(app)
+    sandbox_clock.advance(3.5)  # about half the reports are due: the others never come
+    with app.app_context():
+        statuses.drain_status_queues(db.session, client_factory=gateways.client_factory(app.config))
+        statuses.expire_messages(db.session, utcnow() + timedelta(hours=73), timedelta(hours=72))
+    counted = states(app, campaign_id)
+    delivered, failed = counted[MessageState.DELIVERED], counted[MessageState.FAILED]
+    assert counted[MessageState.EXPIRED] and delivered and failed
+    rate = f"{100 * delivered / (delivered + failed):.1f}%"
+
+    owner = client_for_owner(app, team)
+    campaign_page = owner.get(f"/campaigns/{campaign_id}").get_data(as_text=True)
+    home_page = owner.get("/").get_data(as_text=True)
+    report = owner.get("/reports/spending?period=today").get_data(as_text=True)
+    assert text_by_testid(campaign_page, "delivery-rate") == rate
+    assert text_by_testid(home_page, "home-today-rate") == rate
+    assert text_by_testid(report, "summary-rate") == rate

@@ -215,11 +215,11 @@ class Call:
         """Whether the request names rows of a team (in its URL or its form)."""
         form = FORM_DATA.get(self.endpoint, {})
         named = [v.field for v in form.values() if isinstance(v, Row)]
-        return bool(self.rule.arguments) or any(f in ID_ARGUMENTS.values() for f in named)
+        return bool(url_arguments(self.rule)) or any(f in ID_ARGUMENTS.values() for f in named)
 
     def path(self, rows: TeamRows) -> str:
         values = {}
-        for name in sorted(self.rule.arguments):
+        for name in sorted(url_arguments(self.rule)):
             if name not in ID_ARGUMENTS:
                 pytest.fail(unknown_argument(self.rule, name))
             values[name] = getattr(rows, ID_ARGUMENTS[name])
@@ -230,6 +230,11 @@ class Call:
     def form(self, rows: TeamRows) -> dict[str, Any]:
         data = FORM_DATA.get(self.endpoint, {})
         return {k: getattr(rows, v.field) if isinstance(v, Row) else v for k, v in data.items()}
+
+
+def url_arguments(rule: Rule) -> set[str]:
+    """The arguments a request fills in: those of the path, not the rule's fixed defaults."""
+    return set(rule.arguments) - set(rule.defaults or ())
 
 
 def unknown_argument(rule: Rule, name: str) -> str:
@@ -326,12 +331,16 @@ def new_team(
     given, and an open invitation."""
     with app.app_context():
         owner = db.session.get(User, owner_id)
-        team = team_service.create_team(f"Alpha {next(_team_numbers)}", owner)
+        team = team_service.create_team(
+            db.session, app.config, f"Alpha {next(_team_numbers)}", owner
+        )
         if member is not None:
             db.session.add(Membership(team=team, user_id=member[0], role=member[1].value))
         other = Membership(team=team, user_id=other_id, role=Role.VIEWER.value)
         db.session.add(other)
-        invitation, _ = team_service.invite(team, Role.SENDER, owner, "for someone new")
+        invitation, _ = team_service.invite(
+            db.session, team, Role.SENDER, owner, "for someone new", ttl_hours=72
+        )
         db.session.commit()
         campaign = Campaign(team_id=team.id, name="Walk campaign", text="walk")
         db.session.add(campaign)
@@ -461,7 +470,7 @@ def test_every_route_is_classified_for_the_walk(app: Flask) -> None:
         if rule.endpoint not in NEEDS:
             problems.append(unclassified(rule.endpoint))
         problems += [
-            unknown_argument(rule, a) for a in sorted(rule.arguments - ID_ARGUMENTS.keys())
+            unknown_argument(rule, a) for a in sorted(url_arguments(rule) - ID_ARGUMENTS.keys())
         ]
     assert not problems, "\n".join(problems)
 
@@ -725,7 +734,7 @@ def test_signed_out_requests_go_to_sign_in(app: Flask) -> None:
     # The public pages show no team's data either.
     for rule in app.url_map.iter_rules():
         if rule.endpoint in PUBLIC - {"static"}:
-            path = rule.build(dict.fromkeys(rule.arguments, "no-such-token"))
+            path = rule.build(dict.fromkeys(url_arguments(rule), "no-such-token"))
             assert path is not None
             response = client.get(path[1])
             assert response.status_code in (200, 404), f"GET {path[1]}: {response.status_code}"

@@ -72,3 +72,21 @@ def test_every_post_form_carries_a_csrf_token():
         text = template.read_text()
         for form in re.findall(r"<form[^>]*method=\"post\"[^>]*>(.*?)</form>", text, re.S):
             assert "csrf_token" in form or "hidden_tag()" in form, template
+
+
+def test_every_post_route_refuses_a_request_without_the_csrf_token(app, make_person):
+    """The app-wide check covers every route: no view needs a check of its own."""
+    ann = make_person("ann@example.com")
+    refused, answered = [], {}
+    for rule in app.url_map.iter_rules():
+        if "POST" not in rule.methods:
+            continue
+        values = dict.fromkeys(set(rule.arguments) - set(rule.defaults or ()), 1)
+        path = rule.build(values, append_unknown=False)[1]
+        response = ann.client.post(path, data={"name": "x"})
+        if response.status_code == 400 and "The form expired" in response.text:
+            refused.append(rule.endpoint)
+        else:
+            answered[rule.endpoint] = response.status_code
+    assert answered == {}
+    assert {"teams.revoke", "teams.leave", "teams.switch", "invitations.accept"} <= set(refused)

@@ -3,15 +3,17 @@ active and default ones can send; pending and blocked ones are shown with why.""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+import re
 
-from tests.helpers import team_of
-from webapp.domain import gateways, senders
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import new_draft, preview, team_of
+from webapp.domain import campaigns, gateways, senders
 from webapp.extensions import db
 from webapp.jobs import senders as senders_tick
 from webapp.jobs.scheduler import default_ticks
-from webapp.models import AuditEvent, Role, SenderName, Team
+from webapp.models import AuditEvent, Campaign, Role, SenderName, Team
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def ann(app, make_person, sandbox):
 def stored(app, team_id):
     with app.app_context():
         rows = db.session.scalars(select(SenderName).where(SenderName.team_id == team_id))
-        return {r.name: (r.status, r.info, r.usable) for r in rows}
+        return {r.name: (r.status, r.info, senders.can_send(r)) for r in rows}
 
 
 def test_refresh_stores_names_with_state_and_note(app, ann, sandbox):
@@ -84,7 +86,7 @@ def test_wrong_password_is_explained(app, ann, sandbox):
     team = team_of(app, ann)
     with app.app_context():
         stored_team = db.session.get(Team, team.id)
-        stored_team.gateway_password_encrypted = gateways.encrypt_secret("wrong")
+        stored_team.gateway_password_encrypted = gateways.encrypt_secret(app.config, "wrong")
         db.session.commit()
     response = ann.post("/senders/refresh", follow_redirects=True)
     assert "The gateway refused the login or password" in response.text
@@ -108,12 +110,52 @@ def test_hourly_tick_syncs_every_team_and_one_failure_does_not_stop_the_others(
     teams = [team_of(app, make_person(f"{n}@example.com")) for n in ("ann", "bob", "cid")]
     with app.app_context():
         broken = db.session.get(Team, teams[1].id)
-        broken.gateway_password_encrypted = gateways.encrypt_secret("wrong")
+        broken.gateway_password_encrypted = gateways.encrypt_secret(app.config, "wrong")
         db.session.commit()
-        failures = senders_tick.sync_all(db.session, gateways.client_for)
+        failures = senders_tick.sync_all(db.session, gateways.client_factory(app.config))
     assert list(failures) == [teams[1].id]
     assert "TEST" in stored(app, teams[0].id) and "TEST" in stored(app, teams[2].id)
     assert stored(app, teams[1].id) == {}
     with app.app_context():
         senders_tick.run(app)  # the tick as the scheduler calls it
         assert senders.usable_names(db.session, teams[0].id) == ["MyBrand", "TEST"]
+
+
+@pytest.mark.parametrize(
+    ("status", "can", "shown"),
+    [
+        ("active", True, "yes"),
+        ("default", True, "yes"),
+        ("new", False, "not yet: awaiting approval"),
+        ("pending", False, "not yet: awaiting approval"),
+        ("blocked", False, "no: refused"),
+        ("deleted", False, "no"),  # a state the gateway may add one day
+    ],
+)
+def test_one_rule_says_which_names_can_send_everywhere(app, ann, status, can, shown):
+    """The senders page, the composer's choices and check, the commit and the SQL queries all
+    read senders.can_send."""
+    team = team_of(app, ann)
+    with app.app_context():
+        db.session.add(SenderName(team_id=team.id, name="Brand", status=status))
+        db.session.commit()
+        assert senders.usable_names(db.session, team.id) == (["Brand"] if can else [])
+        query = select(func.count()).where(SenderName.team_id == team.id, senders.sendable())
+        assert db.session.scalar(query) == int(can)
+    page = ann.get("/senders").text
+    row = re.search(r'data-testid="sender-Brand">(.*?)</tr>', page, re.S)
+    assert row and re.search(rf"<td>{re.escape(shown)}</td>", row.group(1))
+
+    campaign_id = new_draft(ann)
+    composer = ann.get(f"/campaigns/{campaign_id}/edit").text
+    options = re.findall(r'<option[^>]*value="([^"]*)"', composer)
+    assert options == (["", "Brand"] if can else [])
+    html = preview(ann, campaign_id, sender="Brand", pasted_numbers="79161111111")
+    assert ("The sender name Brand cannot send" in html) != can
+    with app.app_context():
+        draft = db.session.get(Campaign, campaign_id)
+        if can:
+            assert campaigns.commit(db.session, draft) == 1
+        else:
+            with pytest.raises(campaigns.CampaignError, match="cannot send"):
+                campaigns.commit(db.session, draft)

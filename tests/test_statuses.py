@@ -5,26 +5,45 @@ recovered by polling, two workers on one queue, expiry. No status is lost or app
 import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from tests.helpers import assert_counters_match, make_campaign, sandbox_login, states, tick
 from webapp import iqsms
-from webapp.domain import gateways
+from webapp.domain import gateways, leases, send_calls, sending, statuses
 from webapp.extensions import db
-from webapp.jobs import dispatch, statuses
-from webapp.models import Message, MessageState, PendingStatus, Team, utcnow
+from webapp.jobs import dispatch as dispatch_tick
+from webapp.jobs import statuses as status_ticks
+from webapp.models import (
+    DELIVERY_OUTCOMES,
+    FAILURE_STATES,
+    LIVE_STATES,
+    MOVING_STATES,
+    RESENDABLE_STATES,
+    SETTLED_STATES,
+    UNDELIVERED_STATES,
+    Campaign,
+    Message,
+    MessageState,
+    PendingStatus,
+    Team,
+    utcnow,
+)
 
 S = MessageState
 
 
 def drain(app, **kwargs):
     with app.app_context():
+        kwargs.setdefault("client_factory", gateways.client_factory(app.config))
         return statuses.drain_status_queues(db.session, **kwargs)
 
 
 def poll(app, **kwargs):
     with app.app_context():
-        return statuses.poll_statuses(db.session, **kwargs)
+        kwargs.setdefault("client_factory", gateways.client_factory(app.config))
+        checks = statuses.Checks.from_config(app.config)
+        return statuses.poll_statuses(db.session, checks=checks, **kwargs)
 
 
 def gateway_truth(app, sandbox, team, campaign_id):
@@ -34,7 +53,7 @@ def gateway_truth(app, sandbox, team, campaign_id):
             sa.select(Message.id, Message.smsc_id).where(Message.campaign_id == campaign_id)
         ).all()
         stored = db.session.get(Team, team.id)
-        client = gateways.client_for(stored)
+        client = gateways.client_for(app.config, stored)
     truth = {}
     for batch in iqsms.batches(rows, 200):
         for reply in client.status([r.smsc_id for r in batch]):
@@ -122,19 +141,21 @@ def test_a_status_before_its_send_result_waits_and_is_applied(app, sandbox, sand
     campaign_id = make_campaign(app, team, 5)
     now = utcnow()
     with app.app_context():
-        sending = dispatch.load_sending(db.session, campaign_id)
-        claimed = dispatch.claim_batch(db.session, sending, now)
-        client = gateways.client_for(db.session.get(Team, team.id))
+        loaded = sending.load_sending(db.session, campaign_id)
+        claimed = sending.claim_batch(db.session, loaded, now)
+        client = gateways.client_for(app.config, db.session.get(Team, team.id))
         result = client.send(
             [iqsms.OutgoingMessage(str(i), p, t) for i, p, t in claimed.rows],
-            status_queue_name=sending.queue_name,
+            status_queue_name=loaded.queue_name,
         )
     sandbox_clock.advance(30)
     report = drain(app)  # the statuses arrive while the result is not stored yet
     assert report.pending == 5 and report.applied == 0
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 5
-        dispatch.store_results(db.session, claimed, result, now, dispatch.DispatchReport())
+        first_check = timedelta(minutes=10)
+        report = send_calls.DispatchReport()
+        send_calls.store_results(db.session, claimed, result, now, report, first_check)
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 0
     found = states(app, campaign_id)
     assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 5
@@ -211,14 +232,14 @@ def test_polling_backs_off_per_message_and_expires_after_the_limit(app, sandbox,
 def test_one_worker_drains_a_team_at_a_time(app, sandbox, sandbox_clock, team):
     with app.app_context():
         now = utcnow()
-        assert statuses.acquire_lease(db.session, "statuses:1", "a", now)
-        assert not statuses.acquire_lease(db.session, "statuses:1", "b", now)
-        assert statuses.acquire_lease(db.session, "statuses:2", "b", now)  # other teams go on
-        assert statuses.acquire_lease(db.session, "statuses:1", "a", now)  # renewal
-        later = now + statuses.LEASE_TTL + timedelta(seconds=1)
-        assert statuses.acquire_lease(db.session, "statuses:1", "b", later)  # expired
-        statuses.release_lease(db.session, "statuses:1", "b", later)
-        assert statuses.acquire_lease(db.session, "statuses:1", "c", later)
+        assert leases.acquire_lease(db.session, "statuses:1", "a", now)
+        assert not leases.acquire_lease(db.session, "statuses:1", "b", now)
+        assert leases.acquire_lease(db.session, "statuses:2", "b", now)  # other teams go on
+        assert leases.acquire_lease(db.session, "statuses:1", "a", now)  # renewal
+        later = now + leases.LEASE_TTL + timedelta(seconds=1)
+        assert leases.acquire_lease(db.session, "statuses:1", "b", later)  # expired
+        leases.release_lease(db.session, "statuses:1", "b", later)
+        assert leases.acquire_lease(db.session, "statuses:1", "c", later)
 
 
 def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sandbox_clock, team):
@@ -233,7 +254,7 @@ def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sa
 
     def worker():
         with app.app_context():
-            reports.append(statuses.drain_status_queues(db.session))
+            reports.append(drain(app))
             db.session.remove()
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -247,3 +268,50 @@ def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sa
     assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 3000
     assert_counters_match(app, campaign_id)
     assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
+
+
+@pytest.fixture
+def status_settings(monkeypatch):
+    """The status settings as the environment gives them, for the app made after this."""
+    monkeypatch.setenv("IQSMS_STATUS_CHECK_AFTER_MINUTES", "2")
+    monkeypatch.setenv("IQSMS_STATUS_EXPIRE_AFTER_HOURS", "1")
+    monkeypatch.setenv("IQSMS_DISPATCH_THREADS", "1")
+
+
+def test_the_first_status_check_follows_the_setting(status_settings, app, sandbox, team):
+    assert app.config["STATUS_CHECK_AFTER_MINUTES"] == 2
+    campaign_id = make_campaign(app, team, 3)
+    start = utcnow()
+    dispatch_tick.run(app)  # the worker's tick, as the scheduler runs it
+    assert states(app, campaign_id) == {S.ACCEPTED: 3}
+    with app.app_context():
+        first_due = db.session.scalar(sa.select(sa.func.min(Message.next_check_at)))
+    assert timedelta(minutes=1) < first_due - start <= timedelta(minutes=2, seconds=5)
+    # The poll takes them then, and waits twice the setting before the next check.
+    at = start + timedelta(minutes=3)
+    assert poll(app, clock=lambda: at).checked == 3
+    assert poll(app, clock=lambda: at + timedelta(minutes=3)).checked == 0
+    assert poll(app, clock=lambda: at + timedelta(minutes=5)).checked == 3
+
+
+def test_the_status_poll_tick_expires_after_the_setting(status_settings, app, sandbox, team):
+    campaign_id = make_campaign(app, team, 3)
+    tick(app)
+    with app.app_context():
+        two_hours_ago = utcnow() - timedelta(hours=2)
+        db.session.execute(sa.update(Message).values(sent_at=two_hours_ago))
+        db.session.execute(sa.update(Campaign).values(started_at=two_hours_ago))
+        db.session.commit()
+        status_ticks.run_poll(app)  # the worker's tick, in the context the scheduler opens
+    assert states(app, campaign_id) == {S.EXPIRED: 3}
+    assert_counters_match(app, campaign_id)
+
+
+def test_the_message_state_sets_cover_every_state_once():
+    assert sorted(MOVING_STATES + SETTLED_STATES) == sorted(MessageState)
+    assert set(LIVE_STATES) <= set(MOVING_STATES)
+    assert set(DELIVERY_OUTCOMES + RESENDABLE_STATES + FAILURE_STATES) <= set(SETTLED_STATES)
+    # Every settled message was delivered, was cancelled before sending, or is not delivered.
+    assert {S.DELIVERED, S.CANCELLED, *UNDELIVERED_STATES} == set(SETTLED_STATES)
+    # Statuses move exactly the messages on their way, expired ones, and delivery outcomes.
+    assert set(statuses.RANK) == {*LIVE_STATES, S.EXPIRED, *DELIVERY_OUTCOMES}

@@ -188,3 +188,35 @@ def test_audit_log_is_for_owners_and_admins(app, make_person):
         ).first()
         local = event.created_at.astimezone(ZoneInfo(team.timezone))
     assert f"When ({team.timezone})" in html and f"{local:%Y-%m-%d %H:%M:%S}" in html
+
+
+def test_an_invitation_posted_without_a_note_is_made(app, make_person):
+    ann = make_person("ann@example.com")
+    response = ann.post("/team/invitations", {"role": "viewer"})  # no "note" field at all
+    assert response.status_code == 200
+    assert 'data-testid="invite-link"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(Invitation.note)) == ""
+
+
+def test_renaming_and_sending_settings_are_audited_once_each(app, make_person):
+    ann = make_person("ann@example.com")
+    assert ann.post("/team/settings", {"name": "Acme Renamed"}).status_code == 302
+    sending = {
+        "sending-phone_region": "RU",
+        "sending-timezone": "Europe/Moscow",
+        "sending-price_per_part": "3.00",
+        "sending-send_rate": "10",
+    }
+    assert ann.post("/team/settings", sending).status_code == 302
+    with app.app_context():
+        events = {
+            e.action: e.details
+            for e in db.session.scalars(
+                sa.select(AuditEvent).where(
+                    AuditEvent.action.in_(["team_renamed", "sending_settings_changed"])
+                )
+            )
+        }
+    assert events["team_renamed"]["after"] == "Acme Renamed"
+    assert events["sending_settings_changed"]["price_per_part"][1].startswith("3.00")

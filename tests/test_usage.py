@@ -11,9 +11,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from tests.helpers import make_campaign, sandbox_login, team_of
-from webapp.domain import usage
+from webapp.domain import gateways, sending, statuses, usage
 from webapp.extensions import db
-from webapp.jobs import dispatch, statuses
 from webapp.models import Campaign, Message, UsagePeriod, User
 
 T = datetime(2030, 3, 9, 10, 0, tzinfo=UTC)
@@ -135,7 +134,13 @@ def test_concurrent_dispatch_loops_and_statuses_lose_no_counts(app, sandbox, san
 
     def loop():
         with app.app_context():
-            reports.append(dispatch.dispatch_due_messages(db.session, batch_size=40))
+            checks = statuses.Checks.from_config(app.config)
+            factory = gateways.client_factory(app.config)
+            reports.append(
+                sending.dispatch_due_messages(
+                    db.session, client_factory=factory, checks=checks, batch_size=40
+                )
+            )
             db.session.remove()
 
     threads = [threading.Thread(target=loop) for _ in range(3)]
@@ -147,7 +152,7 @@ def test_concurrent_dispatch_loops_and_statuses_lose_no_counts(app, sandbox, san
 
     sandbox_clock.advance(60)
     with app.app_context():
-        statuses.drain_status_queues(db.session)
+        statuses.drain_status_queues(db.session, client_factory=gateways.client_factory(app.config))
     for campaign_id, parts in ((big, 1800), (small, 299)):
         with app.app_context():
             campaign = db.session.get(Campaign, campaign_id)

@@ -18,9 +18,10 @@ from tests.helpers import (
     received_client_ids,
     sandbox_login,
     states,
+    tick,
 )
+from webapp.domain import sending
 from webapp.extensions import db
-from webapp.jobs import dispatch
 from webapp.models import Message, MessageState, Team, utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,13 +66,11 @@ def test_a_killed_worker_loses_nothing_and_sends_nothing_twice(app, sandbox, tea
     sandbox.set_faults()
 
     # A worker starting again right away leaves the fresh claims alone...
-    with app.app_context():
-        report = dispatch.dispatch_due_messages(db.session, budget=0)
+    report = tick(app, budget=0)
     assert report.stale == 0
     # ...and settles them once they are stale, then sends the rest, once.
-    later = utcnow() + dispatch.STALE_CLAIM + timedelta(seconds=1)
-    with app.app_context():
-        report = dispatch.dispatch_due_messages(db.session, clock=lambda: later)
+    later = utcnow() + sending.STALE_CLAIM + timedelta(seconds=1)
+    report = tick(app, clock=lambda: later)
     assert report.stale == in_flight
     assert states(app, campaign_id) == {
         MessageState.UNKNOWN: in_flight,

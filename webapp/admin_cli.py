@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -12,6 +13,7 @@ from webapp.models import GatewayMode, Membership, Role, Team, User
 
 users_cli = AppGroup("users", help="Manage people's accounts.")
 teams_cli = AppGroup("teams", help="Manage teams and their gateways.")
+NOT_REACHABLE = " (sandbox not reachable now: account made on first use)"
 
 
 @users_cli.command("create")
@@ -20,7 +22,7 @@ teams_cli = AppGroup("teams", help="Manage teams and their gateways.")
 def create_user(email: str, password: str) -> None:
     """Create an account that signs in with EMAIL."""
     try:
-        user = accounts.create_user(email, password)
+        user = accounts.create_user(db.session, email, password)
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
@@ -38,15 +40,11 @@ def create_team(name: str, owner_email: str) -> None:
     if owner is None:
         raise click.ClickException(f"No user {owner_email}; create it with `flask users create`.")
     try:
-        team = teams.create_team(name, owner)
+        team = teams.create_team(db.session, current_app.config, name, owner)
     except teams.TeamError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
-    note = (
-        ""
-        if team.sandbox_account_ready
-        else " (sandbox not reachable now: account made on first use)"
-    )
+    note = "" if team.sandbox_account_ready else NOT_REACHABLE
     click.echo(f"Created team {team.name!r} (id {team.id}) owned by {owner.email}{note}.")
 
 
@@ -59,21 +57,25 @@ def create_team(name: str, owner_email: str) -> None:
 def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: str | None) -> None:
     """Point TEAM (its id or exact name) at the sandbox or at an iQSMS account."""
     team = _find_team(team_ref)
-    note = ""
-    if sandbox:
-        gateways.use_sandbox(team)
-        if not team.sandbox_account_ready:
-            note = " (sandbox not reachable now: account made on first use)"
-    else:
-        if not login:
-            raise click.ClickException("Give --login and --password, or --sandbox.")
-        try:
-            gateways.use_iqsms(team, url, login, password)
-        except ValueError as exc:
-            raise click.ClickException("Give --password too.") from exc
-    teams.record(db.session, team.id, "gateway_changed", None, mode=team.gateway_mode, by="cli")
+    if not sandbox and not login:
+        raise click.ClickException("Give --login and --password, or --sandbox.")
+    try:
+        gateways.change_gateway(
+            db.session,
+            current_app.config,
+            team,
+            None,
+            sandbox=sandbox,
+            url=url,
+            login=login,
+            password=password,
+            by="cli",
+        )
+    except gateways.GatewaySettingsError as exc:
+        raise click.ClickException("Give --password too.") from exc
     db.session.commit()
-    click.echo(f"Team {team.name!r} now sends through {gateways.base_url(team)}{note}.")
+    note = "" if not sandbox or team.sandbox_account_ready else NOT_REACHABLE
+    click.echo(f"Team {team.name!r} now sends through {_url(team)}{note}.")
 
 
 @teams_cli.command("list")
@@ -93,9 +95,13 @@ def list_teams() -> None:
         )
         mode = "sandbox" if team.gateway_mode == GatewayMode.SANDBOX else team.gateway_login
         click.echo(
-            f"{team.id:>4}  {team.name}  gateway: {mode} ({gateways.base_url(team)})  "
+            f"{team.id:>4}  {team.name}  gateway: {mode} ({_url(team)})  "
             f"queue: {team.status_queue_name}  members: {members}  owners: {', '.join(owners)}"
         )
+
+
+def _url(team: Team) -> str:
+    return gateways.base_url(current_app.config, team)
 
 
 def _find_team(ref: str) -> Team:

@@ -9,11 +9,12 @@ from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from webapp import access, cli, htmx, models, security  # noqa: F401  (models: every table)
+from webapp import access, cli, formatting, htmx, models, security  # noqa: F401  (models: tables)
 from webapp.config import load_config
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.models import AuditEvent
 from webapp.views import register_blueprints
+from webapp.views.balance import low_balance_entry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     htmx.init_app(app)
+    formatting.init_app(app)
     security.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the sign-in page says enough
@@ -61,7 +63,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _template_globals() -> dict[str, Any]:
-    return {"can": access.can, "Permission": access.Permission}
+    # Formatting filters and globals are registered by formatting.init_app; these are about
+    # who is looking: what they may do, and the balance reading their banner watches.
+    return {
+        "can": access.can,
+        "Permission": access.Permission,
+        "low_balance_entry": low_balance_entry,
+    }
 
 
 def _stamp_request_address(session: Any, _context: Any, _instances: Any) -> None:

@@ -25,9 +25,7 @@ def executemany(session: Session, statement: str, rows: Sequence[dict[str, Any]]
     if not rows:
         return 0
     connection = session.connection()
-    if connection.dialect.name != "sqlite":  # sqlite3 takes :name itself; psycopg %(name)s
-        statement = NAMED_PARAMETER.sub(r"%(\1)s", statement)
-    return connection.exec_driver_sql(statement, list(rows)).rowcount
+    return connection.exec_driver_sql(_named(connection, statement), list(rows)).rowcount
 
 
 def db_time(session: Session, when: datetime) -> Any:
@@ -44,9 +42,7 @@ def execute(session: Session, statement: str, parameters: dict[str, Any]) -> int
     """Run ``statement`` (``:name`` parameters) once with ``parameters``, through the driver;
     returns the number of rows it changed."""
     connection = session.connection()
-    if connection.dialect.name != "sqlite":
-        statement = NAMED_PARAMETER.sub(r"%(\1)s", statement)
-    return connection.exec_driver_sql(statement, parameters).rowcount
+    return connection.exec_driver_sql(_named(connection, statement), parameters).rowcount
 
 
 def execute_positional(session: Session, statement: str, parameters: Sequence[Any]) -> int:
@@ -59,3 +55,10 @@ def execute_positional(session: Session, statement: str, parameters: Sequence[An
     if connection.dialect.name != "sqlite":
         statement = statement.replace("?", "%s")
     return connection.exec_driver_sql(statement, tuple(parameters)).rowcount
+
+
+def _named(connection: Any, statement: str) -> str:
+    # sqlite3 takes :name itself; psycopg takes %(name)s.
+    if connection.dialect.name == "sqlite":
+        return statement
+    return NAMED_PARAMETER.sub(r"%(\1)s", statement)

@@ -24,6 +24,9 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     SANDBOX_URL = DEFAULT_SANDBOX_URL
+    # Unset, SECRET_KEY and ENCRYPTION_KEY are generated once into the instance folder.
+    SECRET_KEY = None
+    ENCRYPTION_KEY = None
     # JSON columns keep non-ASCII keys and values as they are: SQLite's json_extract does not
     # match a key stored \u-escaped (contact fields named in Cyrillic, like "Имя").
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {
@@ -49,10 +52,19 @@ class Defaults:
     BALANCE_INTERVAL = 900
     # Dispatch loops per worker: one waits for the gateway while others store or claim.
     DISPATCH_THREADS = 3
+    # Minutes after acceptance before status.json is first asked about a message whose status
+    # never came through the queue (the wait doubles after each check), and hours after
+    # sending before a message still without a final status is marked expired.
+    STATUS_CHECK_AFTER_MINUTES = 10
+    STATUS_EXPIRE_AFTER_HOURS = 72
     # Short, explicit calls made while a person waits ("test connection"), in seconds.
     GATEWAY_INTERACTIVE_TIMEOUT = 8.0
     # Trust X-Forwarded-* from this many proxies (for HTTPS detection behind a load balancer).
     PROXY_FIX_HOPS = 0
+    # Request size limits: CSV uploads may be large (they go to disk, never to memory); pasted
+    # numbers are form text, kept in memory.
+    MAX_CONTENT_LENGTH = 256 * 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 8 * 1024 * 1024
 
 
 def normalize_database_url(url: str) -> str:
@@ -84,17 +96,26 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
 
     if overrides:
         app.config.update(overrides)
+    _read_switches(app.config)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
-    if not app.config.get("SECRET_KEY"):
+    if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_or_create_secret_key(instance / "secret_key")
-    if not app.config.get("ENCRYPTION_KEY"):
+    if not app.config["ENCRYPTION_KEY"]:
         # A key of its own, not derived from SECRET_KEY: rotating one must not break the other.
         app.config["ENCRYPTION_KEY"] = load_or_create_secret_key(
             instance / "encryption_key", new_key=lambda: Fernet.generate_key().decode()
         )
+
+
+def _read_switches(config: dict[str, Any]) -> None:
+    """On/off settings given as words (``IQSMS_SIGNUP_ENABLED=False`` is not JSON, so it
+    arrives as the text "False", which Python would take as true) become booleans."""
+    for name, default in vars(Defaults).items():
+        if isinstance(default, bool) and isinstance(config.get(name), str):
+            config[name] = config[name].strip().lower() not in ("false", "no", "off", "0", "")
 
 
 def load_or_create_secret_key(

@@ -71,8 +71,8 @@ def safe_next_url(target: str | None) -> str | None:
 def init_app(app: Flask) -> None:
     app.after_request(set_security_headers)
     app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)
-    if app.config.get("PROXY_FIX_HOPS"):
+    hops = int(app.config["PROXY_FIX_HOPS"])
+    if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        hops = int(app.config["PROXY_FIX_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

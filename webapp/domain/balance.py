@@ -1,9 +1,10 @@
-"""Balance snapshots: reading balance.json into ``balance_snapshots``, when it is due, and the
-low-balance warning.
+"""Balance snapshots: reading balance.json into ``balance_snapshots``, when it is due, the
+low-balance warning, the balance's history and how fast it goes.
 
-A team's snapshot is due every ``BALANCE_INTERVAL`` seconds, and at once after one of its
-campaigns finishes (so a campaign's spending shows in the balance right away). A failed read
-is retried sooner, waiting twice as long each time, but never longer than the interval.
+A team's snapshot is due every ``interval`` (the setting ``BALANCE_INTERVAL``, which callers
+read), and at once after one of its campaigns finishes (so a campaign's spending shows in the
+balance right away). A failed read is retried sooner, waiting twice as long each time, but
+never longer than the interval.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from webapp import iqsms
 from webapp.domain import audit, gateways, usage
-from webapp.models import BalanceSnapshot, Campaign, Team, UsagePeriod
+from webapp.formatting import plain_money
+from webapp.models import BalanceSnapshot, Campaign, Team, UsagePeriod, User
+from webapp.periods import Period
 
-INTERVAL = timedelta(minutes=15)
 FIRST_RETRY = timedelta(minutes=1)
 CLAIM_TTL = timedelta(minutes=2)  # a worker that died mid-read is replaced after this
 
@@ -68,11 +70,11 @@ def take_snapshot(
     team: Team,
     client: iqsms.Client,
     now: datetime,
-    interval: timedelta = INTERVAL,
+    interval: timedelta,
 ) -> Outcome:
     """Read balance.json and store every entry; on failure, note it and plan the retry.
     Either way the low-balance warning is brought up to date. Commits."""
-    check = gateways.check_connection(client, team)
+    check = gateways.check_connection(client)
     if not check.ok:
         team.balance_failures += 1
         team.balance_error = check.message[:500]
@@ -150,12 +152,35 @@ def is_low(team: Team, entries: list[BalanceSnapshot]) -> BalanceSnapshot | None
     return None
 
 
+def set_warning(
+    session: Session,
+    team: Team,
+    threshold: Decimal | None,
+    type_: str,
+    user: User | None,
+    now: datetime,
+) -> None:
+    """Warn while ``type_`` is below ``threshold`` (None: never), noted in the audit log when
+    it changes; the latest reading is checked against it at once, so the banner appears or
+    goes on the very next page. Commits."""
+    before = (team.low_balance_threshold, team.low_balance_type)
+    team.low_balance_threshold, team.low_balance_type = threshold, type_
+    if (threshold, type_) != before:
+        details = {"threshold": plain_money(threshold), "type": type_}
+        audit.record(session, team.id, "balance_warning_changed", user, **details)
+    if type_ != before[1]:
+        # A warning raised on the old type says nothing of the new one: checked afresh, so a
+        # new type that is low gets its own "balance_low" entry and its own "since".
+        team.low_balance_since = None
+    update_warning(session, team, latest(session, team.id), now)
+    session.commit()
+
+
 def update_warning(
     session: Session, team: Team, entries: list[BalanceSnapshot], now: datetime
 ) -> None:
     """Raise or clear the team's low-balance warning from a snapshot; crossing the threshold
-    either way is written to the audit log (through ``db.session``, which ``session`` is in
-    the app). The caller commits."""
+    either way is written to the audit log. The caller commits."""
     if not entries:
         return
     low = is_low(team, entries)
@@ -166,8 +191,8 @@ def update_warning(
             team.id,
             "balance_low",
             type=low.type,
-            balance=_plain(low.balance),
-            threshold=_plain(team.low_balance_threshold),
+            balance=plain_money(low.balance),
+            threshold=plain_money(team.low_balance_threshold),
         )
     elif low is None and team.low_balance_since is not None:
         team.low_balance_since = None
@@ -176,14 +201,9 @@ def update_warning(
         entry = next((e for e in entries if e.type == team.low_balance_type), None)
         details = {"type": team.low_balance_type}
         if entry is not None:
-            details["balance"] = _plain(entry.balance)
-        if team.low_balance_threshold is not None:
-            details["threshold"] = _plain(team.low_balance_threshold)
+            details["balance"] = plain_money(entry.balance)
+        details["threshold"] = plain_money(team.low_balance_threshold)
         audit.record(session, team.id, "balance_restored", **details)
-
-
-def _plain(amount: Decimal | None) -> str:
-    return "" if amount is None else f"{amount:.2f}"
 
 
 @dataclass(frozen=True)
@@ -245,6 +265,38 @@ def reading_before(session: Session, team_id: int, start: datetime) -> Point | N
         )
     ).all()
     return Point(taken, {type_: amount for type_, amount in sorted(rows)})
+
+
+@dataclass(frozen=True)
+class History:
+    """The balance over a period as the page draws and lists it: the types worth drawing, the
+    points (oldest first), the reading before the period (the balance the chart starts with),
+    and the resolution the points were thinned to."""
+
+    period: Period
+    types: list[str]
+    points: list[Point]
+    before: Point | None
+    resolution: timedelta
+
+    @property
+    def last_moment(self) -> datetime:
+        """The last instant of the period (its end is excluded)."""
+        return self.period.end - timedelta(microseconds=1)
+
+
+def history_over(session: Session, team_id: int, period: Period, shown_now: set[str]) -> History:
+    """The balance over ``period``; a type is drawn when it is shown now (``shown_now``) or
+    held something in the period (see :func:`worth_showing_type`)."""
+    types, points, resolution = history(session, team_id, period.start, period.end)
+    before = reading_before(session, team_id, period.start) if points else None
+    drawn = [before, *points] if before else points
+    types = [
+        t
+        for t in dict.fromkeys([*(before.balances if before else ()), *types])
+        if t in shown_now or any(worth_showing_type(t, p.balances.get(t)) for p in drawn)
+    ]
+    return History(period, types, points, before, resolution)
 
 
 def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:

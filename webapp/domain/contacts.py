@@ -1,26 +1,23 @@
 """Contact lists, their contacts and the team's stop list: the work behind the contacts pages.
 
 Plain functions over a session, used by the views, the CSV import and the composer. Phones always
-go through :func:`webapp.sms.normalize_phone` with the team's region. Big lists stay fast: the
-list's ``contact_count`` moves in the same transaction as its contacts, and pages go by id.
+go through :mod:`webapp.phones` with the team's region. Big lists stay fast: the list's
+``contact_count`` moves in the same transaction as its contacts, and pages go by id.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.schema import Table
 
-from webapp import bulk
+from webapp import bulk, paging
 from webapp.domain.audit import record
 from webapp.models import (
     Contact,
@@ -32,20 +29,20 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.sms import normalize_phone
+from webapp.phones import looks_like_phone, normalize_phone, phone_prefix, split_pasted, starts_with
 
 PAGE_SIZE = 50
 MAX_LIST_NAME = 100
-# Where one pasted number ends: new lines, commas, semicolons (spaces are decided per piece).
-PASTE_SEPARATORS = re.compile(r"[\r\n,;]+")
-DIGITS = re.compile(r"\d")
-# The longest phone the API takes is 15 digits; "7916…" padded with 9s is the last of a prefix.
-MAX_PHONE_DIGITS = 16
+CHUNK = 5000  # pasted phones per statement
 FIELD_LINE = re.compile(r"\s*([^=:]*[^=:\s])\s*[=:](.*)$")
 
 
 class ContactError(ValueError):
     """Something a person can fix, in plain words."""
+
+
+class FieldsError(ContactError):
+    """Fields typed by hand that cannot be read."""
 
 
 @dataclass
@@ -57,41 +54,19 @@ class AddReport:
     # (what was given, why it is not a phone)
     invalid: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def total(self) -> int:
-        return self.added + self.duplicates + len(self.invalid)
-
 
 # -- writing many rows at once ------------------------------------------------------------------
-
-
-def insert_ignoring_duplicates(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], unique: Sequence[str]
-) -> int:
-    """Insert ``rows``, skipping any that clash on ``unique`` (with a row
-    already there or an earlier one in ``rows``); returns how many went in."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        statement = postgresql.insert(table)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(table)
-    else:  # pragma: no cover - the product runs on these two
-        raise RuntimeError(f"no insert-or-skip for {dialect}")
-    # Executed with the rows as parameters, the statement is compiled once and SQLAlchemy
-    # sends it in multi-row batches ("insertmanyvalues"); RETURNING gives exactly the rows
-    # inserted on both databases (an executemany's rowcount is not to be trusted).
-    statement = statement.on_conflict_do_nothing(index_elements=list(unique)).returning(
-        *table.primary_key.columns
-    )
-    return len(session.execute(statement, list(rows)).all())
 
 
 CONTACT_INSERT = (
     "INSERT INTO contacts (team_id, list_id, phone, fields, created_at)"
     " VALUES (:team_id, :list_id, :phone, :fields, :created_at)"
     " ON CONFLICT (list_id, phone) DO NOTHING"
+)
+STOP_LIST_INSERT = (
+    "INSERT INTO stop_list (team_id, phone, reason, created_at)"
+    " VALUES (:team_id, :phone, :reason, :created_at)"
+    " ON CONFLICT (team_id, phone) DO NOTHING"
 )
 
 
@@ -105,16 +80,10 @@ def add_phones(
     move its ``contact_count``; returns how many were added. The caller commits."""
     created_at = bulk.db_time(session, now or utcnow())
     team_id, list_id = contact_list.team_id, contact_list.id
+    # Keys as written (not \u-escaped): SQLite's json_extract finds "Имя" only so.
     rows = [
-        {
-            "team_id": team_id,
-            "list_id": list_id,
-            "phone": phone,
-            # Keys as written (not \u-escaped): SQLite's json_extract finds "Имя" only so.
-            "fields": json.dumps(fields, ensure_ascii=False),
-            "created_at": created_at,
-        }
-        for phone, fields in phones
+        dict(team_id=team_id, list_id=list_id, phone=phone, created_at=created_at, fields=text)
+        for phone, text in ((p, json.dumps(f, ensure_ascii=False)) for p, f in phones)
     ]
     # The driver's executemany: imports write millions of these. Its rowcount is the number
     # of rows inserted, the skipped duplicates not counted, on both databases.
@@ -129,7 +98,7 @@ def add_phones(
     return added
 
 
-def merge_field_names(session: Session, contact_list: ContactList, names: Iterable[str]) -> None:
+def merge_field_names(contact_list: ContactList, names: Iterable[str]) -> None:
     """Add ``names`` (in order) to the fields the list's contacts carry."""
     current = list(contact_list.field_names or [])
     new = [n for n in dict.fromkeys(names) if n and n not in current]
@@ -138,6 +107,17 @@ def merge_field_names(session: Session, contact_list: ContactList, names: Iterab
 
 
 # -- lists --------------------------------------------------------------------------------------
+
+
+def team_lists(session: Session, team: Team) -> list[ContactList]:
+    """The team's lists by name."""
+    return list(
+        session.scalars(
+            select(ContactList)
+            .where(ContactList.team_id == team.id)
+            .order_by(ContactList.name, ContactList.id)
+        )
+    )
 
 
 def clean_list_name(name: str | None) -> str:
@@ -158,11 +138,10 @@ def create_list(session: Session, team: Team, name: str, user: User | None) -> C
     return contact_list
 
 
-def rename_list(
-    session: Session, contact_list: ContactList, name: str, user: User | None
-) -> None:
+def rename_list(session: Session, contact_list: ContactList, name: str, user: User | None) -> None:
     before, contact_list.name = contact_list.name, clean_list_name(name)
-    record(session, contact_list.team_id, "contact_list_renamed", user, before=before, after=name)
+    after = contact_list.name
+    record(session, contact_list.team_id, "contact_list_renamed", user, before=before, after=after)
 
 
 def delete_list(
@@ -193,19 +172,17 @@ def remove_upload(upload_root: Path, stored_path: str) -> None:
         (upload_root / stored_path).unlink(missing_ok=True)
 
 
-def field_names_of_lists(team_id: int, list_ids: Iterable[int]) -> list[str]:
+def field_names_of_lists(session: Session, team_id: int, list_ids: Iterable[int]) -> list[str]:
     """The fields (placeholders) the contacts of these lists of the team may carry: the union
     of the lists' field names, in the order they first appear."""
-    from webapp.extensions import db
-
     ids = list(list_ids)
     if not ids:
         return []
-    rows = db.session.execute(
+    rows = session.scalars(
         select(ContactList.field_names)
         .where(ContactList.team_id == team_id, ContactList.id.in_(ids))
         .order_by(ContactList.id)
-    ).scalars()
+    )
     names: dict[str, None] = {}
     for field_names in rows:
         names.update(dict.fromkeys(field_names or []))
@@ -222,33 +199,58 @@ class ContactPage:
     stop_listed: set[str]
 
 
-def prefix_digits(query: str | None) -> str:
-    """The digits of a phone prefix as typed ("+7 916" is "7916")."""
-    return "".join(DIGITS.findall(query or ""))[:MAX_PHONE_DIGITS]
-
-
 def contacts_page(
-    session: Session, contact_list: ContactList, after: int | None = None, prefix: str = ""
+    session: Session, contact_list: ContactList, after: int | None = None, query: str = ""
 ) -> ContactPage:
-    """A page of a list's contacts by id (keyset: no OFFSET, no COUNT), optionally only phones
-    starting with the digits ``prefix``; phones on the team's stop list are named."""
-    query = select(Contact).where(Contact.list_id == contact_list.id)
-    if prefix:
-        # A range rather than LIKE: it uses the (list_id, phone) index under any collation.
-        query = query.where(
-            Contact.phone >= prefix,
-            Contact.phone <= prefix + "9" * (MAX_PHONE_DIGITS - len(prefix)),
-        )
+    """A page of a list's contacts by id (keyset: no OFFSET, no COUNT), optionally only those
+    ``query`` finds (see :func:`search`); phones on the team's stop list are named."""
+    rows = select(Contact).where(Contact.list_id == contact_list.id)
+    if query.strip():
+        rows = rows.where(search(session, query))
     if after:
-        query = query.where(Contact.id > after)
-    contacts = list(session.scalars(query.order_by(Contact.id).limit(PAGE_SIZE + 1)))
-    more = len(contacts) > PAGE_SIZE
-    contacts = contacts[:PAGE_SIZE]
+        rows = rows.where(Contact.id > after)
+    contacts, more = paging.first_rows(session, rows.order_by(Contact.id), PAGE_SIZE)
     return ContactPage(
         contacts,
-        contacts[-1].id if more else None,
+        paging.next_key(contacts, more),
         stop_listed(session, contact_list.team_id, [c.phone for c in contacts]),
     )
+
+
+def search(session: Session, query: str) -> ColumnElement[bool]:
+    """The contacts a search finds: a phone typed in any usual way ("8 916", "+7 (916)") finds
+    the phones it starts (by the phone's index); anything else finds contacts with a field
+    value (a name, a city...) that contains it, in any letter case."""
+    if looks_like_phone(query):
+        return starts_with(Contact.phone, phone_prefix(query))
+    values = _field_values(session)
+    fold = _folding(session)
+    return exists(
+        select(values.c.value).where(
+            fold(values.c.value).contains(query.strip().lower(), autoescape=True)
+        )
+    )
+
+
+def _field_values(session: Session):  # a table-valued function (its type is private)
+    """The values of a contact's fields as rows of a column ``value``, on either database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.json_each_text(Contact.fields).table_valued("key", "value")
+    return func.json_each(Contact.fields).table_valued("value")
+
+
+def _folding(session: Session) -> Callable[[ColumnElement[str]], ColumnElement[str]]:
+    """SQL lowercase that knows Cyrillic: PostgreSQL's ``lower``; SQLite's knows only ASCII,
+    so there it is Python's, registered on the connection."""
+    if session.get_bind().dialect.name != "sqlite":
+        return func.lower
+    connection = session.connection().connection.driver_connection
+    connection.create_function("py_lower", 1, _lower, deterministic=True)
+    return func.py_lower
+
+
+def _lower(value: object) -> str | None:
+    return None if value is None else str(value).lower()
 
 
 def parse_fields(text: str | None) -> dict[str, str]:
@@ -259,8 +261,20 @@ def parse_fields(text: str | None) -> dict[str, str]:
             continue
         match = FIELD_LINE.match(line)
         if match is None:
-            raise ContactError(f"Line {number}: write a field as name = value.")
+            raise FieldsError(f"Line {number}: write a field as name = value.")
         fields[match.group(1).strip()] = match.group(2).strip()
+    return fields
+
+
+def typed_fields(
+    contact_list: ContactList, more_fields: str | None, inputs: Mapping[str, str]
+) -> dict[str, str]:
+    """The fields of a contact added by hand: those typed as ``name = value`` lines, then the
+    list's known fields from their own inputs (``field:<name>``), which win."""
+    fields = parse_fields(more_fields)
+    for name in contact_list.field_names or []:
+        if value := (inputs.get(f"field:{name}") or "").strip():
+            fields[name] = value
     return fields
 
 
@@ -275,11 +289,11 @@ def add_contact(
     already in the list."""
     result = normalize_phone(raw_phone, team.phone_region)
     if result.phone is None:
-        raise ContactError(phone_reason(result.error))
+        raise ContactError(result.error)
     fields = {k.strip(): v.strip() for k, v in fields.items() if k.strip()}
     if not add_phones(session, contact_list, [(result.phone, fields)]):
         raise ContactError(f"{result.phone} is already in this list.")
-    merge_field_names(session, contact_list, fields)
+    merge_field_names(contact_list, fields)
     return session.scalars(
         select(Contact).where(Contact.list_id == contact_list.id, Contact.phone == result.phone)
     ).one()
@@ -295,45 +309,35 @@ def remove_contact(session: Session, contact: Contact) -> None:
     session.delete(contact)
 
 
-def phone_reason(error: str | None) -> str:
-    """The reason a phone was refused, as shown to people."""
-    return {"empty": "no phone"}.get(error or "", error or "not a phone number")
-
-
-def split_pasted(text: str, region: str) -> list[tuple[str, str | None, str | None]]:
-    """Pasted numbers as ``(as given, phone, reason)``: one per line or between commas and
-    semicolons; spaces separate numbers only where each part is a number by itself (spaces
-    inside "+7 916 123-45-67" do not)."""
-    items: list[tuple[str, str | None, str | None]] = []
-    for piece in PASTE_SEPARATORS.split(text or ""):
-        piece = piece.strip()
-        if not piece:
-            continue
-        result = normalize_phone(piece, region)
-        parts = piece.split()
-        if result.phone is None and len(parts) > 1:
-            results = [normalize_phone(p, region) for p in parts]
-            if all(len(DIGITS.findall(p)) >= 7 for p in parts):
-                items += [(p, r.phone, r.error) for p, r in zip(parts, results, strict=True)]
-                continue
-        items.append((piece, result.phone, result.error))
-    return items
-
-
-def add_pasted(session: Session, contact_list: ContactList, team: Team, text: str) -> AddReport:
-    """Add pasted numbers to a list: how many were added, already there, and not phones."""
+def _add_pasted(text: str, region: str, add: Callable[[list[str]], int]) -> AddReport:
+    """Split pasted text and give its phones to ``add`` (5,000 at a time, returning how many
+    went in): the report of added, already there, and not phones with the reason."""
     report = AddReport()
-    phones: list[tuple[str, dict[str, str]]] = []
-    for given, phone, error in split_pasted(text, team.phone_region):
-        if phone is None:
-            report.invalid.append((given, phone_reason(error)))
+    phones: list[str] = []
+    for item in split_pasted(text, region):
+        if item.phone is None:
+            report.invalid.append((item.given, item.reason or ""))
         else:
-            phones.append((phone, {}))
-    for start in range(0, len(phones), 5000):
-        chunk = phones[start : start + 5000]
-        added = add_phones(session, contact_list, chunk)
+            phones.append(item.phone)
+    for start in range(0, len(phones), CHUNK):
+        chunk = phones[start : start + CHUNK]
+        added = add(chunk)
         report.added += added
         report.duplicates += len(chunk) - added
+    return report
+
+
+def add_pasted(
+    session: Session, contact_list: ContactList, team: Team, text: str, user: User | None
+) -> AddReport:
+    """Add pasted numbers to a list: how many were added, already there, and not phones."""
+    report = _add_pasted(
+        text,
+        team.phone_region,
+        lambda phones: add_phones(session, contact_list, [(p, {}) for p in phones]),
+    )
+    if report.added:
+        record(session, team.id, "contacts_pasted", user, added=report.added)
     return report
 
 
@@ -357,25 +361,14 @@ def add_to_stop_list(
     session: Session, team: Team, text: str, reason: str, user: User | None
 ) -> AddReport:
     """Put pasted numbers on the team's stop list (opt-outs): no campaign sends to them."""
-    report = AddReport()
-    phones = []
-    for given, phone, error in split_pasted(text, team.phone_region):
-        if phone is None:
-            report.invalid.append((given, phone_reason(error)))
-        else:
-            phones.append(phone)
-    now = utcnow()
+    now = bulk.db_time(session, utcnow())
     reason = (reason or "").strip()[:200]
-    for start in range(0, len(phones), 5000):
-        chunk = phones[start : start + 5000]
-        rows = [
-            {"team_id": team.id, "phone": p, "reason": reason, "created_at": now} for p in chunk
-        ]
-        added = insert_ignoring_duplicates(
-            session, StopListEntry.__table__, rows, ["team_id", "phone"]
-        )
-        report.added += added
-        report.duplicates += len(chunk) - added
+
+    def add(phones: list[str]) -> int:
+        rows = [dict(team_id=team.id, phone=p, reason=reason, created_at=now) for p in phones]
+        return bulk.executemany(session, STOP_LIST_INSERT, rows)
+
+    report = _add_pasted(text, team.phone_region, add)
     if report.added:
         record(session, team.id, "stop_list_added", user, phones=report.added)
     return report
@@ -387,22 +380,18 @@ def remove_from_stop_list(session: Session, entry: StopListEntry, user: User | N
 
 
 def stop_list_page(
-    session: Session, team: Team, after: int | None = None, prefix: str = ""
+    session: Session, team: Team, after: int | None = None, query: str = ""
 ) -> tuple[list[StopListEntry], int | None, int]:
-    """A page of the stop list, newest first by id, the id to continue before, and the size."""
-    query = select(StopListEntry).where(StopListEntry.team_id == team.id)
-    if prefix:
-        query = query.where(
-            StopListEntry.phone >= prefix,
-            StopListEntry.phone <= prefix + "9" * (MAX_PHONE_DIGITS - len(prefix)),
-        )
+    """A page of the stop list, newest first by id, optionally only phones starting with the
+    phone ``query``; the id to continue before, and the list's size."""
+    rows = select(StopListEntry).where(StopListEntry.team_id == team.id)
+    if query.strip():
+        rows = rows.where(starts_with(StopListEntry.phone, phone_prefix(query)))
     if after:
-        query = query.where(StopListEntry.id < after)
-    entries = list(session.scalars(query.order_by(StopListEntry.id.desc()).limit(PAGE_SIZE + 1)))
-    more = len(entries) > PAGE_SIZE
-    entries = entries[:PAGE_SIZE]
+        rows = rows.where(StopListEntry.id < after)
+    entries, more = paging.first_rows(session, rows.order_by(StopListEntry.id.desc()), PAGE_SIZE)
     # Stop lists are thousands of opt-outs, not millions: counting them is cheap.
     total = session.scalar(
         select(func.count()).select_from(StopListEntry).where(StopListEntry.team_id == team.id)
     )
-    return entries, entries[-1].id if more else None, total or 0
+    return entries, paging.next_key(entries, more), total or 0

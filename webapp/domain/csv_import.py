@@ -1,181 +1,42 @@
-"""CSV uploads into contact lists: storing the upload, sniffing it for the preview, and the
-streaming import the worker runs.
+"""CSV uploads into contact lists, the worker's side: claiming queued imports and streaming
+each into its list, with the report of invalid rows. The person's side (the upload, its
+preview, starting it) is :mod:`webapp.domain.csv_preview`.
 
-Nothing here reads a file whole: the upload is copied to disk in blocks, the preview reads the
-first 64 KB, and the import decodes line by line and inserts 5,000 rows per statement. A line
-that is not valid in the detected encoding makes its row invalid ("unreadable characters")
-instead of failing the whole file.
+Nothing here reads a file whole: the import decodes line by line and inserts 5,000 rows per
+statement. A line that is not valid in the detected encoding makes its row invalid
+("unreadable characters") instead of failing the whole file.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
+import itertools
 import logging
-import re
-import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.domain.contacts import add_phones, merge_field_names, phone_reason, remove_upload
+from webapp import csv_writer
+from webapp.domain.contacts import add_phones, merge_field_names, remove_upload
+from webapp.domain.csv_preview import CsvError
 from webapp.models import ContactImport, ContactList, ImportState, Team
-from webapp.sms import normalize_phone
+from webapp.phones import normalize_phone
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
-SNIFF_BYTES = 64 * 1024
 CHUNK_ROWS = 5000
-PREVIEW_ROWS = 5
 # A line longer than this is not a contact: the file is refused rather than read into memory.
 MAX_LINE_BYTES = 1024 * 1024
 # A running import that has not moved for this long lost its worker; another may take it over.
 ABANDONED_AFTER = timedelta(minutes=10)
-UPLOAD_DIR = "uploads"
-
-ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1251": "Windows-1251"}
-DELIMITERS = {";": "semicolon ( ; )", ",": "comma ( , )"}
-# Header names that say "this is the phone" (lowercase, compared without spaces and punctuation).
-PHONE_HEADERS = (
-    "phone",
-    "phonenumber",
-    "mobile",
-    "mobilephone",
-    "msisdn",
-    "tel",
-    "telephone",
-    "cell",
-    "cellphone",
-    "number",
-    "телефон",
-    "тел",
-    "номер",
-    "номертелефона",
-    "мобильный",
-    "мобильныйтелефон",
-    "сотовый",
-)
-NOT_LETTERS = re.compile(r"[\W_]+")
-
-
-class CsvError(ValueError):
-    """A file that cannot be imported, said in plain words."""
-
-
-# -- storing and sniffing the upload -------------------------------------------------------------
-
-
-def store_upload(stream: BinaryIO, upload_root: Path) -> str:
-    """Copy an uploaded file to ``uploads/<random>.csv`` under ``upload_root`` in 1 MB blocks;
-    returns its path relative to ``upload_root``."""
-    folder = upload_root / UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    relative = f"{UPLOAD_DIR}/{secrets.token_hex(16)}.csv"
-    with open(upload_root / relative, "xb") as out:
-        while block := stream.read(1024 * 1024):
-            out.write(block)
-    return relative
-
-
-@dataclass(frozen=True)
-class Sniffed:
-    """What the start of a file looks like: its encoding, delimiter, header and first rows."""
-
-    encoding: str
-    delimiter: str
-    header: list[str]
-    rows: list[list[str]]
-
-    @property
-    def phone_column(self) -> int:
-        return guess_phone_column(self.header, self.rows)
-
-
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM) if the sample decodes as UTF-8, else Windows-1251."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        # Not final: the sample may end inside a multi-byte character.
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
-        return "cp1251"
-    return "utf-8"
-
-
-def detect_delimiter(text: str) -> str:
-    """``;`` or ``,``: the one that splits the first lines into the same number (> 1) of
-    columns most consistently; ``;`` when neither does (Excel's choice in Russian locales)."""
-    lines = text.splitlines()[:50]
-    if len(lines) > 1:
-        lines = lines[:-1]  # the sample may cut the last line short
-    best, best_score = ";", (0, 0)
-    for delimiter in DELIMITERS:
-        rows = [r for r in csv.reader(lines, delimiter=delimiter) if r]
-        if not rows or len(rows[0]) < 2:
-            continue
-        columns = len(rows[0])
-        score = (sum(len(r) == columns for r in rows), columns)
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None) -> Sniffed:
-    """Read the first 64 KB of a file: encoding and delimiter (unless given), header and the
-    first rows. CsvError if it is not a CSV with a header."""
-    with open(path, "rb") as f:
-        sample = f.read(SNIFF_BYTES)
-        complete = not f.read(1)
-    if not sample.strip():
-        raise CsvError("The file is empty.")
-    if b"\x00" in sample:
-        raise CsvError("This is not a CSV file (it holds binary data). Save it as CSV and retry.")
-    encoding = encoding if encoding in ENCODINGS else detect_encoding(sample)
-    text = sample.decode(encoding, errors="replace")
-    if not complete:
-        text = text[: text.rfind("\n") + 1] or text  # whole lines only
-    delimiter = delimiter if delimiter in DELIMITERS else detect_delimiter(text)
-    rows = [r for r in _rows(io.StringIO(text, newline=""), delimiter) if any(c.strip() for c in r)]
-    if not rows:
-        raise CsvError("The file has no header row.")
-    header = [c.strip() for c in rows[0]]
-    return Sniffed(encoding, delimiter, header, rows[1 : PREVIEW_ROWS + 1])
-
-
-def _rows(text: IO[str], delimiter: str) -> Iterator[list[str]]:
-    try:
-        yield from csv.reader(text, delimiter=delimiter)
-    except csv.Error:
-        return  # the preview shows what it could read; the import reports the rest
-
-
-def normalise_header(name: str) -> str:
-    return NOT_LETTERS.sub("", name.lower())
-
-
-def guess_phone_column(header: list[str], rows: list[list[str]] | None = None) -> int:
-    """The column that most likely holds phones: by its name, else by its values."""
-    names = [normalise_header(h) for h in header]
-    for wanted in PHONE_HEADERS:
-        if wanted in names:
-            return names.index(wanted)
-    for i, name in enumerate(names):
-        if any(w in name for w in PHONE_HEADERS if len(w) > 3):
-            return i
-    best, best_count = 0, 0
-    for i in range(len(header)):
-        count = sum(1 for r in rows or [] if i < len(r) and normalize_phone(r[i]).phone is not None)
-        if count > best_count:
-            best, best_count = i, count
-    return best
+INVALID_ROWS_HEADER = ("row", "phone", "reason")
+SHOWN_INVALID_ROWS = 20
 
 
 # -- the import ----------------------------------------------------------------------------------
@@ -285,7 +146,7 @@ class ImportRun:
             if column >= len(header):
                 raise CsvError("The chosen phone column is not in the file's header.")
             fields = [(i, name) for i, name in enumerate(header) if i != column and name]
-            merge_field_names(self.session, self.contact_list, [n for _, n in fields])
+            merge_field_names(self.contact_list, [n for _, n in fields])
             self._read(reader, lines, column, len(header), fields)
 
     def _header(self, reader: Iterator[list[str]], lines: DecodedLines) -> list[str]:
@@ -322,7 +183,7 @@ class ImportRun:
             else:
                 result = normalize_phone(given, self.region)
                 if result.phone is None:
-                    invalid.append((row_number, given, phone_reason(result.error)))
+                    invalid.append((row_number, given, result.error))
                 else:
                     phones.append((result.phone, {name: row[i].strip() for i, name in fields}))
             if read % CHUNK_ROWS == 0:
@@ -336,15 +197,15 @@ class ImportRun:
         self, read: int, phones: list[tuple[str, dict[str, str]]], invalid: list[tuple]
     ) -> None:
         added = add_phones(self.session, self.contact_list, phones, self.clock())
-        report = io.StringIO()
-        csv.writer(report, lineterminator="\n").writerows(invalid)
+        # Stored as written (not made safe): the download makes it safe as it writes it out.
+        report = "".join(csv_writer.lines(invalid, safe=False))
         imp = ContactImport
         self._save(
             rows_read=imp.rows_read + read,
             added=imp.added + added,
             duplicates=imp.duplicates + len(phones) - added,
             invalid=imp.invalid + len(invalid),
-            invalid_report=imp.invalid_report + report.getvalue(),
+            invalid_report=imp.invalid_report + report,
         )
 
     def _save(self, **values) -> None:
@@ -420,3 +281,18 @@ def process_imports(session: Session, upload_root: Path, clock: Clock) -> int:
             return ran
         run_import(session, claimed, upload_root, clock)
         ran += 1
+
+
+# -- the report of invalid rows ------------------------------------------------------------------
+
+
+def first_invalid_rows(report: str | None, limit: int = SHOWN_INVALID_ROWS) -> list[list[str]]:
+    """The first rows of an import's invalid-rows report (row, phone, reason), for its page."""
+    lines = io.StringIO(report or "", newline="")
+    return list(itertools.islice(csv.reader(lines), limit))
+
+
+def invalid_rows_table(report: str | None) -> Iterator[list[str]]:
+    """The invalid-rows download: its header, then every row of the report."""
+    yield list(INVALID_ROWS_HEADER)
+    yield from csv.reader(io.StringIO(report or "", newline=""))

@@ -8,17 +8,18 @@ page stays fast at millions of messages, and it is polled while anything is send
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.domain import balance, usage
-from webapp.domain import messages as table
-from webapp.domain.campaigns import in_team_zone, local_to_utc
-from webapp.iqsms import SenderStatus, describe
+from webapp import periods
+from webapp.domain import balance, senders, usage
+from webapp.iqsms import describe
 from webapp.models import (
+    FAILURE_STATES,
+    MOVING_STATES,
     BalanceSnapshot,
     Campaign,
     CampaignState,
@@ -31,10 +32,10 @@ from webapp.models import (
 
 S = CampaignState
 ACTIVE_STATES = (S.SENDING, S.PAUSED, S.SCHEDULED)
+FINAL_STATES = (S.FINISHED, S.CANCELLED)
 RUNNING_LIMIT = 10
 DELIVERING_FOR = timedelta(days=1)  # a finished campaign's late reports are followed this long
 FAILURES_LIMIT = 10
-FAILED_STATES = (MessageState.FAILED, MessageState.REJECTED, MessageState.UNKNOWN)
 
 
 @dataclass
@@ -114,23 +115,22 @@ class Overview:
 
 
 def overview(session: Session, team: Team, now: datetime) -> Overview:
-    """Everything the home page shows for ``team`` at ``now``."""
-    local_today = in_team_zone(now, team).date()
-    today = local_to_utc(local_today, time(0), team)
-    month = local_to_utc(local_today.replace(day=1), time(0), team)
-    until = now + usage.PERIOD  # the current quarter hour included
+    """Everything the home page shows for ``team`` at ``now``: today and this month are the
+    spending report's periods of those names."""
+    today = periods.preset(team, now, "today")
+    month = periods.preset(team, now, "this-month")
     balances = balance.latest(session, team.id)
     return Overview(
         balances=balance.worth_showing(balances),
         pace=balance.pace(session, team, now),
         day_ago=balance_before(session, team.id, now - timedelta(days=1)),
         day_ago_at=now - timedelta(days=1),
-        today=usage.totals(session, team.id, today, until),
-        month=usage.totals(session, team.id, month, until),
+        today=usage.totals(session, team.id, today.start, today.end),
+        month=usage.totals(session, team.id, month.start, month.end),
         running=running_campaigns(session, team.id, now),
         failures=last_failures(session, team.id),
         awaiting=awaiting_approval(session, team.id),
-        top_campaigns=top_campaigns(session, team.id, month, until),
+        top_campaigns=top_campaigns(session, team.id, month.start, month.end),
         trend=trend(session, team.id, balances, now),
         balance_due=finished_since(
             session, team.id, balances[0].taken_at if balances else None, now
@@ -193,9 +193,9 @@ def running_campaigns(session: Session, team_id: int, now: datetime) -> list[Cam
     sending first, then paused, due, still delivering."""
     order = {S.SENDING: 0, S.PAUSED: 1, S.SCHEDULED: 2, S.FINISHED: 3, S.CANCELLED: 3}
     delivering = and_(
-        Campaign.state.in_(table.FINAL_CAMPAIGN_STATES),
+        Campaign.state.in_(FINAL_STATES),
         Campaign.finished_at > now - DELIVERING_FOR,
-        or_(*(getattr(Campaign, state) > 0 for state in table.MOVING)),
+        or_(*(getattr(Campaign, state) > 0 for state in MOVING_STATES)),
     )
     rows = session.scalars(
         select(Campaign)
@@ -233,7 +233,7 @@ def last_failures(session: Session, team_id: int, limit: int = FAILURES_LIMIT) -
                 Message.gateway_status,
                 func.coalesce(Message.final_at, Message.updated_at).label("at"),
             )
-            .where(Message.campaign_id == campaign_id, Message.state.in_(FAILED_STATES))
+            .where(Message.campaign_id == campaign_id, Message.state.in_(FAILURE_STATES))
             .order_by(Message.id.desc())
             .limit(limit)
         ).all()
@@ -263,7 +263,7 @@ def awaiting_approval(session: Session, team_id: int) -> list[SenderName]:
             select(SenderName)
             .where(
                 SenderName.team_id == team_id,
-                SenderName.status.in_((SenderStatus.NEW, SenderStatus.PENDING)),
+                senders.awaiting(),
             )
             .order_by(SenderName.name)
         )

@@ -9,17 +9,26 @@ query is scoped by team and campaign.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Campaign, CampaignState, Message, MessageState
+from webapp import paging
+from webapp.domain.usage import delivery_rate  # noqa: F401  (one definition, for templates)
+from webapp.models import (
+    COUNTED_STATES,
+    MOVING_STATES,
+    SETTLED_STATES,
+    UNDELIVERED_STATES,
+    Campaign,
+    CampaignState,
+    Message,
+)
+from webapp.phones import phone_prefix, starts_with
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 5_000
@@ -28,24 +37,8 @@ EXPORT_CHUNK = 5_000
 SORTS = ("newest", "oldest", "phone")
 DEFAULT_SORT = "newest"
 
-# Message states that can still change; while a campaign has any, it is not final.
-MOVING = ("queued", "sending", "accepted", "enroute")
-# States a message ends in (for the progress bar).
-SETTLED = ("delivered", "failed", "rejected", "unknown", "expired", "cancelled")
 # The summary's counters, in the order a message goes through them.
-SUMMARY_STATES = (
-    "queued",
-    "sending",
-    "accepted",
-    "enroute",
-    "delivered",
-    "failed",
-    "rejected",
-    "unknown",
-    "expired",
-    "cancelled",
-)
-RESENDABLE = (MessageState.FAILED.value, MessageState.UNKNOWN.value)
+SUMMARY_STATES = COUNTED_STATES
 FINAL_CAMPAIGN_STATES = (CampaignState.FINISHED.value, CampaignState.CANCELLED.value)
 # What a scheduled campaign whose time has come is shown as (not a stored state).
 STARTING = "starting"
@@ -69,7 +62,7 @@ def is_final(campaign: Campaign) -> bool:
     """Whether nothing about the campaign can change any more: it is finished or cancelled and
     no message is still queued, being sent or on its way."""
     return campaign.state in FINAL_CAMPAIGN_STATES and not any(
-        getattr(campaign, state) for state in MOVING
+        getattr(campaign, state) for state in MOVING_STATES
     )
 
 
@@ -80,14 +73,13 @@ def is_live(campaign: Campaign) -> bool:
 
 
 def settled(campaign: Campaign) -> int:
-    return sum(getattr(campaign, state) for state in SETTLED)
+    """How many of the campaign's messages are in a state they end in (the progress bar)."""
+    return sum(getattr(campaign, state) for state in SETTLED_STATES)
 
 
-def delivery_rate(campaign: Campaign) -> float | None:
-    """Delivered out of those whose delivery is known (delivered, failed, expired), in percent;
-    None before any is known."""
-    known = campaign.delivered + campaign.failed + campaign.expired
-    return 100.0 * campaign.delivered / known if known else None
+def undelivered(campaign: Campaign) -> int:
+    """How many of the campaign's messages ended without reaching the phone."""
+    return sum(getattr(campaign, state) for state in UNDELIVERED_STATES)
 
 
 def resendable(campaign: Campaign) -> int:
@@ -97,7 +89,7 @@ def resendable(campaign: Campaign) -> int:
 def shown_state(campaign: Campaign, now: datetime) -> str:
     """The campaign's state as a person should read it. A scheduled campaign whose time has
     come (sent "now", or its time passed) is "starting": it waits for nothing but the worker's
-    next dispatch tick (``start_due_campaigns``), which makes it "sending". The stored state
+    next dispatch tick (``campaigns.start_due``), which makes it "sending". The stored state
     stays "scheduled" until then, and so do the actions it allows (edit, cancel)."""
     if campaign.state == CampaignState.SCHEDULED and (
         campaign.send_at is None or campaign.send_at <= now
@@ -134,25 +126,6 @@ def next_interval(seen: str | None, current: str, last_interval: int | None) -> 
 # -- filters and search --------------------------------------------------------------------------
 
 
-def phone_prefix(query: str | None) -> str:
-    """The digits to search by: what was typed without spaces, dashes, brackets or "+". A
-    Russian mobile typed in the domestic way (8 9...) is searched as 7 9..., as stored."""
-    digits = re.sub(r"\D", "", query or "")[:16]
-    if digits.startswith("89"):
-        digits = "7" + digits[1:]
-    return digits
-
-
-def _after_prefix(prefix: str) -> str | None:
-    """The smallest digit string greater than every string starting with ``prefix``
-    ("7916" -> "7917", "79" -> "8", "99" -> None), so that a prefix search is an index range
-    that holds in any collation (digits sort alike in all of them)."""
-    digits = prefix.rstrip("9")
-    if not digits:
-        return None
-    return digits[:-1] + str(int(digits[-1]) + 1)
-
-
 @dataclass(frozen=True)
 class Filters:
     """What the table shows: one state or all, a phone prefix, a sort order."""
@@ -183,10 +156,7 @@ class Filters:
         if self.state:
             conditions.append(Message.state == self.state)
         if self.q:
-            conditions.append(Message.phone >= self.q)
-            upper = _after_prefix(self.q)
-            if upper is not None:
-                conditions.append(Message.phone < upper)
+            conditions.append(starts_with(Message.phone, self.q))
         return conditions
 
 
@@ -253,10 +223,6 @@ class Page:
         return self.prev_before is None
 
 
-def _rows(session: Session, query: Select, limit: int) -> list[Any]:
-    return list(session.scalars(query.limit(limit)))
-
-
 def page(
     session: Session,
     team_id: int,
@@ -276,9 +242,7 @@ def page(
     if anchor is not None:
         cursor = _cursor_of(session, team_id, campaign_id, anchor)
         query = query.where(_beyond(filters.sort, cursor, forward))
-    rows = _rows(session, _ordered(query, filters.sort, forward), size + 1)
-    more = len(rows) > size
-    rows = rows[:size]
+    rows, more = paging.first_rows(session, _ordered(query, filters.sort, forward), size)
     if not forward:
         rows.reverse()
     if not rows:
@@ -331,7 +295,3 @@ def export_rows(
             return
         last = rows[-1]
         cursor = Cursor(last[0], last[1])
-
-
-def money(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:.2f}"

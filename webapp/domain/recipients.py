@@ -30,17 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from webapp.domain.contacts import field_names_of_lists
 from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
-from webapp.models import Contact, ContactList, Message, MessageState, StopListEntry
-from webapp.sms import normalize_phone
+from webapp.models import RESENDABLE_STATES, Contact, ContactList, Message, StopListEntry
+from webapp.phones import split_pasted
 
 # ``{name}``: a field name without braces or line breaks; spaces around it are ignored.
 PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
-# Pasted numbers are one per line, or separated by commas, semicolons or tabs (not spaces:
-# people write "+7 916 123-45-67").
-PASTED_SEPARATORS = re.compile(r"[\n\r,;\t]+")
 CHUNK = 500  # phones per IN (...) list
-RESENDABLE = (MessageState.FAILED.value, MessageState.UNKNOWN.value)
 
 
 def placeholders(text: str) -> list[str]:
@@ -69,21 +66,18 @@ class PastedNumbers:
 
 
 def parse_pasted(text: str, region: str) -> PastedNumbers:
-    """Read pasted numbers, one per line (or separated by commas, semicolons, tabs)."""
+    """Read pasted numbers as lists and the stop list do (:func:`webapp.phones.split_pasted`),
+    each phone once."""
     phones: dict[str, None] = {}
     invalid: list[tuple[str, str]] = []
     repeated = 0
-    for raw in PASTED_SEPARATORS.split(text or ""):
-        raw = raw.strip()
-        if not raw:
-            continue
-        result = normalize_phone(raw, region)
-        if result.phone is None:
-            invalid.append((raw, result.error or "not a phone number"))
-        elif result.phone in phones:
+    for item in split_pasted(text, region):
+        if item.phone is None:
+            invalid.append((item.given, item.reason or ""))
+        elif item.phone in phones:
             repeated += 1
         else:
-            phones[result.phone] = None
+            phones[item.phone] = None
     return PastedNumbers(list(phones), invalid, repeated)
 
 
@@ -102,24 +96,6 @@ def team_list_ids(session: Session, team_id: int, wanted: Iterable[Any]) -> list
             select(ContactList.id).where(ContactList.team_id == team_id, ContactList.id.in_(ids))
         )
     )
-
-
-def field_names(session: Session, team_id: int, list_ids: Sequence[int]) -> list[str]:
-    """The field names the chosen lists' contacts carry, in column order, each once."""
-    try:  # the contacts area provides this; until it lands, read the lists ourselves
-        from webapp.domain.contacts import field_names_of_lists  # type: ignore[attr-defined]
-    except ImportError:
-        field_names_of_lists = None
-    if field_names_of_lists is not None:
-        return list(field_names_of_lists(team_id, list_ids))
-    names: dict[str, None] = {}
-    for row in session.scalars(
-        select(ContactList.field_names)
-        .where(ContactList.team_id == team_id, ContactList.id.in_(list_ids or [-1]))
-        .order_by(ContactList.id)
-    ):
-        names.update(dict.fromkeys(row or []))
-    return list(names)
 
 
 # -- SQL building blocks -------------------------------------------------------------------------
@@ -177,7 +153,7 @@ def resend_where(team_id: int, source_id: int, message: Any = Message) -> Column
     return and_(
         message.campaign_id == source_id,
         message.team_id == team_id,
-        message.state.in_(RESENDABLE),
+        message.state.in_(RESENDABLE_STATES),
     )
 
 
@@ -206,17 +182,22 @@ def resolve_resend(session: Session, team_id: int, source_id: int) -> Recipients
     """Count a resend's recipients: distinct phones of the source's failed and unknown
     messages, minus the stop list."""
     result = Recipients(resend_of=source_id)
-    result.count = session.scalar(
-        select(func.count(distinct(Message.phone))).where(
-            resend_where(team_id, source_id), not_stopped(team_id, Message.phone)
-        )
-    )
-    result.stopped = session.scalar(
-        select(func.count(distinct(Message.phone))).where(
-            resend_where(team_id, source_id), ~not_stopped(team_id, Message.phone)
-        )
+    result.count, result.stopped = _kept_and_stopped(
+        session, team_id, Message.phone, resend_where(team_id, source_id)
     )
     return result
+
+
+def _kept_and_stopped(
+    session: Session, team_id: int, phone: Any, chosen: ColumnElement[bool]
+) -> tuple[int, int]:
+    """How many distinct phones of the chosen rows the stop list lets through, and how many
+    it holds back."""
+    kept = not_stopped(team_id, phone)
+    count = func.count(distinct(phone))
+    through = session.scalar(select(count).where(chosen, kept))
+    held = session.scalar(select(count).where(chosen, ~kept))
+    return int(through or 0), int(held or 0)
 
 
 def first_resent(session: Session, team_id: int, source_id: int) -> tuple[str, str] | None:
@@ -254,17 +235,10 @@ def resolve(
     numbers = parse_pasted(pasted, region)
     result = Recipients(invalid=numbers.invalid, repeated=numbers.repeated, list_ids=list(list_ids))
     if list_ids:
-        result.from_lists = session.scalar(
-            select(func.count(distinct(Contact.phone))).where(
-                in_lists(team_id, list_ids), not_stopped(team_id, Contact.phone)
-            )
+        result.from_lists, result.stopped = _kept_and_stopped(
+            session, team_id, Contact.phone, in_lists(team_id, list_ids)
         )
-        result.stopped = session.scalar(
-            select(func.count(distinct(Contact.phone))).where(
-                in_lists(team_id, list_ids), ~not_stopped(team_id, Contact.phone)
-            )
-        )
-        result.field_names = field_names(session, team_id, list_ids)
+        result.field_names = field_names_of_lists(session, team_id, list_ids)
     listed: set[str] = set()
     stopped: set[str] = set()
     for start in range(0, len(numbers.phones), CHUNK):

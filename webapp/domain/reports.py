@@ -3,8 +3,7 @@ campaign, by day (in the team's time zone), by sender name or by user.
 
 Read from the quarter-hour usage (``UsagePeriod``), never from the messages, so a year of a
 busy team is a few thousand rows. Plain functions of a session and a team: the page, its CSV
-and the tests call the same ones. Problems with a chosen period are codes (``PeriodError``);
-the views put them into words.
+and the tests call the same ones. The period is a :class:`webapp.periods.Period`.
 """
 
 from __future__ import annotations
@@ -17,119 +16,16 @@ from typing import Any
 from sqlalchemy import Date, Interval, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from webapp.domain.campaigns import in_team_zone, local_to_utc, team_zone
 from webapp.domain.usage import SUMMED, Totals, sums, totals_of
 from webapp.models import Campaign, Team, UsagePeriod, User
+from webapp.periods import Period
+from webapp.timezones import local_to_utc, team_zone
 
 GROUPINGS = ("campaign", "day", "sender", "user")
 DEFAULT_GROUPING = "campaign"
+# The periods the report offers, and the one it shows first (webapp/periods.py says what each is).
 PRESETS = ("today", "yesterday", "last-7-days", "this-month", "last-month")
-CUSTOM = "custom"
 DEFAULT_PERIOD = "this-month"
-MAX_DAYS = 731  # two years, a leap day included
-FIRST_YEAR, LAST_YEAR = 2000, 2999  # dates outside are typing mistakes
-
-
-# -- the period ----------------------------------------------------------------------------------
-
-
-class PeriodError(ValueError):
-    """What is wrong with a typed period: a problem code per field (``from``, ``to``):
-    ``missing``, ``invalid``, ``before_start`` or ``too_long``."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__(", ".join(f"{name}: {code}" for name, code in problems.items()))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole days in the team's time zone, from ``first`` to ``last`` inclusive, and the UTC
-    instants they span: ``start`` (midnight of ``first``) up to ``end`` (the midnight after
-    ``last``), as the team's clocks read them."""
-
-    name: str  # a preset, or "custom"
-    first: date
-    last: date
-    start: datetime
-    end: datetime
-
-    @property
-    def days(self) -> list[date]:
-        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-
-def local_today(team: Team, now: datetime) -> date:
-    """The team's date at ``now``."""
-    local = in_team_zone(now, team)
-    assert local is not None
-    return local.date()
-
-
-def preset_days(name: str, today: date) -> tuple[date, date]:
-    """The first and last day of a preset period, seen from ``today``."""
-    if name == "today":
-        return today, today
-    if name == "yesterday":
-        yesterday = today - timedelta(days=1)
-        return yesterday, yesterday
-    if name == "last-7-days":
-        return today - timedelta(days=6), today
-    if name == "this-month":
-        return today.replace(day=1), today
-    if name == "last-month":
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    raise ValueError(f"unknown period {name!r}")
-
-
-def parse_period(
-    team: Team,
-    now: datetime,
-    name: str | None = None,
-    typed_from: str = "",
-    typed_to: str = "",
-) -> Period:
-    """The period chosen by a preset ``name``, or by dates typed as YYYY-MM-DD (inclusive) when
-    ``name`` is "custom" or missing while dates are given. Anything else: ``DEFAULT_PERIOD``.
-    Raises PeriodError for dates that cannot make a period."""
-    typed_from, typed_to = typed_from.strip(), typed_to.strip()
-    if name not in PRESETS and name != CUSTOM:
-        name = CUSTOM if (typed_from or typed_to) else DEFAULT_PERIOD
-    if name == CUSTOM:
-        problems: dict[str, str] = {}
-        first = _typed_date(typed_from, "from", problems)
-        last = _typed_date(typed_to, "to", problems)
-        if first and last and first > last:
-            problems["to"] = "before_start"
-        elif first and last and (last - first).days + 1 > MAX_DAYS:
-            problems["to"] = "too_long"
-        if problems or first is None or last is None:
-            raise PeriodError(problems)
-    else:
-        first, last = preset_days(name, local_today(team, now))
-    return Period(
-        name,
-        first,
-        last,
-        local_to_utc(first, time(0), team),
-        local_to_utc(last + timedelta(days=1), time(0), team),
-    )
-
-
-def _typed_date(text: str, name: str, problems: dict[str, str]) -> date | None:
-    if not text:
-        problems[name] = "missing"
-        return None
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        problems[name] = "invalid"
-        return None
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        problems[name] = "invalid"
-        return None
-    return day
 
 
 # -- the report ----------------------------------------------------------------------------------

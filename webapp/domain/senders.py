@@ -1,14 +1,50 @@
-"""The team's sender names, as the gateway's senders.json reports them, kept in sender_names."""
+"""The team's sender names, as the gateway's senders.json reports them, kept in sender_names;
+and the one rule of which can send (:func:`can_send`, :func:`sendable` in SQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
-from webapp.models import SenderName, Team, utcnow
+from webapp.domain import gateways
+from webapp.domain.audit import record
+from webapp.iqsms import SenderStatus
+from webapp.iqsms.statuses import SENDABLE_SENDER_STATUSES
+from webapp.models import SenderName, Team, User, utcnow
+
+# Only approved names and the account's default can send; new and pending ones wait for the
+# operators' approval; blocked ones were refused.
+SENDABLE = tuple(s.value for s in SENDABLE_SENDER_STATUSES)
+AWAITING = (SenderStatus.NEW.value, SenderStatus.PENDING.value)
+
+
+def can_send(sender: SenderName) -> bool:
+    """Whether a campaign may be sent from this name."""
+    return sender.status in SENDABLE
+
+
+def sendable() -> ColumnElement[bool]:
+    """:func:`can_send` in SQL, for queries of sender_names."""
+    return SenderName.status.in_(SENDABLE)
+
+
+def awaiting() -> ColumnElement[bool]:
+    """In SQL: the name waits for the operators' approval."""
+    return SenderName.status.in_(AWAITING)
+
+
+def standing(sender: SenderName) -> str:
+    """Whether the name can send, in one word: "yes", "awaiting" (approval), "refused", "no"."""
+    if can_send(sender):
+        return "yes"
+    if sender.status in AWAITING:
+        return "awaiting"
+    return "refused" if sender.status == SenderStatus.BLOCKED else "no"
 
 
 @dataclass(frozen=True)
@@ -60,24 +96,30 @@ def sync(session: Session, team: Team, client: iqsms.Client) -> SyncResult:
 
 
 def names_of(session: Session, team_id: int) -> list[SenderName]:
-    """The team's sender names: usable ones first, then by name."""
+    """The team's sender names: those that can send first, then by name."""
     rows = session.scalars(
         select(SenderName).where(SenderName.team_id == team_id).order_by(SenderName.name)
     ).all()
-    return sorted(rows, key=lambda row: not row.usable)
+    return sorted(rows, key=lambda row: not can_send(row))
 
 
 def usable_names(session: Session, team_id: int) -> list[str]:
-    """Names a campaign of the team may be sent from (active and default ones)."""
-    return [row.name for row in names_of(session, team_id) if row.usable]
+    """Names a campaign of the team may be sent from, by name."""
+    return list(
+        session.scalars(
+            select(SenderName.name)
+            .where(SenderName.team_id == team_id, sendable())
+            .order_by(SenderName.name)
+        )
+    )
 
 
 def default_name(session: Session, team_id: int) -> str | None:
     """The sender name a new campaign starts with: the account's default one, else the only
-    usable one; None when the person has to choose (several usable names and no default, or
+    one that can send; None when the person has to choose (several names and no default, or
     none at all)."""
-    usable = [row for row in names_of(session, team_id) if row.usable]
-    default = next((row.name for row in usable if row.status == iqsms.SenderStatus.DEFAULT), None)
+    usable = [row for row in names_of(session, team_id) if can_send(row)]
+    default = next((row.name for row in usable if row.status == SenderStatus.DEFAULT), None)
     if default is not None:
         return default
     return usable[0].name if len(usable) == 1 else None
@@ -88,3 +130,35 @@ def ever_synced(session: Session, team_id: int) -> bool:
         session.scalar(select(SenderName.id).where(SenderName.team_id == team_id).limit(1))
         is not None
     )
+
+
+def sync_now(
+    session: Session, config: Mapping[str, Any], team: Team, timeout: float
+) -> tuple[SyncResult | None, str]:
+    """Sync the team's names while a page waits (``timeout`` seconds at most): what changed,
+    or None and the failure in plain words (nothing is changed then). The caller commits."""
+    client = gateways.client_for(config, team, timeout=timeout)
+    try:
+        with client:
+            return sync(session, team, client), ""
+    except iqsms.IqsmsError as exc:
+        session.rollback()
+        return None, gateways.explain(exc, client.base_url)
+
+
+def refresh(
+    session: Session, config: Mapping[str, Any], team: Team, by: User | None, timeout: float
+) -> tuple[SyncResult | None, str]:
+    """:func:`sync_now` asked for by a person, recorded in the audit log. The caller commits."""
+    result, error = sync_now(session, config, team, timeout)
+    if result is not None:
+        record(
+            session,
+            team.id,
+            "senders_refreshed",
+            by,
+            added=result.added,
+            changed=result.changed,
+            removed=result.removed,
+        )
+    return result, error

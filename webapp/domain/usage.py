@@ -8,7 +8,7 @@ transactions that move the messages, so the figures always match the messages.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +18,7 @@ from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from webapp import bulk
-from webapp.models import Message, UsagePeriod
+from webapp.models import DELIVERY_OUTCOMES, Campaign, Message, UsagePeriod
 
 PERIOD = timedelta(minutes=15)
 
@@ -93,7 +93,7 @@ def record_outcomes(
     counts = Counter(
         (campaign_id, _period_of(sent_at), state)
         for campaign_id, sent_at, state in outcomes
-        if sent_at is not None and state in FINAL_OUTCOMES
+        if sent_at is not None and state in DELIVERY_OUTCOMES
     )
     by_period: dict[tuple[int, datetime | str], dict[str, int]] = {}
     for (campaign_id, start, state), count in counts.items():
@@ -105,9 +105,6 @@ def record_outcomes(
             for (campaign_id, start), by_state in by_period.items()
         ],
     )
-
-
-FINAL_OUTCOMES = ("delivered", "failed")
 
 
 def raw_sent_at() -> Any:
@@ -156,16 +153,10 @@ def _upsert(session: Session, rows: list[dict[str, object]]) -> None:
 
 
 @dataclass
-class Totals:
+class Totals(Sent):
     """Sums over a team's periods: messages answered, their parts and cost (with the share we
     estimated), and their outcomes so far."""
 
-    accepted: int = 0
-    rejected: int = 0
-    parts: int = 0
-    cost: Decimal = Decimal(0)
-    estimated_parts: int = 0
-    estimated_cost: Decimal = Decimal(0)
     delivered: int = 0
     failed: int = 0
 
@@ -175,7 +166,7 @@ class Totals:
 
     @property
     def delivery_rate(self) -> float | None:
-        return delivery_rate(vars(self))
+        return delivery_rate(self)
 
 
 SUMMED = ("accepted", "rejected", "parts", "cost", "estimated_parts", "estimated_cost")
@@ -211,9 +202,13 @@ def _number(column: str, value: object) -> int | Decimal:
     return int(value)
 
 
-def delivery_rate(counts: Mapping[str, int]) -> float | None:
-    """Delivered as a percentage of the accepted messages whose delivery is known (delivered
-    or failed), as on the campaign page: send-time rejections are counted apart. None while
-    none is known."""
-    known = counts["delivered"] + counts["failed"]
-    return 100.0 * counts["delivered"] / known if known else None
+def delivery_rate(counts: Totals | Campaign) -> float | None:
+    """Delivered as a percentage of the messages whose delivery is known: those the gateway
+    gave its final word on, delivered or failed (``DELIVERY_OUTCOMES``). None while none is.
+
+    The one definition, for a campaign (the campaign page, home's running campaigns) and for
+    usage (home's today and this month, the spending report). Send-time rejections are
+    counted apart; an expired message is not known either way: it only went without a status
+    for too long, and a late status still settles it (and counts it then)."""
+    known = sum(getattr(counts, state) for state in DELIVERY_OUTCOMES)
+    return 100.0 * counts.delivered / known if known else None

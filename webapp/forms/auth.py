@@ -7,9 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
-from webapp.domain.accounts import MIN_PASSWORD_LENGTH
-
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+from webapp.domain.accounts import EMAIL, MIN_PASSWORD_LENGTH
 
 
 def _email_field() -> StringField:
@@ -17,7 +15,7 @@ def _email_field() -> StringField:
         _l("Email"),
         validators=[
             DataRequired(_l("Enter your email address.")),
-            Regexp(EMAIL_PATTERN, message=_l("Enter an email address like name@example.com.")),
+            Regexp(EMAIL, message=_l("Enter an email address like name@example.com.")),
             Length(max=254),
         ],
         filters=[lambda value: value.strip() if isinstance(value, str) else value],

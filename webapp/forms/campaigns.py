@@ -1,20 +1,18 @@
-"""Forms of the composer, the confirmation step and the team's sending settings."""
+"""Forms of the composer and the confirmation step."""
 
 from __future__ import annotations
 
-import warnings
-from functools import cache
-from zoneinfo import available_timezones
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-import phonenumbers
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -23,8 +21,14 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from webapp import timezones
+from webapp.models import Campaign, ContactList, Team
+
+# The composer's sections where the errors of these fields are shown (the same names).
+READ_FIELDS = ("name", "pasted_numbers", "text", "wapurl")
 
 
 def _strip(value: object) -> object:
@@ -74,6 +78,56 @@ class ComposerForm(FlaskForm):
         _l("Time"), validators=[Optional()], format="%H:%M", render_kw={"type": "time"}
     )
 
+    @classmethod
+    def of(cls, campaign: Campaign, team: Team) -> ComposerForm:
+        """The form as a stored draft fills it (its time in the team's zone)."""
+        local = timezones.in_team_zone(campaign.send_at, team)
+        data = {
+            "name": campaign.name,
+            "list_ids": list(campaign.list_ids or []),
+            "pasted_numbers": campaign.pasted_numbers,
+            "text": campaign.text,
+            "sender": campaign.sender or "",
+            "flash": campaign.flash,
+            "wapurl": campaign.wapurl or "",
+            "when": "at" if local else "now",
+            "send_date": local.date() if local else None,
+            "send_time": local.time().replace(second=0, microsecond=0) if local else None,
+        }
+        return cls(formdata=None, data=data)
+
+    def offer(self, lists: Iterable[ContactList], sender_names: Iterable[str]) -> None:
+        """The lists and the sender names (those that can send) to choose from."""
+        self.list_ids.choices = [(row.id, row.name) for row in lists]
+        self.sender.choices = [("", _("Choose a sender name…"))] + [(n, n) for n in sender_names]
+
+    def draft(self, team: Team) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """What the draft stores of this validated form (whatever it holds: nothing typed is
+        lost), and the errors of fields that could not be read, by composer section."""
+        errors: dict[str, list[str]] = {}
+        send_at: datetime | None = None
+        if self.when.data == "at":
+            if self.send_date.errors or self.send_time.errors:
+                errors["when"] = [_("Enter the date as YYYY-MM-DD and the time as HH:MM.")]
+            elif self.send_date.data is None or self.send_time.data is None:
+                errors["when"] = [_("Choose the date and the time to send at, or choose Send now.")]
+            else:
+                send_at = timezones.local_to_utc(self.send_date.data, self.send_time.data, team)
+        for name in READ_FIELDS:
+            for error in getattr(self, name).errors:
+                errors.setdefault(name, []).append(str(error))
+        values = {
+            "name": self.name.data or "",
+            "list_ids": [int(i) for i in (self.list_ids.data or [])],
+            "pasted_numbers": self.pasted_numbers.data or "",
+            "text": self.text.data or "",
+            "sender": self.sender.data or None,
+            "flash": bool(self.flash.data),
+            "wapurl": self.wapurl.data or None,
+            "send_at": send_at,
+        }
+        return values, errors
+
 
 class ConfirmForm(FlaskForm):
     """The send button: it carries what the person confirmed, to refuse a changed draft."""
@@ -81,43 +135,9 @@ class ConfirmForm(FlaskForm):
     version = HiddenField()
     recipients = HiddenField()
 
-
-@cache
-def _timezones() -> list[str]:
-    # zoneinfo also looks for the tzdata package, which some installed import hooks warn about.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ImportWarning)
-        return sorted(available_timezones())
-
-
-def _region_choices() -> list[SelectChoice]:
-    regions = sorted(phonenumbers.SUPPORTED_REGIONS)
-    return [SelectChoice(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
-
-
-class SendingSettingsForm(FlaskForm):
-    """The team's sending settings (admins): region, time zone, price per part, send rate."""
-
-    phone_region = SelectField(
-        _l("Phone region"), choices=_region_choices(), validators=[DataRequired()]
-    )
-    timezone = SelectField(_l("Time zone"), choices=[], validators=[DataRequired()])
-    price_per_part = DecimalField(
-        _l("Price per message part, RUB"),
-        places=4,
-        validators=[
-            InputRequired(_l("Enter the price per part.")),
-            NumberRange(min=0, max=1000, message=_l("Enter a price from 0 to 1,000 RUB.")),
-        ],
-    )
-    send_rate = IntegerField(
-        _l("Send rate, messages per second at most"),
-        validators=[
-            InputRequired(_l("Enter the send rate.")),
-            NumberRange(min=1, max=10_000, message=_l("Enter a rate from 1 to 10,000.")),
-        ],
-    )
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.timezone.choices = _timezones()
+    def expected(self) -> int:
+        """The recipient count the person confirmed (-1 when the page sent none)."""
+        try:
+            return int(self.recipients.data or -1)
+        except ValueError:
+            return -1

@@ -9,7 +9,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from webapp.domain.csv_import import DELIMITERS, ENCODINGS
+from webapp.domain.csv_preview import DELIMITERS, ENCODINGS
 
 
 def _strip(value):

@@ -1,13 +1,16 @@
-"""Forms of the team pages: a new team, members and invitations, deleting the team."""
+"""Forms of the team pages: a new team, members and invitations, sending settings, deleting
+the team."""
 
 from __future__ import annotations
 
+import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
+from webapp import timezones
 from webapp.models import Role
 
 ROLE_CHOICES = [
@@ -35,3 +38,36 @@ class RoleForm(FlaskForm):
 
 class DeleteTeamForm(FlaskForm):
     confirm_name = StringField(_l("Type the team's name to confirm"))
+
+
+def _region_choices() -> list[SelectChoice]:
+    regions = sorted(phonenumbers.SUPPORTED_REGIONS)
+    return [SelectChoice(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
+
+
+class SendingSettingsForm(FlaskForm):
+    """The team's sending settings (admins): region, time zone, price per part, send rate."""
+
+    phone_region = SelectField(
+        _l("Phone region"), choices=_region_choices(), validators=[DataRequired()]
+    )
+    timezone = SelectField(_l("Time zone"), choices=[], validators=[DataRequired()])
+    price_per_part = DecimalField(
+        _l("Price per message part, RUB"),
+        places=4,
+        validators=[
+            InputRequired(_l("Enter the price per part.")),
+            NumberRange(min=0, max=1000, message=_l("Enter a price from 0 to 1,000 RUB.")),
+        ],
+    )
+    send_rate = IntegerField(
+        _l("Send rate, messages per second at most"),
+        validators=[
+            InputRequired(_l("Enter the send rate.")),
+            NumberRange(min=1, max=10_000, message=_l("Enter a rate from 1 to 10,000.")),
+        ],
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = timezones.choices()

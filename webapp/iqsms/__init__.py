@@ -20,7 +20,7 @@ from .errors import (
     TransportError,
 )
 from .parts import TextInfo, analyse, count_parts
-from .statuses import SenderStatus, Status, StatusInfo, describe, is_final, is_success
+from .statuses import SenderStatus, Status, StatusInfo, describe
 from .types import Balance, MessageStatus, OutgoingMessage, Sender, SendResult
 
 __all__ = [
@@ -50,7 +50,5 @@ __all__ = [
     "count_parts",
     "describe",
     "format_schedule_time",
-    "is_final",
-    "is_success",
     "valid_queue_name",
 ]

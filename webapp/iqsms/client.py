@@ -1,4 +1,4 @@
-"""A client for the iQSMS JSON API v2 (iqsms-api.md).
+"""A client for the iQSMS JSON API v2.
 
 It never retries ``send.json`` (a retry can send twice) nor ``statusQueue.json`` (a retry after a
 lost reply cannot bring those statuses back, and hides the loss); idempotent reads retry with

@@ -1,7 +1,7 @@
 """SMS part counting: GSM 03.38 7-bit or UCS-2, and how many billed parts a text takes.
 
 The gateway bills per part, so this is shared by the dashboard (estimates, the live counter) and
-the sandbox (charging), and both must agree with the operator's rules in iqsms-api.md.
+the sandbox (charging), and both must agree with the operator's rules.
 """
 
 from __future__ import annotations
@@ -37,18 +37,13 @@ class TextInfo:
     ucs2_chars: tuple[str, ...]  # the distinct characters that forced UCS-2, in order of appearance
 
 
-def is_gsm7(text: str) -> bool:
-    """True when every character of the text is in the GSM 03.38 alphabet."""
-    return _NON_GSM7.search(text) is None
-
-
 def non_gsm7_chars(text: str) -> tuple[str, ...]:
     """The distinct characters that are not in GSM 03.38, in order of first appearance."""
     return tuple(dict.fromkeys(_NON_GSM7.findall(text)))
 
 
 def analyse(text: str) -> TextInfo:
-    """Encoding, length and part count of a text, by the rules of iqsms-api.md."""
+    """Encoding, length and part count of a text, by the operator's rules."""
     ucs2_chars = non_gsm7_chars(text)
     if not ucs2_chars:
         units = len(text) + len(_EXTENSION.findall(text))

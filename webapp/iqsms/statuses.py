@@ -10,16 +10,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-class Phase(StrEnum):
-    """Where in a message's life a status is reported."""
-
-    SEND = "send"  # in the reply to send.json
-    DELIVERY = "delivery"  # from status.json and statusQueue.json
-    UNKNOWN = "unknown"
-
-
 class Status(StrEnum):
-    """Every per-message status of iqsms-api.md."""
+    """Every per-message status the API reports."""
 
     # send.json: acceptance or rejection of each message
     ACCEPTED = "accepted"
@@ -41,12 +33,10 @@ class Status(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StatusInfo:
-    """What a status string means: whether it can still change and whether it is good news."""
+    """What a status string means: whether it can still change, and in words."""
 
     status: str
-    phase: Phase
     final: bool
-    success: bool
     meaning: str
     known: bool = True
 
@@ -54,30 +44,24 @@ class StatusInfo:
 _INFO: dict[str, StatusInfo] = {
     info.status: info
     for info in (
-        StatusInfo(Status.ACCEPTED, Phase.SEND, False, True, "taken by the service"),
-        StatusInfo(Status.INVALID_PHONE, Phase.SEND, True, False, "the number is malformed"),
-        StatusInfo(Status.TEXT_EMPTY, Phase.SEND, True, False, "the text is empty"),
-        StatusInfo(
-            Status.SENDER_INVALID, Phase.SEND, True, False, "sender name unknown or not approved"
-        ),
-        StatusInfo(Status.WAPURL_INVALID, Phase.SEND, True, False, "bad WAP-push link"),
-        StatusInfo(Status.SCHEDULE_INVALID, Phase.SEND, True, False, "bad schedule time"),
-        StatusInfo(Status.QUEUE_NAME_INVALID, Phase.SEND, True, False, "bad status queue name"),
-        StatusInfo(Status.NOT_ENOUGH_BALANCE, Phase.SEND, True, False, "no money or SMS left"),
-        StatusInfo(Status.QUEUED, Phase.DELIVERY, False, False, "waiting in the provider's queue"),
-        StatusInfo(Status.SMSC_SUBMIT, Phase.DELIVERY, False, False, "handed to the operator"),
-        StatusInfo(Status.DELIVERED, Phase.DELIVERY, True, True, "delivered to the phone"),
-        StatusInfo(Status.DELIVERY_ERROR, Phase.DELIVERY, True, False, "not delivered in time"),
-        StatusInfo(Status.SMSC_REJECT, Phase.DELIVERY, True, False, "refused by the operator"),
-        StatusInfo(Status.INCORRECT_ID, Phase.DELIVERY, True, False, "no such message id"),
+        # send.json
+        StatusInfo(Status.ACCEPTED, False, "taken by the service"),
+        StatusInfo(Status.INVALID_PHONE, True, "the number is malformed"),
+        StatusInfo(Status.TEXT_EMPTY, True, "the text is empty"),
+        StatusInfo(Status.SENDER_INVALID, True, "sender name unknown or not approved"),
+        StatusInfo(Status.WAPURL_INVALID, True, "bad WAP-push link"),
+        StatusInfo(Status.SCHEDULE_INVALID, True, "bad schedule time"),
+        StatusInfo(Status.QUEUE_NAME_INVALID, True, "bad status queue name"),
+        StatusInfo(Status.NOT_ENOUGH_BALANCE, True, "no money or SMS left"),
+        # status.json and statusQueue.json
+        StatusInfo(Status.QUEUED, False, "waiting in the provider's queue"),
+        StatusInfo(Status.SMSC_SUBMIT, False, "handed to the operator"),
+        StatusInfo(Status.DELIVERED, True, "delivered to the phone"),
+        StatusInfo(Status.DELIVERY_ERROR, True, "not delivered in time"),
+        StatusInfo(Status.SMSC_REJECT, True, "refused by the operator"),
+        StatusInfo(Status.INCORRECT_ID, True, "no such message id"),
     )
 }
-
-SEND_STATUSES: frozenset[str] = frozenset(s for s, i in _INFO.items() if i.phase is Phase.SEND)
-DELIVERY_STATUSES: frozenset[str] = frozenset(
-    s for s, i in _INFO.items() if i.phase is Phase.DELIVERY
-)
-SEND_REJECTIONS: frozenset[str] = SEND_STATUSES - {Status.ACCEPTED}
 
 
 def describe(status: str) -> StatusInfo:
@@ -85,17 +69,7 @@ def describe(status: str) -> StatusInfo:
     info = _INFO.get(status.strip().lower()) if isinstance(status, str) else None
     if info is not None:
         return info
-    return StatusInfo(str(status), Phase.UNKNOWN, False, False, "unknown status", known=False)
-
-
-def is_final(status: str) -> bool:
-    """True when nothing will change this message's status any more."""
-    return describe(status).final
-
-
-def is_success(status: str) -> bool:
-    """True for good news: accepted at send time, delivered at delivery time."""
-    return describe(status).success
+    return StatusInfo(str(status), False, "unknown status", known=False)
 
 
 class SenderStatus(StrEnum):
@@ -107,10 +81,9 @@ class SenderStatus(StrEnum):
     PENDING = "pending"
     BLOCKED = "blocked"
 
-    @property
-    def usable(self) -> bool:
-        """Only approved names (and the account's default) can send."""
-        return self in (SenderStatus.ACTIVE, SenderStatus.DEFAULT)
+
+# Only approved names and the account's default can send: the provider's rule, in one place.
+SENDABLE_SENDER_STATUSES = frozenset({SenderStatus.ACTIVE, SenderStatus.DEFAULT})
 
 
 # Description strings of error replies that callers may want to recognise.

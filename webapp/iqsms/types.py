@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .statuses import SenderStatus, StatusInfo, describe
+from .statuses import SENDABLE_SENDER_STATUSES, Status, StatusInfo, describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class MessageStatus:
 
     @property
     def accepted(self) -> bool:
-        return self.status == "accepted"
+        return self.status == Status.ACCEPTED
 
     @property
     def final(self) -> bool:
@@ -101,7 +101,7 @@ class Sender:
     @property
     def usable(self) -> bool:
         """Only active names and the account's default can send."""
-        return self.status in (SenderStatus.ACTIVE, SenderStatus.DEFAULT)
+        return self.status in SENDABLE_SENDER_STATUSES
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> Sender:

@@ -1,4 +1,5 @@
-"""The balance tick: snapshots of every team's balance.json, when due (webapp/balance.py)."""
+"""The balance tick: snapshots of every team's balance.json, when due (webapp/domain/balance.py),
+every ``BALANCE_INTERVAL`` seconds (webapp/config.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def snapshot_due_teams(
     session: Session,
     clock: Callable[[], datetime],
     client_for: Callable[[Team], iqsms.Client],
-    interval: timedelta = balance.INTERVAL,
+    interval: timedelta,
 ) -> dict[int, str]:
     """Take every due team's snapshot, team by team. A gateway failure is logged and retried
     later with a back-off; it does not stop the other teams. Returns {team id: failure}."""
@@ -47,6 +48,12 @@ def snapshot_due_teams(
     return failures
 
 
+def configured_interval(app: Flask) -> timedelta:
+    """How long a team's snapshot stays fresh: the setting ``BALANCE_INTERVAL``, in seconds."""
+    return timedelta(seconds=float(app.config["BALANCE_INTERVAL"]))
+
+
 def run(app: Flask) -> None:
-    interval = timedelta(seconds=float(app.config.get("BALANCE_INTERVAL", 900)))
-    snapshot_due_teams(db.session, utcnow, gateways.client_for, interval)
+    snapshot_due_teams(
+        db.session, utcnow, gateways.client_factory(app.config), configured_interval(app)
+    )

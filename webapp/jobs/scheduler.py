@@ -28,7 +28,7 @@ def default_ticks() -> list[Tick]:
     from webapp.jobs import balance, dispatch, housekeeping, imports, senders, statuses
 
     return [
-        # Each tick sends for up to dispatch.TICK_BUDGET seconds: in effect a steady loop.
+        # Each tick sends for up to sending.TICK_BUDGET seconds: in effect a steady loop.
         Tick("dispatch", dispatch.run, 1),
         Tick("status-queue", statuses.run_queue, 2),
         Tick("status-poll", statuses.run_poll, 30),

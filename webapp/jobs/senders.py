@@ -40,4 +40,4 @@ def sync_all(session: Session, client_for: Callable[[Team], iqsms.Client]) -> di
 
 
 def run(app: Flask) -> None:
-    sync_all(db.session, gateways.client_for)
+    sync_all(db.session, gateways.client_factory(app.config))

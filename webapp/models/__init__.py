@@ -4,6 +4,13 @@ from webapp.models.audit import AuditEvent, LoginAttempt
 from webapp.models.balance import BalanceSnapshot, UsagePeriod
 from webapp.models.campaign import (
     COUNTED_STATES,
+    DELIVERY_OUTCOMES,
+    FAILURE_STATES,
+    LIVE_STATES,
+    MOVING_STATES,
+    RESENDABLE_STATES,
+    SETTLED_STATES,
+    UNDELIVERED_STATES,
     Campaign,
     CampaignState,
     Lease,
@@ -19,6 +26,13 @@ from webapp.models.user import User, new_session_token
 
 __all__ = [
     "COUNTED_STATES",
+    "DELIVERY_OUTCOMES",
+    "FAILURE_STATES",
+    "LIVE_STATES",
+    "MOVING_STATES",
+    "RESENDABLE_STATES",
+    "SETTLED_STATES",
+    "UNDELIVERED_STATES",
     "AuditEvent",
     "BalanceSnapshot",
     "Campaign",

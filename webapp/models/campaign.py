@@ -30,13 +30,9 @@ class CampaignState(StrEnum):
     FINISHED = "finished"  # every message sent or settled
     CANCELLED = "cancelled"
 
-    @property
-    def editable(self) -> bool:
-        return self in (CampaignState.DRAFT, CampaignState.SCHEDULED)
-
 
 class MessageState(StrEnum):
-    """Our states of a message (DESIGN.md): gateway statuses lead to them."""
+    """Our states of a message: gateway statuses lead to them (docs/architecture.md)."""
 
     QUEUED = "queued"
     SENDING = "sending"  # claimed by a worker, request in flight
@@ -50,8 +46,25 @@ class MessageState(StrEnum):
     CANCELLED = "cancelled"  # not sent: the campaign was cancelled first
 
 
-# Per-state counters kept on the campaign, so its summary never scans its messages.
+M = MessageState
+# Per-state counters kept on the campaign, so its summary never scans its messages; also the
+# order a message goes through its states.
 COUNTED_STATES = tuple(MessageState)
+# States that can still change; while a campaign has messages in any, it is not final.
+MOVING_STATES = (M.QUEUED, M.SENDING, M.ACCEPTED, M.ENROUTE)
+# Taken by the gateway, a delivery status still awaited (the status poll, expiry).
+LIVE_STATES = (M.ACCEPTED, M.ENROUTE)
+# States a message ends in (an expired one still takes a late final status).
+SETTLED_STATES = (M.DELIVERED, M.FAILED, M.REJECTED, M.UNKNOWN, M.EXPIRED, M.CANCELLED)
+# The final delivery statuses: the gateway's last word on a message it took.
+DELIVERY_OUTCOMES = (M.DELIVERED, M.FAILED)
+# Did not get through: what the home page lists as failures.
+FAILURE_STATES = (M.FAILED, M.REJECTED, M.UNKNOWN)
+# Ended without reaching the phone, as far as anyone knows: the "not delivered" of progress.
+UNDELIVERED_STATES = (M.FAILED, M.REJECTED, M.UNKNOWN, M.EXPIRED)
+# What a resend sends again: failed, or never known to have reached the gateway.
+RESENDABLE_STATES = (M.FAILED, M.UNKNOWN)
+del M
 
 
 class Campaign(db.Model):
@@ -145,10 +158,6 @@ class Message(db.Model):
     # and how many times so far (the wait doubles).
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checks: Mapped[int] = mapped_column(SmallInteger, default=0)
-
-    @property
-    def client_id(self) -> str:
-        return str(self.id)
 
 
 class PendingStatus(db.Model):

@@ -8,7 +8,6 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.iqsms import SenderStatus
 from webapp.models.types import UTCDateTime, utcnow
 
 
@@ -24,7 +23,3 @@ class SenderName(db.Model):
     status: Mapped[str] = mapped_column(String(16))
     info: Mapped[str] = mapped_column(String(500), default="")
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    @property
-    def usable(self) -> bool:
-        return self.status in (SenderStatus.ACTIVE, SenderStatus.DEFAULT)

@@ -34,9 +34,9 @@ def signup() -> ResponseReturnValue:
     form = SignUpForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data)
+            user = accounts.create_user(db.session, form.email.data, form.password.data)
             name = form.team_name.data or _("%(email)s's team", email=user.email.split("@")[0])
-            teams.create_team(name, user)
+            teams.create_team(db.session, current_app.config, name, user)
         except (accounts.AccountError, teams.TeamError) as exc:
             db.session.rollback()
             form.email.errors.append(str(exc))
@@ -58,7 +58,11 @@ def login() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             user = accounts.authenticate(
-                form.email.data, form.password.data, request.remote_addr or ""
+                db.session,
+                current_app.config,
+                form.email.data,
+                form.password.data,
+                request.remote_addr or "",
             )
         except accounts.SignInRefused as refused:
             form.password.errors.append(refused.message)
@@ -85,7 +89,7 @@ def account() -> ResponseReturnValue:
     if form.validate_on_submit():
         try:
             accounts.change_password(
-                current_user, form.current_password.data, form.new_password.data
+                db.session, current_user, form.current_password.data, form.new_password.data
             )
         except accounts.AccountError as exc:
             form.current_password.errors.append(str(exc))

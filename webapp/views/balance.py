@@ -3,7 +3,7 @@ long it lasts at the current pace, and the team's low-balance warning."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,22 +13,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from webapp import periods
 from webapp.access import Permission, current_team, team_required
 from webapp.domain import balance, gateways
-from webapp.domain.audit import record
-from webapp.domain.campaigns import team_zone
 from webapp.extensions import db
-from webapp.forms.balance import RANGES, Period, RangeForm, WarningForm
+from webapp.formatting import balance_amount, plain_money
+from webapp.forms.balance import RANGES, RangeForm, WarningForm
 from webapp.htmx import htmx_details
-from webapp.models import BalanceSnapshot, Team, utcnow
+from webapp.jobs.balance import configured_interval
+from webapp.models import BalanceSnapshot, utcnow
+from webapp.timezones import team_zone
 
 bp = Blueprint("balance", __name__)
 
-RANGE_LABELS = {
-    "day": _l("Last 24 hours"),
-    "week": _l("Last 7 days"),
-    "month": _l("Last 30 days"),
-}
 RESOLUTION_LABELS = {
     timedelta(0): _l("every reading"),
     timedelta(hours=1): _l("the last reading of each hour"),
@@ -61,11 +58,13 @@ def refresh() -> ResponseReturnValue:
     now = utcnow()
     team.balance_checked_at = now  # a campaign finished before now needs no second reading
     client = gateways.client_for(
-        team, timeout=float(current_app.config["GATEWAY_INTERACTIVE_TIMEOUT"])
+        current_app.config, team, timeout=gateways.interactive_timeout(current_app.config)
     )
     client.read_retries = 0
     with client:
-        outcome = balance.take_snapshot(db.session, team, client, now, _interval())
+        outcome = balance.take_snapshot(
+            db.session, team, client, now, configured_interval(current_app)
+        )
     ranges = RangeForm(request.form)
     if htmx_details().wants_fragment:
         failure = None if outcome.ok else outcome.message
@@ -88,24 +87,7 @@ def warning() -> ResponseReturnValue:
     if not form.validate_on_submit():
         context = _live_context(RangeForm(request.args))
         return render_template("balance/index.html", **context, warning_form=form), 400
-    before = (team.low_balance_threshold, team.low_balance_type)
-    team.low_balance_threshold = form.threshold
-    team.low_balance_type = form.type.data
-    if (team.low_balance_threshold, team.low_balance_type) != before:
-        record(
-            db.session,
-            team.id,
-            "balance_warning_changed",
-            current_user,
-            threshold=_plain(form.threshold),
-            type=form.type.data,
-        )
-    if team.low_balance_type != before[1]:
-        # A warning raised on the old type says nothing of the new one: checked afresh, so a
-        # new type that is low gets its own "balance_low" entry and its own "since".
-        team.low_balance_since = None
-    balance.update_warning(db.session, team, balance.latest(db.session, team.id), utcnow())
-    db.session.commit()
+    balance.set_warning(db.session, team, form.threshold, form.type.data, current_user, utcnow())
     if form.threshold is None:
         flash(_("The low-balance warning is off."))
     else:
@@ -119,26 +101,6 @@ def warning() -> ResponseReturnValue:
     return redirect(url_for("balance.index"), 303)
 
 
-# -- what the templates show --------------------------------------------------------------------
-
-
-@bp.app_template_filter("balance_amount")
-def balance_amount(value: Decimal | None, type_: str = "RUB") -> str:
-    """An amount of a balance type: ``1,234.50`` for money, ``5,000`` for whole SMS."""
-    if value is None:
-        return "—"
-    if type_ == "RUB" or value != value.to_integral_value():
-        return f"{value:,.2f}"
-    return f"{value:,.0f}"
-
-
-@bp.app_template_filter("team_date")
-def team_date(when: datetime) -> str:
-    """A UTC time's day as the current team reads it (its time zone): ``2026-05-01``."""
-    return f"{when.astimezone(team_zone(current_team())):%Y-%m-%d}"
-
-
-@bp.app_template_global("low_balance_entry")
 def low_balance_entry() -> BalanceSnapshot | None:
     """The latest reading of the balance type the team's warning watches (for the banner)."""
     team = current_team()
@@ -153,69 +115,42 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
     team = current_team()
     now = utcnow()
     entries = balance.latest(db.session, team.id)
+    shown = balance.worth_showing(entries)
     context: dict[str, Any] = {
         "team": team,
-        "entries": balance.worth_showing(entries),
+        "entries": shown,
         "as_of": entries[0].taken_at if entries else None,
         "pace": balance.pace(db.session, team, now),
         "ranges": ranges,
-        "range_links": [(key, RANGE_LABELS[key]) for key in RANGES],
-        "range_args": _range_args(ranges),
+        "range_links": [(key, periods.LABELS[name]) for key, name in RANGES.items()],
         "refresh_failure": refresh_failure,
-        "period": None,
-        "points": [],
-        "types": [],
-        "chart": None,
-        "before": None,
+        "history": None,
     }
-    if not ranges.validate():
-        return context
-    period = ranges.period(team, now)
-    types, points, resolution = balance.history(db.session, team.id, period.start, period.end)
-    # The line starts at the period's start edge with the balance read before it.
-    before = balance.reading_before(db.session, team.id, period.start) if points else None
-    drawn = [before, *points] if before else points
-    shown_now = {e.type for e in context["entries"]}
-    types = [
-        t
-        for t in dict.fromkeys([*(before.balances if before else ()), *types])
-        if t in shown_now or any(balance.worth_showing_type(t, p.balances.get(t)) for p in drawn)
-    ]
-    if ranges.key != "custom":  # the custom form offers the days shown now
-        ranges.start.data = period.start.astimezone(team_zone(team)).date()
-        ranges.end.data = (
-            (period.end - timedelta(microseconds=1)).astimezone(team_zone(team)).date()
+    if ranges.read(team, now):
+        assert ranges.period is not None
+        shown_types = {e.type for e in shown}
+        history = balance.history_over(db.session, team.id, ranges.period, shown_types)
+        context.update(
+            history=history,
+            resolution=RESOLUTION_LABELS.get(history.resolution, ""),
+            chart=_chart(team_zone(team).key, history),
         )
-    context.update(
-        period=period,
-        period_last_day=(period.end - timedelta(microseconds=1)).astimezone(team_zone(team)),
-        period_first_day=period.start.astimezone(team_zone(team)),
-        resolution=RESOLUTION_LABELS.get(resolution, ""),
-        points=list(reversed(points)),  # the table reads newest first
-        before=before,
-        types=types,
-        chart=_chart(team, types, period, before, points),
-    )
+    context["range_args"] = _range_args(ranges)
     return context
 
 
-def _chart(
-    team: Team,
-    types: list[str],
-    period: Period,
-    before: balance.Point | None,
-    points: list[balance.Point],
-) -> dict[str, Any]:
+def _chart(zone: str, history: balance.History) -> dict[str, Any]:
     """The chart's data for static/js/balance-chart.js: the period's bounds (the x axis spans
     all of it), unix times and one series per type (null where a reading lacks the type), in
     the team's time zone. The reading before the period, if any, is the first point, moved
     to the period's start: the balance there."""
-    drawn = [balance.Point(period.start, before.balances), *points] if before else points
+    start, before, points = history.period.start, history.before, history.points
+    drawn = [balance.Point(start, before.balances), *points] if before else points
     return {
-        "zone": team_zone(team).key,
+        "zone": zone,
         "timeLabel": _("Time"),
-        "start": int(period.start.timestamp()),
-        "end": int(period.end.timestamp()),
+        "start": int(start.timestamp()),
+        "end": int(history.period.end.timestamp()),
         "times": [int(p.at.timestamp()) for p in drawn],
         "series": [
             {
@@ -223,7 +158,7 @@ def _chart(
                 "decimals": 2 if t == "RUB" or _fractional(t, drawn) else 0,
                 "values": [_number(p.balances.get(t)) for p in drawn],
             }
-            for t in types
+            for t in history.types
         ],
     }
 
@@ -240,7 +175,7 @@ def _number(value: Decimal | None) -> float | None:
 
 def _range_args(ranges: RangeForm) -> dict[str, str]:
     """The query string that shows this range again (what was typed, for a custom one)."""
-    if ranges.key != "custom":
+    if ranges.key != periods.CUSTOM:
         return {"range": ranges.key}
     return {"range": "custom", "from": ranges.start._value(), "to": ranges.end._value()}
 
@@ -250,17 +185,6 @@ def _warning_form() -> WarningForm:
     billed in stays at zero, and a warning on it would always be on."""
     team = current_team()
     types = balance.types_worth_showing(db.session, team.id)
-    form = WarningForm(
-        amount=_plain(team.low_balance_threshold),
-        type=team.low_balance_type,
-    )
+    form = WarningForm(amount=plain_money(team.low_balance_threshold), type=team.low_balance_type)
     form.type.choices = [(t, t) for t in types]
     return form
-
-
-def _plain(amount: Decimal | None) -> str:
-    return "" if amount is None else f"{amount:.2f}"
-
-
-def _interval() -> timedelta:
-    return timedelta(seconds=float(current_app.config.get("BALANCE_INTERVAL", 900)))

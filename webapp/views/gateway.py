@@ -10,7 +10,6 @@ from flask_login import current_user
 from webapp import iqsms
 from webapp.access import Permission, current_team, team_required
 from webapp.domain import gateways
-from webapp.domain.audit import record
 from webapp.extensions import db
 from webapp.forms.gateway import GatewayForm
 from webapp.models import GatewayMode
@@ -42,29 +41,23 @@ def settings() -> ResponseReturnValue:
 
 
 def _save(form: GatewayForm) -> str | None:
-    team = current_team()
-    before = (team.gateway_mode, team.gateway_url, team.gateway_login)
-    if form.mode.data == GatewayMode.SANDBOX:
-        if team.gateway_mode != GatewayMode.SANDBOX:
-            gateways.use_sandbox(team)
-    else:
-        if not form.login.data.strip():
-            return _("Enter the iQSMS login.")
-        if team.gateway_mode != GatewayMode.IQSMS and not form.password.data:
-            return _("Enter the iQSMS password.")
-        gateways.use_iqsms(team, form.url.data or "", form.login.data, form.password.data or None)
-    after = (team.gateway_mode, team.gateway_url, team.gateway_login)
-    if after != before or form.password.data:
-        record(
+    """Save the form's gateway; a message for the password field when something is missing."""
+    sandbox = form.mode.data == GatewayMode.SANDBOX
+    if not sandbox and not form.login.data.strip():
+        return _("Enter the iQSMS login.")
+    try:
+        gateways.change_gateway(
             db.session,
-            team.id,
-            "gateway_changed",
+            current_app.config,
+            current_team(),
             current_user,
-            mode=team.gateway_mode,
-            url=gateways.base_url(team),
-            login=team.gateway_login,
-            password_changed=bool(form.password.data),
+            sandbox=sandbox,
+            url=form.url.data or "",
+            login=form.login.data,
+            password=form.password.data or None,
         )
+    except gateways.GatewaySettingsError:
+        return _("Enter the iQSMS password.")
     return None
 
 
@@ -78,14 +71,16 @@ def test() -> ResponseReturnValue:
         result = gateways.ConnectionCheck(False, _("Check the fields above."))
     elif form.mode.data == GatewayMode.SANDBOX:
         if team.gateway_mode == GatewayMode.SANDBOX:
-            client = gateways.client_for(team, timeout=_timeout())
-            result = gateways.check_connection(client, team)
+            client = gateways.client_for(
+                current_app.config, team, timeout=gateways.interactive_timeout(current_app.config)
+            )
+            result = gateways.check_connection(client)
             db.session.commit()  # a sandbox account made just now stays made
         else:
             result = gateways.ConnectionCheck(True, _("Save to switch to the sandbox."))
     else:
         password = form.password.data or (
-            gateways.decrypt_secret(team.gateway_password_encrypted)
+            gateways.decrypt_secret(current_app.config, team.gateway_password_encrypted)
             if team.gateway_mode == GatewayMode.IQSMS
             else ""
         )
@@ -93,12 +88,8 @@ def test() -> ResponseReturnValue:
             form.login.data.strip(),
             password,
             (form.url.data or "").strip() or iqsms.DEFAULT_BASE_URL,
-            timeout=_timeout(),
+            timeout=gateways.interactive_timeout(current_app.config),
             read_retries=0,
         )
         result = gateways.check_connection(client)
     return render_template("gateway/_connection.html", result=result)
-
-
-def _timeout() -> float:
-    return float(current_app.config["GATEWAY_INTERACTIVE_TIMEOUT"])

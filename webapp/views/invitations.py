@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
@@ -19,19 +19,18 @@ bp = Blueprint("invitations", __name__)
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept(token: str) -> ResponseReturnValue:
     """Show what the invitation offers; join (signing up first when signed out)."""
-    invitation = teams.find_invitation(token)
+    invitation = teams.find_invitation(db.session, token)
     if invitation is None:
         return render_template("invitations/invalid.html"), 404
     if current_user.is_authenticated:
-        join = FlaskForm()
-        if join.validate_on_submit():
+        if request.method == "POST":  # the app-wide CSRF check has passed
             return _join(invitation, current_user)
-        return render_template("invitations/accept.html", invitation=invitation, form=join)
+        return render_template("invitations/accept.html", invitation=invitation, form=FlaskForm())
     form = SignUpForm()
     del form.team_name  # joining a team, not creating one
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(form.email.data, form.password.data)
+            user = accounts.create_user(db.session, form.email.data, form.password.data)
         except accounts.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
@@ -42,7 +41,7 @@ def accept(token: str) -> ResponseReturnValue:
 
 def _join(invitation: Invitation, user) -> ResponseReturnValue:
     try:
-        membership = teams.accept_invitation(invitation, user)
+        membership = teams.accept_invitation(db.session, invitation, user)
     except teams.TeamError as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -28,8 +28,6 @@ def index() -> ResponseReturnValue:
     context = {
         "overview": overview,
         "poll": {},
-        "settled": table.settled,
-        "delivery_rate": table.delivery_rate,
     }
     if overview.live:
         seen = table.version(overview.running, utcnow())
@@ -40,7 +38,8 @@ def index() -> ResponseReturnValue:
     if htmx_details().wants_fragment:
         response = make_response(render_template("main/_dashboard.html", **context))
         return response if overview.live else stop_polling(response)
-    return render_template("main/index.html", gateway_url=gateways.base_url(g.team), **context)
+    gateway_url = gateways.base_url(current_app.config, g.team)
+    return render_template("main/index.html", gateway_url=gateway_url, **context)
 
 
 @bp.get("/healthz")

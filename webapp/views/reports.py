@@ -3,71 +3,26 @@ and its CSV."""
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, make_response, render_template, request
+from flask import Blueprint, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from webapp import csv_writer
 from webapp.access import current_team, team_required
-from webapp.csv_writer import BOM, safe_cell
 from webapp.domain import reports
 from webapp.extensions import db
+from webapp.formatting import plain_money, report_label
+from webapp.forms.reports import GROUPING_LINKS, PRESET_LINKS, SpendingChoice
 from webapp.htmx import htmx_details
 from webapp.models import utcnow
 
 bp = Blueprint("reports", __name__)
 
 
-@dataclass
-class Choice:
-    """What the person asked for: the grouping, the period (None when it cannot be read),
-    what they typed (kept as typed), and what is wrong with it, in words, by field."""
-
-    grouping: str
-    period_name: str
-    typed: dict[str, str]
-    period: reports.Period | None
-    errors: dict[str, str]
-
-    def is_date(self, name: str) -> bool:
-        """Whether the typed ``name`` field is a date (a date picker can show it)."""
-        try:
-            date.fromisoformat(self.typed[name])
-        except ValueError:
-            return not self.typed[name]
-        return True
-
-
-def _choice() -> Choice:
-    grouping = request.args.get("by", "")
-    if grouping not in reports.GROUPINGS:
-        grouping = reports.DEFAULT_GROUPING
-    name = request.args.get("period", "")
-    typed = {key: request.args.get(key, "").strip()[:32] for key in ("from", "to")}
-    try:
-        period = reports.parse_period(current_team(), utcnow(), name, typed["from"], typed["to"])
-    except reports.PeriodError as exc:
-        errors = {key: _period_problem(code) for key, code in exc.problems.items()}
-        return Choice(grouping, reports.CUSTOM, typed, None, errors)
-    if period.name != reports.CUSTOM:
-        # The fields show the preset's days, ready to be changed into a custom period.
-        typed = {"from": period.first.isoformat(), "to": period.last.isoformat()}
-    return Choice(grouping, period.name, typed, period, {})
-
-
-def _period_problem(code: str) -> str:
-    return {
-        "missing": _("Enter a date."),
-        "invalid": _("Enter a real date as YYYY-MM-DD, for example 2026-03-31."),
-        "before_start": _("The last day is before the first day."),
-        "too_long": _("Choose at most %(days)s days (two years) at a time.", days=reports.MAX_DAYS),
-    }[code]
+def _choice() -> SpendingChoice:
+    return SpendingChoice.read(request.args, current_team(), utcnow())
 
 
 @bp.get("/reports/spending")
@@ -81,7 +36,12 @@ def spending() -> ResponseReturnValue:
     report = None
     if choice.period is not None:
         report = reports.spending(db.session, current_team(), choice.period, choice.grouping)
-    context = {"choice": choice, "report": report, "presets": _presets(), "groupings": _groupings()}
+    context = {
+        "choice": choice,
+        "report": report,
+        "presets": PRESET_LINKS,
+        "groupings": GROUPING_LINKS,
+    }
     if htmx_details().wants_fragment:
         # htmx swaps only 2xx answers: a period that cannot be read is shown in the fragment.
         return render_template("reports/_spending.html", **context)
@@ -100,10 +60,9 @@ def spending_csv() -> ResponseReturnValue:
         text = "\n".join(f"{key}: {error}" for key, error in choice.errors.items())
         return make_response(text, 400, {"Content-Type": "text/plain; charset=utf-8"})
     report = reports.spending(db.session, current_team(), choice.period, choice.grouping)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
     about = _about_columns(report.grouping)
-    writer.writerow(
+    # Made here, in the request (its language), and written out by the one CSV writer.
+    rows: list[list[Any]] = [
         [
             *about,
             _("Messages"),
@@ -117,17 +76,12 @@ def spending_csv() -> ResponseReturnValue:
             _("Failed"),
             _("Delivery rate, %"),
         ]
-    )
-    for row in report.rows:
-        writer.writerow([*_about_cells(report.grouping, row), *_figure_cells(row)])
-    writer.writerow([_("Total"), *[""] * (len(about) - 1), *_figure_cells(report.total)])
+    ]
+    rows += [[*_about_cells(report.grouping, row), *_figure_cells(row)] for row in report.rows]
+    rows.append([_("Total"), *[""] * (len(about) - 1), *_figure_cells(report.total)])
     period = report.period
     name = f"spending-by-{report.grouping}-{period.first.isoformat()}-{period.last.isoformat()}"
-    return Response(
-        BOM + buffer.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return csv_writer.download(rows, f"{name}.csv")
 
 
 def _about_columns(grouping: str) -> list[str]:
@@ -142,13 +96,13 @@ def _about_columns(grouping: str) -> list[str]:
 def _about_cells(grouping: str, row: reports.Row) -> list[str]:
     if grouping == "campaign":
         return [
-            safe_cell(row.label or ""),
-            safe_cell(row.sender or _("account default sender")),
-            safe_cell(row.author or _("deleted user")),
+            row.label or "",
+            row.sender or _("account default sender"),
+            row.author or _("deleted user"),
         ]
     if grouping == "day":
         return [row.key.isoformat()]
-    return [safe_cell(label_of(grouping, row))]
+    return [report_label(grouping, row)]
 
 
 def _figure_cells(row: reports.Row) -> list[Any]:
@@ -157,49 +111,11 @@ def _figure_cells(row: reports.Row) -> list[Any]:
         row.messages,
         row.accepted,
         row.parts,
-        _plain(row.cost),
+        plain_money(row.cost),
         {"all": _("yes"), "partly": _("partly"), "": _("no")}[row.estimated],
         row.estimated_parts,
-        _plain(row.estimated_cost),
+        plain_money(row.estimated_cost),
         row.delivered,
         row.failed,
         "" if rate is None else f"{rate:.1f}",
     ]
-
-
-def _plain(value: Decimal) -> str:
-    # Rounded as the page's ``money`` filter rounds, without its thousands separators.
-    return f"{value:.2f}"
-
-
-def label_of(grouping: str, row: reports.Row) -> str:
-    """What a row is about, in words: a campaign's name, a day, a sender name, an email."""
-    if grouping == "day":
-        return row.key.isoformat()
-    if row.label is not None:
-        return row.label
-    return _("account default sender") if grouping == "sender" else _("deleted user")
-
-
-def _presets() -> list[tuple[str, str]]:
-    return [
-        ("today", _("Today")),
-        ("yesterday", _("Yesterday")),
-        ("last-7-days", _("Last 7 days")),
-        ("this-month", _("This month")),
-        ("last-month", _("Last month")),
-    ]
-
-
-def _groupings() -> list[tuple[str, str]]:
-    return [
-        ("campaign", _("By campaign")),
-        ("day", _("By day")),
-        ("sender", _("By sender name")),
-        ("user", _("By user")),
-    ]
-
-
-@bp.context_processor
-def _report_helpers() -> dict[str, Any]:
-    return {"report_label": label_of}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from webapp import iqsms
 from webapp.access import Permission, current_team, team_required
 from webapp.domain import gateways, senders
-from webapp.domain.audit import record
 from webapp.extensions import db
 
 bp = Blueprint("senders", __name__)
@@ -22,35 +20,22 @@ bp = Blueprint("senders", __name__)
 def index() -> ResponseReturnValue:
     """Sender names with their state and the gateway's note; which can send and why not."""
     rows = senders.names_of(db.session, current_team().id)
-    return render_template("senders/index.html", senders=rows, form=FlaskForm())
+    return render_template(
+        "senders/index.html", senders=rows, standing=senders.standing, form=FlaskForm()
+    )
 
 
 @bp.post("/senders/refresh")
 @team_required(Permission.MANAGE)
 def refresh() -> ResponseReturnValue:
     """Ask the gateway for the sender names now (short timeout) and show what changed."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    team = current_team()
-    client = gateways.client_for(
-        team, timeout=float(current_app.config["GATEWAY_INTERACTIVE_TIMEOUT"])
+    timeout = gateways.interactive_timeout(current_app.config)
+    result, error = senders.refresh(
+        db.session, current_app.config, current_team(), current_user, timeout
     )
-    try:
-        with client:
-            result = senders.sync(db.session, team, client)
-    except iqsms.IqsmsError as exc:
-        db.session.rollback()
-        flash(gateways.explain(exc, client.base_url), "error")
+    if result is None:
+        flash(error, "error")
         return redirect(url_for("senders.index"))
-    record(
-        db.session,
-        team.id,
-        "senders_refreshed",
-        current_user,
-        added=result.added,
-        changed=result.changed,
-        removed=result.removed,
-    )
     db.session.commit()
     flash(
         _(

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
+from webapp import paging
 from webapp.access import Permission, can, current_team, switch_team, team_required, team_scoped
 from webapp.domain import teams
-from webapp.domain.audit import record
 from webapp.extensions import db
-from webapp.forms.campaigns import SendingSettingsForm
-from webapp.forms.teams import DeleteTeamForm, InviteForm, RoleForm, TeamForm
-from webapp.models import AuditEvent, Invitation, Membership, Role, utcnow
+from webapp.forms.teams import (
+    DeleteTeamForm,
+    InviteForm,
+    RoleForm,
+    SendingSettingsForm,
+    TeamForm,
+)
+from webapp.models import AuditEvent, Invitation, Membership, Role
 
 bp = Blueprint("teams", __name__)
 
@@ -26,30 +41,22 @@ AUDIT_PAGE = 50
 @team_required()
 def members() -> ResponseReturnValue:
     """The team's members and their roles; admins also see and manage invitations."""
-    return _members_page(InviteForm())
+    return _members_page(_invite_form())
+
+
+def _invite_form(**kwargs) -> InviteForm:
+    form = InviteForm(**kwargs)
+    if not can(Permission.OWN):  # only owners make owners
+        form.role.choices = [c for c in form.role.choices if c.value != Role.OWNER]
+    return form
 
 
 def _members_page(invite_form: InviteForm, new_link: str | None = None) -> ResponseReturnValue:
     team = current_team()
-    memberships = db.session.scalars(
-        select(Membership).where(Membership.team_id == team.id).order_by(Membership.created_at)
-    ).all()
-    if not can(Permission.OWN):  # only owners make owners
-        invite_form.role.choices = [c for c in invite_form.role.choices if c.value != Role.OWNER]
-    invitations = []
-    if can(Permission.MANAGE):
-        invitations = [
-            i
-            for i in db.session.scalars(
-                select(Invitation)
-                .where(Invitation.team_id == team.id)
-                .order_by(Invitation.created_at.desc())
-            )
-            if i.usable(utcnow())
-        ]
+    invitations = teams.open_invitations(db.session, team) if can(Permission.MANAGE) else []
     return render_template(
         "teams/members.html",
-        memberships=memberships,
+        memberships=teams.memberships(db.session, team),
         invitations=invitations,
         invite_form=invite_form,
         role_form=RoleForm(),
@@ -62,27 +69,31 @@ def _members_page(invite_form: InviteForm, new_link: str | None = None) -> Respo
 @team_required(Permission.MANAGE)
 def invite() -> ResponseReturnValue:
     """Create a one-time invitation link and show it (once) to pass on."""
-    form = InviteForm()
-    if not can(Permission.OWN):
-        form.role.choices = [c for c in form.role.choices if c.value != Role.OWNER]
+    form = _invite_form()
     if not form.validate_on_submit():
         return _members_page(form), 400
     try:
-        _, token = teams.invite(current_team(), Role(form.role.data), current_user, form.note.data)
+        _, token = teams.invite(
+            db.session,
+            current_team(),
+            Role(form.role.data),
+            current_user,
+            form.note.data,
+            ttl_hours=current_app.config["INVITATION_TTL_HOURS"],
+        )
     except teams.TeamError as exc:
         form.role.errors.append(str(exc))
         return _members_page(form), 400
     db.session.commit()
     link = url_for("invitations.accept", token=token, _external=True)
-    return _members_page(InviteForm(formdata=None), new_link=link)
+    return _members_page(_invite_form(formdata=None), new_link=link)
 
 
 @bp.post("/team/invitations/<int:invitation_id>/revoke")
 @team_required(Permission.MANAGE)
 def revoke(invitation_id: int) -> ResponseReturnValue:
     """Make an unused invitation link stop working."""
-    _check_csrf()
-    teams.revoke_invitation(team_scoped(Invitation, invitation_id), current_user)
+    teams.revoke_invitation(db.session, team_scoped(Invitation, invitation_id), current_user)
     db.session.commit()
     flash(_("The invitation link no longer works."))
     return redirect(url_for("teams.members"))
@@ -97,7 +108,9 @@ def change_role(membership_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         abort(400)
     try:
-        teams.change_role(current_team(), membership, Role(form.role.data), current_user)
+        teams.change_role(
+            db.session, current_team(), membership, Role(form.role.data), current_user
+        )
     except teams.TeamError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -111,7 +124,6 @@ def change_role(membership_id: int) -> ResponseReturnValue:
 @team_required(Permission.MANAGE)
 def remove(membership_id: int) -> ResponseReturnValue:
     """Take someone out of the team."""
-    _check_csrf()
     membership = team_scoped(Membership, membership_id)
     return _remove(membership, _("%(email)s was removed.", email=membership.user.email))
 
@@ -120,14 +132,13 @@ def remove(membership_id: int) -> ResponseReturnValue:
 @team_required()
 def leave() -> ResponseReturnValue:
     """Leave the current team."""
-    _check_csrf()
     membership = team_scoped(Membership, g.membership.id)
     return _remove(membership, _("You left %(team)s.", team=current_team().name))
 
 
 def _remove(membership: Membership, done: str) -> ResponseReturnValue:
     try:
-        teams.remove_member(current_team(), membership, current_user)
+        teams.remove_member(db.session, current_team(), membership, current_user)
     except teams.TeamError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -147,7 +158,7 @@ def new() -> ResponseReturnValue:
     """Create another team, owned by the person creating it, and switch to it."""
     form = TeamForm()
     if form.validate_on_submit():
-        team = teams.create_team(form.name.data, current_user)
+        team = teams.create_team(db.session, current_app.config, form.name.data, current_user)
         db.session.commit()
         session["team_id"] = team.id
         flash(_("Team %(name)s is ready, on the sandbox.", name=team.name))
@@ -159,7 +170,6 @@ def new() -> ResponseReturnValue:
 @login_required
 def switch() -> ResponseReturnValue:
     """Make another of one's teams the current one."""
-    _check_csrf()
     try:
         team_id = int(request.form.get("team_id", ""))
     except ValueError:
@@ -179,8 +189,7 @@ def settings() -> ResponseReturnValue:
         return _sending_settings(team)
     form = TeamForm(obj=team)
     if form.validate_on_submit():
-        before, team.name = team.name, form.name.data.strip()
-        record(db.session, team.id, "team_renamed", current_user, before=before, after=team.name)
+        teams.rename_team(db.session, team, form.name.data, current_user)
         db.session.commit()
         flash(_("The team is now called %(name)s.", name=team.name))
         return redirect(url_for("teams.settings"))
@@ -201,13 +210,7 @@ def _sending_settings(team) -> ResponseReturnValue:
             delete_form=DeleteTeamForm(),
             sending_form=form,
         ), 400
-    names = ("phone_region", "timezone", "price_per_part", "send_rate")
-    before = {n: str(getattr(team, n)) for n in names}
-    form.populate_obj(team)
-    after = {n: str(getattr(team, n)) for n in names}
-    changed = {n: [before[n], after[n]] for n in names if before[n] != after[n]}
-    if changed:
-        record(db.session, team.id, "sending_settings_changed", current_user, **changed)
+    teams.change_sending_settings(db.session, team, form.data, current_user)
     db.session.commit()
     flash(_("Sending settings saved."))
     return redirect(url_for("teams.settings"))
@@ -228,7 +231,7 @@ def delete() -> ResponseReturnValue:
             sending_form=SendingSettingsForm(obj=team, prefix="sending", formdata=None),
         ), 400
     name = team.name
-    teams.delete_team(team, current_user)
+    teams.delete_team(db.session, team, current_user)
     db.session.commit()
     session.pop("team_id", None)
     flash(_("Team %(name)s was deleted.", name=name))
@@ -243,15 +246,7 @@ def audit() -> ResponseReturnValue:
     before = request.args.get("before", type=int)
     if before:
         query = query.where(AuditEvent.id < before)
-    events = db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(AUDIT_PAGE + 1)).all()
-    more = len(events) > AUDIT_PAGE
-    events = events[:AUDIT_PAGE]
+    events, more = paging.first_rows(db.session, query.order_by(AuditEvent.id.desc()), AUDIT_PAGE)
     return render_template(
-        "teams/audit.html", events=events, next_before=events[-1].id if more else None
+        "teams/audit.html", events=events, next_before=paging.next_key(events, more)
     )
-
-
-def _check_csrf() -> None:
-    # Buttons without fields still post a form: validate its CSRF token like any other.
-    if not FlaskForm().validate_on_submit():
-        abort(400)

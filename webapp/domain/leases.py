@@ -1,0 +1,50 @@
+"""Named leases: work that must not run twice at once (draining one team's status queue) is
+done by whichever worker holds its lease, until that worker releases it or the lease expires."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from webapp import bulk
+from webapp.models import Lease
+
+LEASE_TTL = timedelta(seconds=60)
+
+
+def holder_name() -> str:
+    """A name for this worker thread, unique across hosts and restarts."""
+    return f"{os.uname().nodename}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
+
+
+def acquire_lease(session: Session, name: str, holder: str, now: datetime) -> bool:
+    """Take the named lease unless another holder has it and it has not expired; commits."""
+    expires = now + LEASE_TTL
+    taken = session.execute(
+        update(Lease.__table__)
+        .where(Lease.name == name, (Lease.expires_at <= now) | (Lease.holder == holder))
+        .values(holder=holder, expires_at=expires)
+    ).rowcount
+    if not taken:
+        taken = bulk.execute(
+            session,
+            "INSERT INTO leases (name, holder, expires_at) VALUES (:name, :holder, :expires)"
+            " ON CONFLICT (name) DO NOTHING",
+            {"name": name, "holder": holder, "expires": bulk.db_time(session, expires)},
+        )
+    session.commit()
+    return bool(taken)
+
+
+def release_lease(session: Session, name: str, holder: str, now: datetime) -> None:
+    session.execute(
+        update(Lease.__table__)
+        .where(Lease.name == name, Lease.holder == holder)
+        .values(expires_at=now)
+    )
+    session.commit()

@@ -1,0 +1,396 @@
+"""Delivery statuses: applying them, draining each team's status queue, polling status.json.
+
+- The queue drain empties each active team's named queue with statusQueue.json, a page of up to
+  1,000 at a time, under a lease so that one worker drains a team at once.
+- Statuses are applied in bulk by smsc_id, idempotently, and never move a message backwards (a
+  late ``queued`` never undoes ``delivered``). A status for an smsc_id not stored yet (its send
+  result is still being committed) waits in ``pending_statuses`` and is applied when it is.
+- A queue reply lost in transit loses its statuses, so the poll asks status.json about
+  messages still on their way after a while (``Checks.first``), with a wait that doubles per
+  message, and marks those still without a final status after ``Checks.expire`` ``expired``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from webapp import bulk, iqsms
+from webapp.domain import usage
+from webapp.domain.counters import shift
+from webapp.domain.leases import acquire_lease, holder_name, release_lease
+from webapp.models import (
+    DELIVERY_OUTCOMES,
+    LIVE_STATES,
+    Campaign,
+    Message,
+    MessageState,
+    PendingStatus,
+    Team,
+    utcnow,
+)
+
+QUEUE_PAGE = iqsms.MAX_QUEUE
+POLL_BATCH = iqsms.MAX_STATUS
+MAX_CHECK_WAIT = timedelta(hours=6)
+DRAIN_BUDGET = 5.0  # seconds one team's queue may take per tick
+PENDING_SWEEP_AFTER = timedelta(seconds=30)
+
+Clock = Callable[[], datetime]
+ClientFactory = Callable[[Team], iqsms.Client]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """When status.json is first asked about an accepted message (the wait doubles after
+    that), and how long after sending a message without a final status becomes ``expired``."""
+
+    first: timedelta
+    expire: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Checks:
+        """From the settings ``STATUS_CHECK_AFTER_MINUTES`` and ``STATUS_EXPIRE_AFTER_HOURS``."""
+        return cls(
+            first=timedelta(minutes=float(config["STATUS_CHECK_AFTER_MINUTES"])),
+            expire=timedelta(hours=float(config["STATUS_EXPIRE_AFTER_HOURS"])),
+        )
+
+
+S = MessageState
+# What a gateway status means for our state, and how far along that is. A status only ever
+# moves a message to a higher rank.
+TARGET: dict[str, tuple[str, int]] = {
+    iqsms.Status.QUEUED: (S.ACCEPTED, 0),
+    iqsms.Status.SMSC_SUBMIT: (S.ENROUTE, 1),
+    iqsms.Status.DELIVERED: (S.DELIVERED, 3),
+    iqsms.Status.DELIVERY_ERROR: (S.FAILED, 3),
+    iqsms.Status.SMSC_REJECT: (S.FAILED, 3),
+    iqsms.Status.INCORRECT_ID: (S.FAILED, 3),
+}
+# Our states that take statuses, by rank; an expired message still takes a final status.
+RANK: dict[str, int] = {S.ACCEPTED: 0, S.ENROUTE: 1, S.EXPIRED: 2, S.DELIVERED: 3, S.FAILED: 3}
+FINAL_SQL = ", ".join(f"'{state}'" for state in DELIVERY_OUTCOMES)  # for raw SQL
+
+
+@dataclass
+class ApplyReport:
+    applied: int = 0  # messages moved forward
+    ignored: int = 0  # duplicates, late or unknown statuses
+    pending: int = 0  # kept aside for messages not stored yet
+
+
+def apply_statuses(
+    session: Session, team_id: int, statuses: Sequence[iqsms.MessageStatus], now: datetime
+) -> ApplyReport:
+    """Apply a page of statuses to the team's messages: one read and one write, whatever the
+    page's size, and the campaign counters moved to match. The caller commits."""
+    report = ApplyReport()
+    latest: dict[str, tuple[str, int, str]] = {}
+    for status in statuses:
+        target = TARGET.get(status.status)
+        if not status.smsc_id or target is None:
+            report.ignored += 1
+            continue
+        seen = latest.get(status.smsc_id)
+        if seen is None or target[1] >= seen[1]:
+            latest[status.smsc_id] = (target[0], target[1], status.status)
+    if not latest:
+        return report
+    rows = session.execute(
+        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id, usage.raw_sent_at())
+        .where(Message.team_id == team_id, Message.smsc_id.in_(list(latest)))
+        .with_for_update()
+    ).all()
+    found = {row.smsc_id for row in rows}
+    pending = [
+        {"team_id": team_id, "smsc_id": smsc_id, "status": gateway, "received_at": now}
+        for smsc_id, (_state, _rank, gateway) in latest.items()
+        if smsc_id not in found
+    ]
+    if pending:
+        session.execute(PendingStatus.__table__.insert(), pending)
+        report.pending = len(pending)
+    moves, outcomes = [], []
+    changes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        state, rank, gateway = latest[row.smsc_id]
+        current = RANK.get(row.state)
+        if current is None or rank <= current:
+            report.ignored += 1
+            continue
+        moves.append((row.id, row.state, state, gateway))
+        outcomes.append((row.campaign_id, row.sent_at, state))
+        changes[row.campaign_id][row.state] -= 1
+        changes[row.campaign_id][state] += 1
+    if moves:
+        _move_messages(session, moves, now)
+        for campaign_id, delta in changes.items():
+            shift(session, campaign_id, delta)
+        usage.record_outcomes(session, team_id, outcomes)
+        report.applied = len(moves)
+    return report
+
+
+def _move_messages(session: Session, moves: list[tuple[int, str, str, str]], now: datetime) -> None:
+    """One UPDATE for the whole page, joined to its new states; ``old`` guards each row."""
+    parameters: list[object] = []
+    for move in moves:
+        parameters.extend(move)
+    at = bulk.db_time(session, now)
+    parameters.extend((at, at, at))
+    bulk.execute_positional(
+        session,
+        f"WITH v(id, old, state, status) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(moves))}) "
+        "UPDATE messages SET state = v.state, gateway_status = v.status,"
+        f" enroute_at = CASE WHEN v.state = '{S.ENROUTE}' THEN ? ELSE messages.enroute_at END,"
+        f" final_at = CASE WHEN v.state IN ({FINAL_SQL}) THEN ? ELSE messages.final_at END,"
+        " updated_at = ?"
+        " FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = v.old",
+        parameters,
+    )
+
+
+def apply_pending(
+    session: Session, team_id: int, smsc_ids: Sequence[str], now: datetime
+) -> ApplyReport | None:
+    """Statuses that arrived before these messages' send results: apply and forget them."""
+    if not smsc_ids:
+        return None
+    waiting = session.execute(
+        select(PendingStatus.id, PendingStatus.smsc_id, PendingStatus.status).where(
+            PendingStatus.team_id == team_id, PendingStatus.smsc_id.in_(list(smsc_ids))
+        )
+    ).all()
+    if not waiting:
+        return None
+    report = apply_statuses(
+        session,
+        team_id,
+        [iqsms.MessageStatus(status=w.status, smsc_id=w.smsc_id) for w in waiting],
+        now,
+    )
+    session.execute(delete(PendingStatus).where(PendingStatus.id.in_([w.id for w in waiting])))
+    return report
+
+
+# -- the status-queue tick -----------------------------------------------------------------------
+
+
+@dataclass
+class DrainReport:
+    teams: int = 0
+    pages: int = 0
+    received: int = 0
+    applied: int = 0
+    pending: int = 0
+    skipped_teams: int = 0  # another worker held the lease
+
+
+def active_team_ids(session: Session) -> list[int]:
+    """Teams with messages on their way: their queues may hold statuses."""
+    return session.scalars(
+        select(Campaign.team_id)
+        .where((Campaign.accepted > 0) | (Campaign.enroute > 0) | (Campaign.sending > 0))
+        .distinct()
+    ).all()
+
+
+def drain_status_queues(
+    session: Session,
+    clock: Clock = utcnow,
+    *,
+    client_factory: ClientFactory,
+    budget: float = DRAIN_BUDGET,
+) -> DrainReport:
+    """One tick: drain each active team's status queue, a team at a time under its lease."""
+    report = DrainReport()
+    holder = holder_name()
+    for team_id in active_team_ids(session):
+        lease = f"statuses:{team_id}"
+        if not acquire_lease(session, lease, holder, clock()):
+            report.skipped_teams += 1
+            continue
+        try:
+            team = session.get(Team, team_id)
+            with client_factory(team) as client:
+                _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
+        finally:
+            release_lease(session, lease, holder, clock())
+        report.teams += 1
+    return report
+
+
+def _drain_team(
+    session: Session,
+    team_id: int,
+    queue: str,
+    client: iqsms.Client,
+    clock: Clock,
+    budget: float,
+    report: DrainReport,
+) -> None:
+    deadline = time.monotonic() + budget
+    # The next page is asked for while this one is applied: the gateway's time and ours
+    # overlap. A page popped but not applied (a crash) is recovered by the poll, like a lost
+    # reply.
+    with ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher:
+        next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
+        while next_page is not None:
+            try:
+                page = next_page.result()  # never retried: a read pops
+            except iqsms.IqsmsError as exc:
+                # A lost reply lost its statuses; the poll tick recovers them (status.json).
+                log.warning("status queue of team %s: %s", team_id, exc)
+                return
+            more = len(page) == QUEUE_PAGE and time.monotonic() < deadline
+            next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE) if more else None
+            report.pages += 1
+            report.received += len(page)
+            applied = apply_statuses(session, team_id, page, clock())
+            session.commit()
+            report.applied += applied.applied
+            report.pending += applied.pending
+
+
+# -- the status-poll tick ------------------------------------------------------------------------
+
+
+@dataclass
+class PollReport:
+    checked: int = 0
+    applied: int = 0
+    expired: int = 0
+    swept: int = 0
+
+
+def poll_statuses(
+    session: Session,
+    clock: Clock = utcnow,
+    *,
+    client_factory: ClientFactory,
+    checks: Checks,
+    limit: int = 2000,
+) -> PollReport:
+    """One tick: expire what waited too long, check due messages with status.json (oldest
+    first), and apply statuses that waited for their messages."""
+    report = PollReport()
+    now = clock()
+    report.expired = expire_messages(session, now, checks.expire)
+    report.swept = sweep_pending(session, now, checks.expire)
+    due = session.execute(
+        select(Message.id, Message.team_id, Message.smsc_id, Message.checks)
+        .where(Message.state.in_(LIVE_STATES), Message.next_check_at <= now)
+        .order_by(Message.next_check_at)
+        .limit(limit)
+    ).all()
+    session.commit()
+    by_team: dict[int, list] = defaultdict(list)
+    for row in due:
+        by_team[row.team_id].append(row)
+    holder = holder_name()
+    for team_id, rows in by_team.items():
+        lease = f"statuses:{team_id}"
+        if not acquire_lease(session, lease, holder, clock()):
+            continue  # being drained right now; these stay due for the next tick
+        try:
+            with client_factory(session.get(Team, team_id)) as client:
+                for batch in iqsms.batches(rows, POLL_BATCH):
+                    try:
+                        replies = client.status([(r.smsc_id, str(r.id)) for r in batch])
+                    except iqsms.IqsmsError as exc:
+                        log.warning("status poll of team %s: %s", team_id, exc)
+                        break
+                    now = clock()
+                    applied = apply_statuses(session, team_id, replies, now)
+                    _schedule_next_checks(session, batch, now, checks.first)
+                    session.commit()
+                    report.checked += len(batch)
+                    report.applied += applied.applied
+        finally:
+            release_lease(session, lease, holder, clock())
+    return report
+
+
+def _schedule_next_checks(
+    session: Session, rows: Sequence, now: datetime, check_after: timedelta
+) -> None:
+    """Each checked message waits twice as long before its next check (at most 6 hours)."""
+    bulk.executemany(
+        session,
+        "UPDATE messages SET next_check_at = :at, checks = :checks WHERE id = :id",
+        [
+            {
+                "id": row.id,
+                "checks": row.checks + 1,
+                "at": bulk.db_time(
+                    session, now + min(check_after * 2 ** (row.checks + 1), MAX_CHECK_WAIT)
+                ),
+            }
+            for row in rows
+        ],
+    )
+
+
+def expire_messages(session: Session, now: datetime, expire_after: timedelta) -> int:
+    """Messages still without a final status long after they were sent become ``expired``."""
+    cutoff = now - expire_after
+    expired = 0
+    campaigns = session.scalars(
+        select(Campaign.id).where(
+            (Campaign.accepted > 0) | (Campaign.enroute > 0), Campaign.started_at < cutoff
+        )
+    ).all()
+    for campaign_id in campaigns:
+        for state in LIVE_STATES:
+            moved = session.execute(
+                update(Message.__table__)
+                .where(
+                    Message.campaign_id == campaign_id,
+                    Message.state == state,
+                    Message.sent_at < cutoff,
+                )
+                .values(state=S.EXPIRED, final_at=now, updated_at=now)
+            ).rowcount
+            if moved:
+                shift(session, campaign_id, {state: -moved, S.EXPIRED: moved})
+                expired += moved
+    session.commit()
+    return expired
+
+
+def sweep_pending(session: Session, now: datetime, expire_after: timedelta) -> int:
+    """Statuses that waited a while for their message: apply those whose message is stored now
+    (its result landed just after the status was set aside); forget the very old ones."""
+    waiting = session.execute(
+        select(PendingStatus.team_id, PendingStatus.smsc_id).where(
+            PendingStatus.received_at < now - PENDING_SWEEP_AFTER
+        )
+    ).all()
+    applied = 0
+    by_team: dict[int, list[str]] = defaultdict(list)
+    for row in waiting:
+        by_team[row.team_id].append(row.smsc_id)
+    for team_id, smsc_ids in by_team.items():
+        for chunk in iqsms.batches(smsc_ids, 1000):
+            known = session.scalars(
+                select(Message.smsc_id).where(
+                    Message.team_id == team_id, Message.smsc_id.in_(chunk)
+                )
+            ).all()
+            result = apply_pending(session, team_id, known, now)
+            applied += result.applied if result else 0
+    session.execute(delete(PendingStatus).where(PendingStatus.received_at < now - expire_after))
+    session.commit()
+    return applied

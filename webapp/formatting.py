@@ -1,0 +1,186 @@
+"""How the app writes figures for people, and reads the amounts they type: money, whole
+numbers, balance amounts, percentages, and dates and times in the team's time zone.
+
+Every template filter and global that formats something lives here and is registered by the
+app factory (:func:`init_app`), never by a blueprint; CSV files, form values and audit details
+use the plain forms (:func:`plain_money`). Russian number formats will be added here alone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from webapp import timezones
+from webapp.access import current_team
+from webapp.domain import messages, usage
+from webapp.models import Campaign, utcnow
+
+NONE = "—"  # what the page shows for a figure that is not known
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal | int | None) -> str:
+    """An amount to the kopeck with thousands separated: ``1,234.50`` ("—" for none)."""
+    return NONE if value is None else f"{Decimal(value):,.2f}"
+
+
+def count(value: int | None) -> str:
+    """A whole number with thousands separated: ``12,345`` ("—" for none)."""
+    return NONE if value is None else f"{value:,}"
+
+
+def balance_amount(value: Decimal | int | None, type_: str = "RUB") -> str:
+    """An amount of a balance type: money for RUB (``1,234.50``), whole SMS as a number
+    (``5,000``), a fraction of any type to two places."""
+    if value is None:
+        return NONE
+    value = Decimal(value)
+    if type_ == "RUB" or value != value.to_integral_value():
+        return money(value)
+    return f"{value:,.0f}"
+
+
+def percent(value: float | None, decimals: int = 1) -> str:
+    """A percentage: ``97.5%`` ("—" when there is none, as a rate before any report)."""
+    return NONE if value is None else f"{value:.{decimals}f}%"
+
+
+def plain_money(value: Decimal | None) -> str:
+    """An amount as a machine or a form field reads it: ``1234.50`` ("" for none); what
+    :func:`parse_amount` reads back."""
+    return "" if value is None else f"{value:.2f}"
+
+
+def local_time(when: datetime | None, seconds: bool = False, day: bool = False) -> str:
+    """A UTC time as the current team reads it: ``2026-05-01 14:30`` (``:05`` with seconds,
+    only the date with day); "" for none."""
+    return timezones.shown(when, current_team(), seconds=seconds, day=day)
+
+
+def team_date(when: datetime | None) -> str:
+    """A UTC time's day as the current team reads it: ``2026-05-01``."""
+    return timezones.shown(when, current_team(), day=True)
+
+
+def team_zone_name() -> str:
+    """The name of the zone the current team's times are shown in."""
+    return timezones.team_zone(current_team()).key
+
+
+def report_label(grouping: str, row: Any) -> str:
+    """What a spending report's row is about, in words: a campaign's name, a day, a sender
+    name, an email (``row`` a :class:`webapp.domain.reports.Row`)."""
+    if grouping == "day":
+        return row.key.isoformat()
+    if row.label is not None:
+        return row.label
+    return _("account default sender") if grouping == "sender" else _("deleted user")
+
+
+# -- reading an amount ---------------------------------------------------------------------------
+
+# An amount's characters once spaces are gone: digits, with "." or "," between or before them.
+_AMOUNT = re.compile(r"[0-9.,]*[0-9][0-9.,]*")
+# Thousands grouped by commas, as the app writes them: 1,000 and 12,345,678.
+_GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+")
+_DIGITS = re.compile(r"[0-9]+")
+
+NOT_AN_AMOUNT = _l(
+    "Enter an amount in digits, like 1,500.00 or 1 500,50, "
+    "or leave it empty to turn the warning off."
+)
+AMBIGUOUS_AMOUNT = _l(
+    "Group thousands by three (1,000 or 1 000) and write decimals after one point or comma "
+    "(99.50 or 99,50)."
+)
+TOO_MANY_DECIMALS = _l("Use at most two decimal places.")
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """An amount as the app writes it ("1,000.00", :func:`money`) or as Russian users type it
+    ("1 000,50"); None for an empty one. Raises ValueError with a message a person can act on
+    otherwise.
+
+    Spaces, non-breaking ones too, are ignored. With both "," and "." the commas group
+    thousands. With commas only, groups of exactly three digits are thousands ("1,000",
+    "12,345,678"), and a single comma followed by one or two digits is a decimal comma
+    ("1,5"). Anything else is refused rather than guessed at: several points ("1.000.000"),
+    other groupings ("1,00,000"), more than two decimals, exponents ("1e3"), "nan" or "inf".
+    """
+    cleaned = "".join(text.split())  # str.split() knows every Unicode space, NBSP included
+    if not cleaned:
+        return None
+    negative = cleaned.startswith("-")
+    number = cleaned[1:] if negative else cleaned
+    if not _AMOUNT.fullmatch(number):
+        raise ValueError(NOT_AN_AMOUNT)
+    fraction: str | None = None
+    if "." in number:
+        whole, _point, fraction = number.partition(".")
+    elif number.count(",") == 1 and not _GROUPED.fullmatch(number):
+        whole, _comma, fraction = number.partition(",")
+    else:
+        whole = number
+    if "," in whole and not _GROUPED.fullmatch(whole):
+        raise ValueError(AMBIGUOUS_AMOUNT)
+    if fraction is not None and not _DIGITS.fullmatch(fraction):
+        raise ValueError(AMBIGUOUS_AMOUNT if "." in fraction or "," in fraction else NOT_AN_AMOUNT)
+    if fraction is not None and len(fraction) > 2:
+        raise ValueError(TOO_MANY_DECIMALS)
+    amount = Decimal(f"{whole.replace(',', '') or '0'}.{fraction or '0'}").quantize(CENT)
+    if negative:
+        raise ValueError(_l("The amount cannot be negative."))
+    if amount >= Decimal(10) ** 12:
+        raise ValueError(_l("Enter an amount below 1,000,000,000,000."))
+    return amount
+
+
+def campaign_state(campaign: Campaign) -> str:
+    """The campaign's state as shown: "starting" for a scheduled one whose time has come."""
+    return messages.shown_state(campaign, utcnow())
+
+
+# The campaign summary's counters, in the order a message moves through them.
+SUMMARY_STATES = (
+    ("queued", _l("Queued")),
+    ("sending", _l("Sending")),
+    ("accepted", _l("Accepted")),
+    ("enroute", _l("On its way")),
+    ("delivered", _l("Delivered")),
+    ("failed", _l("Failed")),
+    ("rejected", _l("Rejected")),
+    ("unknown", _l("Unknown")),
+    ("expired", _l("Expired")),
+    ("cancelled", _l("Cancelled")),
+)
+
+FILTERS = {
+    "money": money,
+    "count": count,
+    "balance_amount": balance_amount,
+    "percent": percent,
+    "team_date": team_date,
+}
+GLOBALS = {
+    "campaign_local": local_time,
+    "team_zone_name": team_zone_name,
+    "report_label": report_label,
+    "campaign_state": campaign_state,
+    "summary_states": SUMMARY_STATES,
+    "settled": messages.settled,
+    "undelivered": messages.undelivered,
+    "delivery_rate": usage.delivery_rate,
+}
+
+
+def init_app(app: Flask) -> None:
+    """Give every template the filters and globals above."""
+    app.jinja_env.filters.update(FILTERS)
+    app.jinja_env.globals.update(GLOBALS)
