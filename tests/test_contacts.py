@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from sqlalchemy import select
 
@@ -139,6 +141,10 @@ def test_paste_through_htmx_answers_the_box_and_refreshes_the_table(
     )
     assert table.text.lstrip().startswith('<section id="contacts"')
     assert "+79161234567" in table.text
+    # The count in the page head follows the refreshed table, out of band.
+    count = re.search(r'<span[^>]*id="contact-count"[^>]*>([^<]*)</span>', table.text)
+    assert count is not None and 'hx-swap-oob="true"' in count.group(0)
+    assert count.group(1).strip() == "1 contact"
 
 
 def test_pages_go_by_id_and_search_by_prefix(app: Flask, make_person) -> None:
