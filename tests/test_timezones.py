@@ -4,6 +4,8 @@ settings form offers; every page reads a team's times through it."""
 
 from __future__ import annotations
 
+import sys
+import warnings
 from datetime import UTC, date, datetime, time
 
 import pytest
@@ -40,6 +42,29 @@ def test_a_zone_not_known_here_is_read_as_utc(stored):
     team = Team(timezone=stored)
     assert team_zone(team).key == "UTC"
     assert local_to_utc(date(2026, 1, 15), time(9, 30), team).hour == 9
+
+
+class LegacyFinder:
+    """An import hook of the old kind (like six's), which Python warns about whenever an import
+    falls through to it; the full suite has one installed by a plugin."""
+
+    def find_module(self, name, path=None):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"), [("Mars/Olympus", "UTC"), ("Europe/Moscow", "Europe/Moscow"), ("", "UTC")]
+)
+def test_an_unknown_zone_is_read_as_utc_without_an_import_under_a_legacy_hook(
+    stored, read, monkeypatch: pytest.MonkeyPatch
+):
+    # An unknown name once sent zoneinfo looking for the tzdata package: an import that such a
+    # hook turns into an ImportWarning (an error in this suite), so the page failed.
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, LegacyFinder()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zone = team_zone(Team(timezone=stored))
+    assert zone.key == read
 
 
 def test_the_settings_form_offers_every_zone_by_name(app):

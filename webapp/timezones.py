@@ -10,17 +10,17 @@ from __future__ import annotations
 import warnings
 from datetime import UTC, date, datetime, time
 from functools import cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from webapp.models import Team
 
 
 def team_zone(team: Team) -> ZoneInfo:
     """The team's zone; UTC when its name is empty or not known here."""
-    try:
-        return ZoneInfo(team.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    # Checked against the zones known here rather than by trying: an unknown name makes
+    # zoneinfo search the tzdata package, which some installed import hooks warn about.
+    name = team.timezone or "UTC"
+    return ZoneInfo(name if name in _known() else "UTC")
 
 
 def local_to_utc(day: date, at: time, team: Team) -> datetime:
@@ -50,9 +50,14 @@ def iso_in_zone(when: datetime | None, zone: ZoneInfo) -> str:
 
 
 @cache
-def choices() -> list[str]:
-    """The zones a form offers, by name."""
+def _known() -> frozenset[str]:
     # zoneinfo also looks for the tzdata package, which some installed import hooks warn about.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ImportWarning)
-        return sorted(available_timezones())
+        return frozenset(available_timezones())
+
+
+@cache
+def choices() -> list[str]:
+    """The zones a form offers, by name."""
+    return sorted(_known())
