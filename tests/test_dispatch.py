@@ -115,6 +115,19 @@ def test_wrong_credentials_pause_without_failing_messages(app, sandbox, team):
     assert sandbox.received("demo") == []
 
 
+def test_a_sandbox_that_lost_the_teams_account_gets_it_again_and_sends_once(
+    app, sandbox, team
+):
+    login = sandbox_login(app, team)
+    campaign_id = make_campaign(app, team, 5)
+    with sandbox.gateway.store.transaction() as state:  # as if the sandbox state were wiped
+        state.execute("DELETE FROM senders WHERE login = ?", (login,))
+        state.execute("DELETE FROM accounts WHERE login = ?", (login,))
+    tick(app)
+    assert states(app, campaign_id) == {MessageState.ACCEPTED: 5}
+    assert len(sandbox.received(login)) == 5  # each message once, after the account came back
+
+
 @pytest.mark.parametrize(
     ("fault", "reached"),
     [("http_500", False), ("drop", False), ("garbage", False), ("lose_reply", True)],

@@ -162,16 +162,17 @@ def commit(
     if event is None:
         session.rollback()
         raise CampaignError("This campaign was sent already (perhaps from another tab).")
-    created = create_messages(session, campaign, found.list_ids, found.pasted_only)
-    if created == 0:
-        session.rollback()
-        raise CampaignError("There are no recipients left to send to.")
-    counters.shift(session, campaign.id, {MessageState.QUEUED: created})
-    refresh_statistics(session, created)
-    session.execute(
-        update(Campaign.__table__).where(Campaign.id == campaign.id).values(recipients=created)
-    )
-    _add_details(event, recipients=created)
+    with session.no_autoflush:  # the event is written once, with what follows in its details
+        created = create_messages(session, campaign, found.list_ids, found.pasted_only)
+        if created == 0:
+            session.rollback()
+            raise CampaignError("There are no recipients left to send to.")
+        counters.shift(session, campaign.id, {MessageState.QUEUED: created})
+        refresh_statistics(session, created)
+        session.execute(
+            update(Campaign.__table__).where(Campaign.id == campaign.id).values(recipients=created)
+        )
+        _add_details(event, recipients=created)
     session.commit()
     session.refresh(campaign)
     return created
@@ -222,17 +223,19 @@ def cancel(session: Session, campaign: Campaign, by: User | None = None) -> int:
     cancelled; messages a worker already claimed stay as the worker leaves them."""
     now = utcnow()
     event = _by_person(session, campaign, CANCEL, by, "cancelled", finished_at=now)
-    done = session.execute(
-        update(Message)
-        .where(Message.campaign_id == campaign.id, Message.state == MessageState.QUEUED)
-        .values(state=MessageState.CANCELLED, updated_at=now, final_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    counters.move(session, campaign.id, MessageState.QUEUED, MessageState.CANCELLED, done.rowcount)
-    _add_details(event, cancelled_messages=done.rowcount)
+    with session.no_autoflush:  # the event is written once, with the count in its details
+        done = session.execute(
+            update(Message)
+            .where(Message.campaign_id == campaign.id, Message.state == MessageState.QUEUED)
+            .values(state=MessageState.CANCELLED, updated_at=now, final_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        moved = done.rowcount
+        counters.move(session, campaign.id, MessageState.QUEUED, MessageState.CANCELLED, moved)
+        _add_details(event, cancelled_messages=moved)
     session.commit()
     session.refresh(campaign)
-    return done.rowcount
+    return moved
 
 
 def pause(session: Session, campaign: Campaign, by: User | None = None) -> None:

@@ -23,7 +23,7 @@ from webapp import bulk, iqsms
 from webapp.domain import campaigns, gateways, statuses, usage
 from webapp.domain.counters import move
 from webapp.iqsms.parts import count_parts
-from webapp.models import Campaign, Message, MessageState, Team
+from webapp.models import Campaign, Message, MessageState
 
 MAX_FAILED_ATTEMPTS = 5  # consecutive failed calls before a campaign is paused
 NO_BALANCE = (
@@ -107,8 +107,7 @@ def send_batch(
         )
     except iqsms.AuthorizationError as exc:
         requeue(session, campaign_id, ids, clock(), report)
-        team = session.get(Team, sending.team_id)
-        if sending.sandbox and gateways.reprovision(client, team):
+        if sending.sandbox and gateways.reprovision(client):
             session.commit()  # the sandbox had lost the account; it is back, try again
             return True
         pause(session, campaign_id, gateways.explain(exc, client.base_url), report)
