@@ -115,9 +115,7 @@ def test_wrong_credentials_pause_without_failing_messages(app, sandbox, team):
     assert sandbox.received("demo") == []
 
 
-def test_a_sandbox_that_lost_the_teams_account_gets_it_again_and_sends_once(
-    app, sandbox, team
-):
+def test_a_sandbox_that_lost_the_teams_account_gets_it_again_and_sends_once(app, sandbox, team):
     login = sandbox_login(app, team)
     campaign_id = make_campaign(app, team, 5)
     with sandbox.gateway.store.transaction() as state:  # as if the sandbox state were wiped
