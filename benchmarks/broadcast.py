@@ -26,6 +26,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+CONTROL_TOKEN = "benchmark-control-token"
+CONTROL = {"X-Sandbox-Token": CONTROL_TOKEN}
 sys.path.insert(0, str(ROOT))
 
 
@@ -77,6 +79,8 @@ def main() -> None:
         "IQSMS_INSTANCE_PATH": str(tmp / "instance"),
         "IQSMS_SANDBOX_URL": f"http://127.0.0.1:{port}/messages/v2/",
         "IQSMS_DISPATCH_THREADS": str(args.threads),
+        # The sandbox's control API (off without a token) and the app share it.
+        "IQSMS_SANDBOX_CONTROL_TOKEN": CONTROL_TOKEN,
     }
     env.pop("DATABASE_URL", None)
     os.environ.update(env)
@@ -120,8 +124,10 @@ def main() -> None:
             db.session.commit()
             team_id, list_id, login = team.id, contact_list.id, team.gateway_login
         huge = {"balance": "100000000.00"}
-        requests.patch(f"{base}/_sandbox/accounts/{login}", json=huge, timeout=5)
-        requests.patch(f"{base}/_sandbox/accounts/demo", json=huge, timeout=5)
+        for account in (login, "demo"):
+            requests.patch(
+                f"{base}/_sandbox/accounts/{account}", json=huge, headers=CONTROL, timeout=5
+            ).raise_for_status()
         csv_path = tmp / "customers.csv"
         write_csv(csv_path, args.rows)
 
@@ -223,7 +229,7 @@ def main() -> None:
 
 def _up(base: str) -> bool:
     try:
-        return requests.get(f"{base}/_sandbox/", timeout=1).ok
+        return requests.get(f"{base}/_sandbox/", headers=CONTROL, timeout=1).ok
     except requests.ConnectionError:
         return False
 

@@ -1,6 +1,7 @@
 """Searching one contact list: a phone prefix (by the index), a name that matches at once, a
-field value most contacts have, and a query nothing matches (which scans the list's field
-values): the time of one page of each.
+field value most contacts have, and a query nothing matches (which reads one window of
+contact_search.WINDOW contacts' field values, then offers "search further"): the time of one
+page of each.
 
     python benchmarks/contact_search.py [--contacts 200000]   # SQLite in a temporary folder
     DATABASE_URL=postgresql://... python benchmarks/contact_search.py
@@ -61,6 +62,7 @@ def main() -> None:
             page = contacts.contacts_page(db.session, big, query=query)
             took = time.perf_counter() - began
             print(f"{query!r:16} {len(page.contacts):3} on the page  {took * 1000:7.0f} ms")
+        db.session.remove()  # its open transaction would block DROP TABLE on PostgreSQL
         db.drop_all()
 
 

@@ -38,7 +38,7 @@ def free_port() -> int:
 def start_sandbox(state: str, port: int) -> subprocess.Popen:
     command = [
         sys.executable, "-m", "flask", "--app", "wsgi:app", "sandbox", "serve", "--quiet",
-        "--port", str(port), "--state", state, "--final-only",
+        "--port", str(port), "--state", state, "--final-only", "--control-token", "bench",
         "--submit-delay", "0", "--deliver-delay", "0", "--jitter", "0",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -65,7 +65,10 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             huge = {"balance": "100000000.00"}
-            requests.patch(f"{base}/_sandbox/accounts/demo", json=huge, timeout=5)
+            requests.patch(
+                f"{base}/_sandbox/accounts/demo", json=huge, headers={"X-Sandbox-Token": "bench"},
+                timeout=5,
+            ).raise_for_status()  # fmt: skip
             client = Client("demo", "demo", f"{base}/messages/v2/")
             messages = (
                 OutgoingMessage(str(i), f"7900{i:07d}", f"Hello, customer {i}!", sender="MyBrand")

@@ -108,6 +108,13 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table by copying it and dropping the old one; with foreign
+            # keys on, that DROP would cascade to every row that refers to it (a migration that
+            # adds a column to teams would delete every campaign). The pragma is ignored inside
+            # a transaction, so it is set and committed before the migration's one begins.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         conf_args = configure_args(connection)
         if conf_args.get("process_revision_directives") is None:
             conf_args["process_revision_directives"] = process_revision_directives

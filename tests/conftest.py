@@ -14,7 +14,14 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from tests.helpers import PASSWORD, TEST_DATABASE_URL, Person, sign_in, team_of
+from tests.helpers import (
+    PASSWORD,
+    SANDBOX_CONTROL_TOKEN,
+    TEST_DATABASE_URL,
+    Person,
+    sign_in,
+    team_of,
+)
 from webapp.app import create_app
 from webapp.extensions import db
 
@@ -66,6 +73,10 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             # Nothing listens on port 9: sandbox provisioning fails fast unless a test points
             # SANDBOX_URL at a running sandbox (the ``sandbox`` fixture).
             "SANDBOX_URL": "http://127.0.0.1:9/messages/v2/",
+            # What the ``sandbox`` fixture's control API takes (tests/gateway_fixtures.py).
+            "SANDBOX_CONTROL_TOKEN": SANDBOX_CONTROL_TOKEN,
+            # Tests call the gateway again at once; the cooldown's own tests set it.
+            "GATEWAY_INTERACTIVE_COOLDOWN": 0,
             **config,
         }
         app = create_app({k: v for k, v in settings.items() if k not in from_environment})

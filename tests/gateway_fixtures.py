@@ -1,8 +1,10 @@
 """Fixtures that run the sandbox gateway on real HTTP on 127.0.0.1, for tests of anything that
-talks to iQSMS."""
+talks to iQSMS. Their control API is opened with :data:`SANDBOX_CONTROL_TOKEN`, which the apps of
+``make_app`` (tests/conftest.py) hold too."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ import pytest
 import requests
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.helpers import SANDBOX_CONTROL_TOKEN
 from webapp.iqsms import Client
 from webapp.sandbox import Gateway, Settings, create_sandbox_app
 from webapp.sandbox.cli import QuietHandler
@@ -35,7 +38,14 @@ class SandboxServer:
         return Client(login, password, self.base_url, **options)
 
     def control(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        response = requests.request(method, f"{self.root}/_sandbox{path}", timeout=5, **kwargs)
+        """A call to the control API with the sandbox's token; raises on an error status."""
+        headers = {
+            "X-Sandbox-Token": self.gateway.settings.control_token or "",
+            **kwargs.pop("headers", {}),
+        }
+        response = requests.request(
+            method, f"{self.root}/_sandbox{path}", timeout=5, headers=headers, **kwargs
+        )
         response.raise_for_status()
         return response
 
@@ -61,6 +71,10 @@ class FakeClock:
 
 
 def start_sandbox(state_path: str, settings: Settings, clock: Any = None) -> SandboxServer:
+    """A sandbox on a free port; its control API takes SANDBOX_CONTROL_TOKEN unless ``settings``
+    name another token."""
+    if settings.control_token is None:
+        settings = dataclasses.replace(settings, control_token=SANDBOX_CONTROL_TOKEN)
     app = (
         create_sandbox_app(state_path, settings)
         if clock is None

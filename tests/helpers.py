@@ -37,6 +37,8 @@ from webapp.models import (
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
 PASSWORD = "correct horse battery"
+# The control API token of the test sandboxes (tests/gateway_fixtures.py) and of make_app's apps.
+SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"
 
 
 CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
@@ -183,7 +185,20 @@ def stop(app, team_id, *phones):
         db.session.commit()
 
 
+def sync_senders(app: Flask, team_id: int) -> None:
+    """Fetch a team's sender names as the worker's senders tick does, when it never has
+    (opening the composer no longer fetches them)."""
+    from webapp.domain import senders
+
+    with app.app_context():
+        if not senders.ever_synced(db.session, team_id):
+            team = db.session.get(Team, team_id)
+            senders.sync_now(db.session, app.config, team, 5.0)
+            db.session.commit()
+
+
 def new_draft(person) -> int:
+    sync_senders(person.client.application, team_of(person.client.application, person).id)
     response = person.post("/campaigns/new")
     assert response.status_code == 302, response.text
     match = re.search(r"/campaigns/(\d+)/edit$", response.headers["Location"])

@@ -96,6 +96,18 @@ def test_users_create_asks_for_the_password_twice_when_not_given(
         ("not-an-email", PASSWORD, "Enter an email address like name@example.com."),
         ("ada@localhost", PASSWORD, "Enter an email address like name@example.com."),
         ("ada@example.com", "short", "Use a password of at least 8 characters."),
+        (
+            "ada@example.com",
+            "password1",
+            "This password is too easy to guess. This is a very common password.",
+        ),
+        (
+            "ada@example.com",
+            "ada@example.com",  # the email itself
+            "This password is too easy to guess. Add another word or two. Uncommon words are "
+            "better.",
+        ),
+        ("ada@example.com", "p" * 129, "Use a password of at most 128 characters."),
     ],
 )
 def test_users_create_refuses_what_is_not_valid(
@@ -218,6 +230,7 @@ def test_teams_create_refuses_a_blank_name_with_a_message(
 @pytest.fixture
 def acme(app: Flask, runner: FlaskCliRunner) -> Team:
     """Team Acme owned by ada@example.com, made with the CLI."""
+    app.config["GATEWAY_ALLOWED_HOSTS"] = "gateway.example.com"  # IQSMS_URL's host
     assert create_user(runner, "ada@example.com").exit_code == 0
     assert create_team(runner, "Acme", "ada@example.com").exit_code == 0
     return team_named(app, "Acme")
@@ -261,12 +274,13 @@ def test_set_gateway_keeps_the_saved_password_when_none_is_given(
 ) -> None:
     first = ["teams", "set-gateway", "Acme", "--login", "acme-login", "--password", "first-pass"]
     assert runner.invoke(args=first).exit_code == 0
-    result = runner.invoke(args=["teams", "set-gateway", "Acme", "--login", "acme-2"])
+    # The same URL and login (a new login or URL needs the password again).
+    result = runner.invoke(args=["teams", "set-gateway", "Acme", "--login", "acme-login"])
     assert result.exit_code == 0, result.output
     # No --url: the real iQSMS API.
     assert result.output == "Team 'Acme' now sends through https://api.iqsms.ru/messages/v2/.\n"
     team = team_named(app, "Acme")
-    assert team.gateway_login == "acme-2"
+    assert team.gateway_login == "acme-login"
     with app.app_context():
         assert decrypt_secret(app.config, raw_password_column(app, acme.id)) == "first-pass"
 
@@ -353,6 +367,7 @@ def test_set_gateway_refuses_a_name_that_several_teams_share(
 def test_teams_list_shows_each_team_with_its_gateway_and_owners(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
+    app.config["GATEWAY_ALLOWED_HOSTS"] = "gateway.example.com"  # IQSMS_URL's host
     for email in ("ada@example.com", "grace@example.com", "linus@example.com"):
         assert create_user(runner, email).exit_code == 0
     assert create_team(runner, "Acme", "ada@example.com").exit_code == 0

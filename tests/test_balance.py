@@ -251,6 +251,7 @@ def test_a_wrong_password_is_logged_and_retried_later_and_later(
 def test_a_gateway_that_is_down_is_logged_not_raised(
     app, sandbox, team, make_person, unused_port, caplog
 ):
+    app.config["GATEWAY_ALLOWED_HOSTS"] = "127.0.0.1"  # a gateway that is down, on loopback
     down = make_person("dan@example.com")
     down_id = team_of_person(app, down)
     with app.app_context():

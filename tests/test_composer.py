@@ -29,7 +29,24 @@ def ann(app, make_person, sandbox):
     return make_person("ann@example.com")
 
 
-def test_the_composer_syncs_senders_once_and_offers_only_usable_ones(app, ann):
+def test_the_composer_fetches_no_senders_and_points_to_the_senders_page(app, ann, sandbox):
+    """Opening the composer calls no gateway: names never fetched are said to be missing, with
+    the way to get them; once fetched (by the worker's tick or the Senders page) they are
+    offered."""
+    campaign_id = int(ann.post("/campaigns/new").headers["Location"].split("/")[-2])
+    page = ann.get(f"/campaigns/{campaign_id}/edit").text
+    assert "The sender names have not been fetched from the gateway yet." in text_of(
+        page, "senders-unknown"
+    )
+    assert 'href="/senders"' in page
+    assert re.findall(r'<option[^>]*value="([^"]*)"', page) == []
+    assert ann.post("/senders/refresh").status_code == 302  # the person's explicit refresh
+    page = ann.get(f"/campaigns/{campaign_id}/edit").text
+    assert 'data-testid="senders-unknown"' not in page
+    assert re.findall(r'<option[^>]*value="([^"]*)"', page) == ["", "MyBrand", "TEST"]
+
+
+def test_the_composer_offers_only_usable_senders(app, ann):
     campaign_id = new_draft(ann)
     page = ann.get(f"/campaigns/{campaign_id}/edit").text
     options = re.findall(r'<option[^>]*value="([^"]*)"', page)
@@ -63,8 +80,12 @@ def test_a_new_draft_starts_with_the_default_sender_and_keeps_the_one_chosen(app
     campaign_id = new_draft(ann)
     page = ann.get(f"/campaigns/{campaign_id}/edit").text
     assert selected_sender(page) == "TEST"
-    assert load(app, campaign_id).sender == "TEST"  # stored: the check beside it agrees
+    # Preselected, not stored (a GET writes nothing); the check beside it agrees all the same,
+    # and the first change the person makes saves it with the rest of the form.
+    assert load(app, campaign_id).sender is None
     assert 'data-testid="error-sender"' not in page
+    preview(ann, campaign_id, sender=selected_sender(page))
+    assert load(app, campaign_id).sender == "TEST"
 
     # A name the person chose (saved as they type) is what the draft reopens with.
     preview(ann, campaign_id, sender="MyBrand")
@@ -89,7 +110,7 @@ def test_without_a_default_sender_only_the_single_usable_name_is_preselected(
         db.session.commit()
     campaign_id = new_draft(ann)
     assert selected_sender(ann.get(f"/campaigns/{campaign_id}/edit").text) == expected
-    assert load(app, campaign_id).sender == expected
+    assert load(app, campaign_id).sender is None  # preselected only
 
 
 @pytest.mark.parametrize(

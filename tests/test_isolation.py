@@ -50,7 +50,17 @@ from webapp.models import (
 
 # Routes for everyone, signed in or not, that show no team's data: not walked. (The sandbox
 # gateway is a separate app; it is not mounted in tests.)
-PUBLIC = frozenset({"static", "main.healthz", "auth.login", "auth.signup", "invitations.accept"})
+PUBLIC = frozenset(
+    {
+        "static",
+        "main.healthz",
+        "auth.login",
+        "auth.signup",
+        "invitations.accept",
+        "password_reset.forgot",
+        "password_reset.reset",
+    }
+)
 
 # The permission each walked route needs in the current team; None: signed in is enough (the
 # route works on one's own account, or on teams one is a member of).
@@ -58,6 +68,7 @@ NEEDS: dict[str, Permission | None] = {
     "main.index": None,
     "auth.logout": None,
     "auth.account": None,
+    "auth.end_other_session": None,
     "teams.new": None,
     "teams.switch": None,
     "teams.members": Permission.VIEW,
@@ -70,6 +81,8 @@ NEEDS: dict[str, Permission | None] = {
     "teams.audit": Permission.MANAGE,
     "gateway.settings": Permission.MANAGE,
     "gateway.test": Permission.MANAGE,
+    "sandbox_account.page": Permission.MANAGE,
+    "sandbox_account.top_up": Permission.MANAGE,
     "campaigns.index": Permission.VIEW,
     "campaigns.show": Permission.VIEW,
     "campaigns.new": Permission.SEND,
@@ -107,6 +120,15 @@ NEEDS: dict[str, Permission | None] = {
     "balance.warning": Permission.MANAGE,
     "reports.spending": Permission.VIEW,
     "reports.spending_csv": Permission.VIEW,
+    # Two-factor sign-in: one's own account, and the team's requirement (owners).
+    "two_factor.settings": None,
+    "two_factor.setup": None,
+    "two_factor.enrol": None,
+    "two_factor.regenerate_recovery_codes": None,
+    "two_factor.download_recovery_codes": None,
+    "two_factor.disable": None,
+    "two_factor.verify": None,
+    "two_factor.team_requirement": Permission.OWN,
 }
 
 # What each role may do, as the product defines the roles (independent of webapp.access, so a

@@ -170,38 +170,63 @@ def test_outcomes_follow_the_ratios_and_the_seed(tmp_path, sandbox_clock):
     assert first.count(Status.DELIVERY_ERROR) and first.count(Status.SMSC_REJECT)
 
 
+def control(sandbox, method, path, **kw):
+    """A control call with the sandbox's token, whatever its answer."""
+    headers = {"X-Sandbox-Token": sandbox.gateway.settings.control_token}
+    return requests.request(
+        method, f"{sandbox.root}/_sandbox{path}", headers=headers, timeout=5, **kw
+    )
+
+
 def test_control_api(sandbox):
-    created = requests.post(
-        f"{sandbox.root}/_sandbox/accounts",
+    created = control(
+        sandbox,
+        "POST",
+        "/accounts",
         json={"login": "team7", "password": "s3cret", "balance": "12.34"},
-        timeout=5,
     )
     assert created.status_code == 201
-    again = requests.post(
-        f"{sandbox.root}/_sandbox/accounts", json={"login": "team7", "password": "x"}, timeout=5
-    )
+    again = control(sandbox, "POST", "/accounts", json={"login": "team7", "password": "x"})
     assert again.status_code == 409
     balance = post(sandbox, "balance.json", {}, "team7", "s3cret")["balance"][0]
     assert balance["balance"] == "12.34"
-    bad = requests.put(f"{sandbox.root}/_sandbox/faults", json={"drop": 2}, timeout=5)
-    assert bad.status_code == 400
-    unknown = requests.put(f"{sandbox.root}/_sandbox/faults", json={"explode": 1}, timeout=5)
-    assert unknown.status_code == 400
+    assert control(sandbox, "PUT", "/faults", json={"drop": 2}).status_code == 400
+    assert control(sandbox, "PUT", "/faults", json={"explode": 1}).status_code == 400
+    assert (
+        control(sandbox, "PATCH", "/accounts/team7", json=["not", "an", "object"]).status_code
+        == 400
+    )
+    assert control(sandbox, "PATCH", "/accounts/team7", json={"balance": "lots"}).status_code == 400
     overview = sandbox.control("GET", "/").json()
     assert {"demo", "team7"} <= {a["login"] for a in overview["accounts"]}
+    assert sandbox.control("GET", "/accounts/team7").json() == {
+        "login": "team7", "billing": "RUB", "balance": "12.34", "credit": "0.00",
+        "sms_balance": 0, "sms_credit": 0, "price": "2.50",
+    }  # fmt: skip
+    assert control(sandbox, "GET", "/accounts/nobody").status_code == 404
 
 
-def test_control_token_guards_the_control_api(tmp_path, sandbox_clock):
-    running = start_sandbox(str(tmp_path / "guarded"), Settings(control_token="tok"), sandbox_clock)
-    try:
-        assert requests.get(f"{running.root}/_sandbox/", timeout=5).status_code == 403
-        ok = requests.get(
-            f"{running.root}/_sandbox/", headers={"X-Sandbox-Token": "tok"}, timeout=5
-        )
-        assert ok.status_code == 200
-    finally:
-        running.server.shutdown()
-        running.gateway.store.close()
+def test_top_up_adds_to_the_balance(sandbox):
+    topped = sandbox.control("POST", "/accounts/demo/top-up", json={"amount": "250.50"}).json()
+    assert topped == {"login": "demo", "balance": "1250.50"}
+    assert post(sandbox, "balance.json", {})["balance"][0]["balance"] == "1250.50"
+    for bad in ("0", "-5", "NaN", "Infinity", "lots", None):
+        reply = control(sandbox, "POST", "/accounts/demo/top-up", json={"amount": bad})
+        assert reply.status_code == 400, bad
+    assert (
+        control(sandbox, "POST", "/accounts/nobody/top-up", json={"amount": "1"}).status_code == 404
+    )
+
+
+def test_recent_messages_come_newest_first_a_page_at_a_time(sandbox):
+    ids = [x["smscId"] for x in send(sandbox, [m(i) for i in range(5)])["messages"]]
+    page = sandbox.control("GET", "/accounts/demo/messages?recent=2").json()
+    assert [x["smscId"] for x in page["messages"]] == ids[:-3:-1] and page["more"]
+    older = sandbox.control("GET", f"/accounts/demo/messages?recent=2&before={ids[3]}").json()
+    assert [x["smscId"] for x in older["messages"]] == [ids[2], ids[1]] and older["more"]
+    last = sandbox.control("GET", f"/accounts/demo/messages?recent=2&before={ids[1]}").json()
+    assert [x["smscId"] for x in last["messages"]] == [ids[0]] and not last["more"]
+    assert [x["smscId"] for x in sandbox.received()] == ids  # without ?recent: all, oldest first
 
 
 def test_faults_can_target_endpoints_and_stop_after_a_count(sandbox):

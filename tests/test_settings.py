@@ -5,14 +5,23 @@ changes what the app does. Where each is tested:
 - ``IQSMS_SANDBOX_URL``, ``IQSMS_SANDBOX_STATE_PATH``, ``IQSMS_INSTANCE_PATH``,
   ``IQSMS_ENCRYPTION_KEY``, ``IQSMS_SIGNUP_ENABLED``, ``IQSMS_INVITATION_TTL_HOURS``,
   ``IQSMS_PROXY_FIX_HOPS``, ``IQSMS_SANDBOX_STARTING_BALANCE``, ``IQSMS_SANDBOX_PRICE_PER_PART``,
-  ``IQSMS_SANDBOX_CONTROL_TOKEN``: here.
+  ``IQSMS_SANDBOX_CONTROL_TOKEN``: here (generated when unset: tests/test_sandbox_control.py).
 - The settings of ``webapp.config.Defaults`` that README leaves to "any other setting":
-  ``IQSMS_LOGIN_FAILURES_PER_EMAIL``, ``IQSMS_LOGIN_FAILURES_PER_IP``,
+  ``IQSMS_LOGIN_FAILURES_PER_ACCOUNT_IP``, ``IQSMS_LOGIN_FAILURES_PER_IP``,
   ``IQSMS_LOGIN_WINDOW_SECONDS``, ``IQSMS_GATEWAY_INTERACTIVE_TIMEOUT``,
   ``IQSMS_MAX_FORM_MEMORY_SIZE``: here.
+- ``IQSMS_MAIL_SERVER``, ``IQSMS_MAIL_PORT``, ``IQSMS_MAIL_USERNAME``, ``IQSMS_MAIL_PASSWORD``,
+  ``IQSMS_MAIL_USE_TLS``, ``IQSMS_MAIL_USE_SSL``, ``IQSMS_MAIL_FROM``, ``IQSMS_MAIL_TIMEOUT``
+  and ``IQSMS_PUBLIC_URL``: tests/test_mail.py (a real SMTP server on loopback).
 - ``IQSMS_BALANCE_INTERVAL``: tests/test_balance.py (the tests that set it in the environment).
 - ``IQSMS_STATUS_CHECK_AFTER_MINUTES``, ``IQSMS_STATUS_EXPIRE_AFTER_HOURS`` and
   ``IQSMS_DISPATCH_THREADS``: tests/test_statuses.py and tests/test_dispatch.py.
+- ``IQSMS_TEAM_THREADS``: tests/test_worker_fairness.py.
+- ``IQSMS_MAX_CONTENT_LENGTH``: tests/test_bounded_work.py; ``IQSMS_UPLOAD_MAX_BYTES``:
+  tests/test_csv_import.py; ``IQSMS_UPLOAD_QUOTA_BYTES`` and ``IQSMS_UPLOAD_EXPIRE_HOURS``:
+  tests/test_uploads_at_rest.py.
+- ``IQSMS_GATEWAY_ALLOWED_HOSTS``, ``IQSMS_GATEWAY_DEADLINE``, ``IQSMS_GATEWAY_MAX_REPLY_BYTES``
+  and ``IQSMS_GATEWAY_INTERACTIVE_COOLDOWN``: tests/test_gateway_policy.py.
 """
 
 from __future__ import annotations
@@ -157,7 +166,7 @@ def test_a_new_sandbox_account_gets_the_starting_balance_and_price(make_app, env
     assert sent["cost"] == 325  # kopecks
 
 
-@pytest.mark.parametrize("token", ["s3cret-token", "12345"])
+@pytest.mark.parametrize("token", ["s3cret-token", "12345", "1.50"])
 def test_sandbox_control_token_opens_a_sandbox_that_requires_one(
     make_app, env, tmp_path: Path, token: str
 ) -> None:
@@ -167,7 +176,9 @@ def test_sandbox_control_token_opens_a_sandbox_that_requires_one(
         assert signup(without.test_client(), "ann@example.com").status_code == 302
         assert not only_team(without).sandbox_account_ready  # refused: no token
         env(SANDBOX_CONTROL_TOKEN=token)  # a number-like token too: it is sent as text
-        with_token = make_app(SANDBOX_URL=guarded.base_url)
+        with_token = make_app(
+            SANDBOX_URL=guarded.base_url, from_environment=("SANDBOX_CONTROL_TOKEN",)
+        )
         with with_token.app_context():
             user = accounts.create_user(db.session, "bob@example.com", PASSWORD)
             team = teams.create_team(db.session, with_token.config, "Bob's", user)
@@ -209,8 +220,10 @@ def failed_sign_ins(client, emails: list[str]) -> None:
         assert sign_in(client, email, "wrong password").status_code == 200
 
 
-def test_login_failures_per_email_is_how_many_tries_pass_unthrottled(make_app, env) -> None:
-    env(LOGIN_FAILURES_PER_EMAIL="2")
+def test_login_failures_per_account_ip_is_how_many_tries_pass_unthrottled(
+    make_app, env
+) -> None:
+    env(LOGIN_FAILURES_PER_ACCOUNT_IP="2")
     app = make_app()
     signup(app.test_client())
     client = app.test_client()
@@ -233,7 +246,7 @@ def test_login_window_seconds_is_how_long_failures_count(make_app, env) -> None:
     with app.app_context():
         earlier = utcnow() - timedelta(minutes=2)  # inside the default 15 minutes
         db.session.add_all(
-            LoginAttempt(email="ann@example.com", ip="10.0.0.1", created_at=earlier)
+            LoginAttempt(email="ann@example.com", ip="127.0.0.1", created_at=earlier)
             for _ in range(10)
         )
         db.session.commit()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from tests.helpers import assert_counters_match, make_campaign, sandbox_login, states, tick
 from webapp import iqsms
-from webapp.domain import gateways, leases, send_calls, sending, statuses
+from webapp.domain import gateways, leases, send_calls, sending, status_poll, statuses
 from webapp.extensions import db
 from webapp.jobs import dispatch as dispatch_tick
 from webapp.jobs import statuses as status_ticks
@@ -43,7 +43,7 @@ def poll(app, **kwargs):
     with app.app_context():
         kwargs.setdefault("client_factory", gateways.client_factory(app.config))
         checks = statuses.Checks.from_config(app.config)
-        return statuses.poll_statuses(db.session, checks=checks, **kwargs)
+        return status_poll.poll_statuses(db.session, checks=checks, **kwargs)
 
 
 def gateway_truth(app, sandbox, team, campaign_id):
@@ -282,7 +282,7 @@ def test_the_first_status_check_follows_the_setting(status_settings, app, sandbo
     assert app.config["STATUS_CHECK_AFTER_MINUTES"] == 2
     campaign_id = make_campaign(app, team, 3)
     start = utcnow()
-    dispatch_tick.run(app)  # the worker's tick, as the scheduler runs it
+    dispatch_tick.run(app, wait=60)  # the worker's tick, as the scheduler runs it
     assert states(app, campaign_id) == {S.ACCEPTED: 3}
     with app.app_context():
         first_due = db.session.scalar(sa.select(sa.func.min(Message.next_check_at)))

@@ -7,9 +7,10 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from webapp.domain import accounts, gateways, teams
+from webapp.domain import accounts, gateways, password_resets, teams
 from webapp.extensions import db
 from webapp.models import GatewayMode, Membership, Role, Team, User
+from webapp.security import public_link
 
 users_cli = AppGroup("users", help="Manage people's accounts.")
 teams_cli = AppGroup("teams", help="Manage teams and their gateways.")
@@ -27,6 +28,19 @@ def create_user(email: str, password: str) -> None:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
     click.echo(f"Created user {user.email} (id {user.id}).")
+
+
+@users_cli.command("reset-link")
+@click.argument("email")
+def reset_link(email: str) -> None:
+    """Print a one-time link (valid an hour) with which EMAIL sets a new password."""
+    user = db.session.scalar(select(User).where(User.email == accounts.normalize_email(email)))
+    if user is None:
+        raise click.ClickException(f"No user {email}; see `flask users create`.")
+    token = password_resets.create_reset(db.session, user)
+    db.session.commit()
+    click.echo(f"A one-time link for {user.email} to set a new password (works for an hour):")
+    click.echo(public_link("password_reset.reset", token=token))
 
 
 @teams_cli.command("create")
@@ -72,7 +86,8 @@ def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: st
             by="cli",
         )
     except gateways.GatewaySettingsError as exc:
-        raise click.ClickException("Give --password too.") from exc
+        message = str(exc) if exc.field == "url" else "Give --password too."
+        raise click.ClickException(message) from exc
     db.session.commit()
     note = "" if not sandbox or team.sandbox_account_ready else NOT_REACHABLE
     click.echo(f"Team {team.name!r} now sends through {_url(team)}{note}.")

@@ -10,9 +10,12 @@ from flask_babel import get_locale
 from sqlalchemy import event
 
 from webapp import access, cli, formatting, htmx, models, security  # noqa: F401  (models: tables)
+from webapp.at_rest import private_database, private_folder, private_sqlite_connection
+from webapp.body_limits import init_app as init_body_limits
 from webapp.config import load_config
 from webapp.extensions import babel, csrf, db, login_manager, migrate
 from webapp.models import AuditEvent
+from webapp.two_factor_gate import init_app as init_two_factor_gate
 from webapp.views import register_blueprints
 from webapp.views.balance import low_balance_entry
 
@@ -29,12 +32,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
     )
-    os.makedirs(app.instance_path, exist_ok=True)
+    private_folder(app.instance_path)  # files at rest: the service's user only
     load_config(app, config)
+    private_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
+    init_body_limits(app)  # first of the before_request functions: CSRF reads the body
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
@@ -44,10 +49,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the sign-in page says enough
     app.before_request(access.load_current_team)
+    init_two_factor_gate(app)  # after the current team is known: it reads it
     app.context_processor(_template_globals)
 
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", private_sqlite_connection)  # before WAL
             event.listen(db.engine, "connect", _set_sqlite_pragmas)
 
     if not event.contains(db.session, "before_flush", _stamp_request_address):
@@ -83,7 +90,10 @@ def _stamp_request_address(session: Any, _context: Any, _instances: Any) -> None
 
 
 def select_locale() -> str | None:
-    """Pick the UI language from the browser's Accept-Language among the configured ones."""
+    """Pick the UI language from the browser's Accept-Language among the configured ones
+    (outside a request, as in the worker, the default language)."""
+    if not has_request_context():
+        return None
     return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 

@@ -4,14 +4,14 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from webapp.config import DEFAULT_SANDBOX_URL
+from webapp.config import DEFAULT_SANDBOX_URL, ensure_sandbox_control_token
 from webapp.jobs.scheduler import create_scheduler
 
 
@@ -56,6 +56,7 @@ def _sigterm_as_exit() -> Iterator[None]:
 def worker() -> None:
     """Run the background ticks (sending, statuses, balance) until interrupted."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    ensure_sandbox_control_token(app)  # the one a `flask serve` beside it gives its sandbox
     scheduler = create_scheduler(app, background=False)
     click.echo(f"Worker started; ticks: {_job_summary(scheduler)}. Press Ctrl-C to stop.")
     try:
@@ -69,6 +70,23 @@ def worker() -> None:
     click.echo("Worker stopped.")
 
 
+def with_sandbox(app: Flask, host: str, port: int) -> Any:
+    """``app`` with the sandbox gateway mounted at /sandbox, as `flask serve` runs them: the
+    sandbox's control API opens with the app's SANDBOX_CONTROL_TOKEN (set, or generated into
+    the instance folder), which the app sends when it provisions teams' accounts."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from webapp.sandbox import Settings, create_sandbox_app
+
+    settings = Settings(control_token=ensure_sandbox_control_token(app))
+    sandbox_app = create_sandbox_app(app.config["SANDBOX_STATE_PATH"], settings)
+    if app.config["SANDBOX_URL"] == DEFAULT_SANDBOX_URL:
+        # The default assumes port 5000; follow the port actually served on.
+        client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        app.config["SANDBOX_URL"] = f"http://{client_host}:{port}/sandbox/messages/v2/"
+    return DispatcherMiddleware(app, {"/sandbox": sandbox_app})
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -78,22 +96,12 @@ def worker() -> None:
 def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     """Run web, worker and sandbox gateway in one process: the laptop setup."""
     from flask_migrate import upgrade
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade()
 
-    wsgi_app = app
-    if not no_sandbox:
-        from webapp.sandbox import create_sandbox_app
-
-        sandbox_app = create_sandbox_app(app.config["SANDBOX_STATE_PATH"])
-        wsgi_app = DispatcherMiddleware(app, {"/sandbox": sandbox_app})
-        if app.config["SANDBOX_URL"] == DEFAULT_SANDBOX_URL:
-            # The default assumes port 5000; follow the port actually served on.
-            client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-            app.config["SANDBOX_URL"] = f"http://{client_host}:{port}/sandbox/messages/v2/"
+    wsgi_app = app if no_sandbox else with_sandbox(app, host, port)
 
     scheduler = None
     if not no_worker:

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:5000/sandbox/messages/v2/"
+SANDBOX_CONTROL_TOKEN_FILE = "sandbox_control_token"
 
 
 class Defaults:
@@ -41,30 +42,74 @@ class Defaults:
     SIGNUP_ENABLED = True
     INVITATION_TTL_HOURS = 72
     # Sign-in throttling: after this many failures in the window, each further try waits.
-    LOGIN_FAILURES_PER_EMAIL = 5
+    # Counted per address and per email from one address (a stranger elsewhere cannot lock
+    # the account's owner out).
+    LOGIN_FAILURES_PER_ACCOUNT_IP = 5
     LOGIN_FAILURES_PER_IP = 20
+    # Email (invitations, password resets) goes out through this SMTP server; unset, no mail
+    # is sent: invitation links are shown to the admin and `flask users reset-link` makes
+    # reset links. MAIL_USE_TLS: STARTTLS on MAIL_PORT; MAIL_USE_SSL: TLS from the start.
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_FROM = None  # the From address; unset: no-reply@MAIL_SERVER
+    MAIL_TIMEOUT = 10.0  # seconds for each step of talking to the mail server
+    # The dashboard's address as people reach it (https://sms.example.com/): mailed links and
+    # `flask users reset-link` start with it. Unset, mailed links follow the request's host.
+    PUBLIC_URL = None
     LOGIN_WINDOW_SECONDS = 15 * 60
     # A new team's own sandbox account starts with this balance (RUB) and price per part.
     SANDBOX_STARTING_BALANCE = "1000.00"
     SANDBOX_PRICE_PER_PART = "2.50"
+    # The secret that opens the sandbox's control API (accounts, balances, received messages),
+    # which the dashboard uses to provision and top up each team's sandbox account. Unset,
+    # `flask serve` and `flask worker` generate one once into the instance folder, and every
+    # process sharing the folder reads it from there, so they agree with the mounted sandbox.
     SANDBOX_CONTROL_TOKEN = None
     # Seconds between snapshots of each team's balance (one also follows every campaign).
     BALANCE_INTERVAL = 900
-    # Dispatch loops per worker: one waits for the gateway while others store or claim.
+    # Dispatch loops per worker: one waits for the gateway while others store or claim. Each
+    # team with messages to send holds at most ceil(threads / such teams) of them at once.
     DISPATCH_THREADS = 3
+    # Threads per worker for each team-by-team job (status queue, status poll, balance, sender
+    # names): teams' gateway calls run side by side, one at a time per team, so a gateway that
+    # hangs holds up only its own team.
+    TEAM_THREADS = 4
     # Minutes after acceptance before status.json is first asked about a message whose status
     # never came through the queue (the wait doubles after each check), and hours after
     # sending before a message still without a final status is marked expired.
     STATUS_CHECK_AFTER_MINUTES = 10
     STATUS_EXPIRE_AFTER_HOURS = 72
-    # Short, explicit calls made while a person waits ("test connection"), in seconds.
+    # Short, explicit calls made while a person waits ("test connection"), in seconds: the
+    # whole call's deadline, however slowly the gateway answers.
     GATEWAY_INTERACTIVE_TIMEOUT = 8.0
+    # The same deadline for the worker's gateway calls; well under the two minutes after
+    # which a claim is taken as stale.
+    GATEWAY_DEADLINE = 45.0
+    # Gateway replies larger than this (bytes) are refused.
+    GATEWAY_MAX_REPLY_BYTES = 4 * 1024 * 1024
+    # Hosts a team's gateway URL may name besides the iQSMS API and the built-in sandbox:
+    # comma-separated `host` or `host:port`. These may be anywhere, private networks included;
+    # the iQSMS API must resolve to public addresses.
+    GATEWAY_ALLOWED_HOSTS = ""
+    # Seconds a team waits after one "test connection", "refresh now" or sender sync before
+    # the next (one at a time per team, whatever the process).
+    GATEWAY_INTERACTIVE_COOLDOWN = 5.0
     # Trust X-Forwarded-* from this many proxies (for HTTPS detection behind a load balancer).
     PROXY_FIX_HOPS = 0
-    # Request size limits: CSV uploads may be large (they go to disk, never to memory); pasted
-    # numbers are form text, kept in memory.
-    MAX_CONTENT_LENGTH = 256 * 1024 * 1024
-    MAX_FORM_MEMORY_SIZE = 8 * 1024 * 1024
+    # Request body limits (bytes): every form at most MAX_CONTENT_LENGTH, each multipart text
+    # field at most MAX_FORM_MEMORY_SIZE; only the CSV upload takes up to UPLOAD_MAX_BYTES,
+    # spooled to disk, never to memory (webapp/body_limits.py).
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 1024 * 1024
+    UPLOAD_MAX_BYTES = 256 * 1024 * 1024
+    # A team's uploads kept on disk (waiting for their preview or import) at most, in bytes;
+    # uploads never started are removed after UPLOAD_EXPIRE_HOURS by the worker.
+    UPLOAD_QUOTA_BYTES = 1024 * 1024 * 1024
+    UPLOAD_EXPIRE_HOURS = 24
 
 
 def normalize_database_url(url: str) -> str:
@@ -108,6 +153,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
         app.config["ENCRYPTION_KEY"] = load_or_create_secret_key(
             instance / "encryption_key", new_key=lambda: Fernet.generate_key().decode()
         )
+    app.config["SANDBOX_CONTROL_TOKEN"] = _sandbox_control_token(app.config, instance)
 
 
 def _read_switches(config: dict[str, Any]) -> None:
@@ -116,6 +162,30 @@ def _read_switches(config: dict[str, Any]) -> None:
     for name, default in vars(Defaults).items():
         if isinstance(default, bool) and isinstance(config.get(name), str):
             config[name] = config[name].strip().lower() not in ("false", "no", "off", "0", "")
+
+
+def _sandbox_control_token(config: Mapping[str, Any], instance: Path) -> str | None:
+    token = config["SANDBOX_CONTROL_TOKEN"]
+    if token is None or token == "":
+        try:  # generated by `flask serve` or `flask worker` (ensure_sandbox_control_token)
+            return (instance / SANDBOX_CONTROL_TOKEN_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+    if not isinstance(token, str):
+        # From the environment a token of digits arrives as a number (read as JSON): the
+        # text as typed is the token ("1.50" is not 1.5).
+        return os.environ.get("IQSMS_SANDBOX_CONTROL_TOKEN", str(token))
+    return token
+
+
+def ensure_sandbox_control_token(app: Flask) -> str:
+    """The app's SANDBOX_CONTROL_TOKEN, generated once into the instance folder (readable by
+    the owner only) when none is configured: `flask serve` gives it to the sandbox it mounts."""
+    if not app.config["SANDBOX_CONTROL_TOKEN"]:
+        app.config["SANDBOX_CONTROL_TOKEN"] = load_or_create_secret_key(
+            Path(app.instance_path) / SANDBOX_CONTROL_TOKEN_FILE
+        )
+    return app.config["SANDBOX_CONTROL_TOKEN"]
 
 
 def load_or_create_secret_key(

@@ -1,4 +1,5 @@
-"""Issue 11: gateway calls (filled in by the change that needs it; empty until then)
+"""Issue 11: gateway calls: interactive gateway calls one at a time per team
+(teams.gateway_call_running and teams.gateway_call_until)
 
 Revision ID: i11_gateway_calls
 Revises: i11_two_factor
@@ -15,8 +16,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('gateway_call_running', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('gateway_call_until', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.drop_column('gateway_call_until')
+        batch_op.drop_column('gateway_call_running')

@@ -1,4 +1,5 @@
-"""Issue 11: uploads (filled in by the change that needs it; empty until then)
+"""Issue 11: uploads: each stored upload's size (the team's quota), and per-list field
+statistics (the composer's check without a pass over every contact's fields)
 
 Revision ID: i11_uploads
 Revises: i11_worker
@@ -15,8 +16,17 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('contact_imports', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('stored_bytes', sa.BigInteger(), server_default='0', nullable=False)
+        )
+    with op.batch_alter_table('contact_lists', schema=None) as batch_op:
+        # NULL for the lists already there: not known, so the check counts them row by row.
+        batch_op.add_column(sa.Column('field_stats', sa.JSON(), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('contact_lists', schema=None) as batch_op:
+        batch_op.drop_column('field_stats')
+    with op.batch_alter_table('contact_imports', schema=None) as batch_op:
+        batch_op.drop_column('stored_bytes')

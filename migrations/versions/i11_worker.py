@@ -1,4 +1,5 @@
-"""Issue 11: worker (filled in by the change that needs it; empty until then)
+"""Issue 11: worker: whether each team's gateway answers (teams.gateway_silent_since and
+teams.gateway_answered_at)
 
 Revision ID: i11_worker
 Revises: i11_gateway_calls
@@ -15,8 +16,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('gateway_silent_since', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('gateway_answered_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('teams', schema=None) as batch_op:
+        batch_op.drop_column('gateway_answered_at')
+        batch_op.drop_column('gateway_silent_since')

@@ -6,12 +6,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
 from tests.helpers import PASSWORD
 
 FIRST = "ada@example.com"
+
+
+def sandbox_control_headers(instance: Path) -> dict[str, str]:
+    """The header a test needs to use the live sandbox's control API: the token `flask serve`
+    generated into its instance folder (without it, the control API is a 404)."""
+    return {"X-Sandbox-Token": (instance / "sandbox_control_token").read_text().strip()}
 
 
 SECOND = "grace@example.com"

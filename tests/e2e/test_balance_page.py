@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST, nav_link, sign_up
+from tests.e2e.helpers import FIRST, nav_link, sandbox_control_headers, sign_up
 from webapp.app import create_app
 from webapp.extensions import db
 from webapp.models import BalanceSnapshot, Team
@@ -305,12 +305,15 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
     assert_axis_is_the_period(page, ["RUB", "SMS"], 86400)
 
 
-def set_sandbox_balance(page: Page, url: str, rub: str) -> None:
+def set_sandbox_balance(page: Page, live_server, rub: str) -> None:
     """Set the team's RUB balance at the live sandbox, through its control API."""
+    url, headers = live_server.url, sandbox_control_headers(live_server.instance)
     seeded = {account["login"] for account in SEED_ACCOUNTS}
-    accounts = page.request.get(f"{url}/sandbox/_sandbox/").json()["accounts"]
+    accounts = page.request.get(f"{url}/sandbox/_sandbox/", headers=headers).json()["accounts"]
     (login,) = [a["login"] for a in accounts if a["login"] not in seeded]
-    response = page.request.patch(f"{url}/sandbox/_sandbox/accounts/{login}", data={"balance": rub})
+    response = page.request.patch(
+        f"{url}/sandbox/_sandbox/accounts/{login}", data={"balance": rub}, headers=headers
+    )
     assert response.ok, response.text()
 
 
@@ -337,14 +340,14 @@ def test_refresh_now_brings_the_low_balance_banner_up_to_date(
     # The account is topped up: Refresh now shows the new balance and the banner goes, on
     # the same page (no reload).
     page.evaluate("window.__samePage = true")
-    set_sandbox_balance(page, url, "2000")
+    set_sandbox_balance(page, live_server, "2000")
     page.get_by_role("button", name="Refresh now").click()
     expect(rub).to_have_text("2,000.00")
     expect(banner).to_have_count(0)
     expect(page.locator("#low-balance-slot")).to_have_count(1)  # ready for the next one
 
     # Spent below the threshold again: the banner comes back with the refreshed card.
-    set_sandbox_balance(page, url, "600")
+    set_sandbox_balance(page, live_server, "600")
     page.get_by_role("button", name="Refresh now").click()
     expect(rub).to_have_text("600.00")
     expect(banner).to_contain_text("RUB is 600.00, below your warning threshold of 1,500.00")

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.helpers import FIRST, another_person, flash, nav_link, sign_up
+from tests.e2e.helpers import (
+    FIRST,
+    another_person,
+    flash,
+    nav_link,
+    sandbox_control_headers,
+    sign_up,
+)
 from webapp.sandbox.accounts import SEED_ACCOUNTS
 
 ON_SQLITE = not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
@@ -65,12 +72,14 @@ def check_panel(page: Page) -> Locator:
     return page.get_by_test_id("composer-check")
 
 
-def sandbox_received(page: Page, url: str) -> list[dict]:
+def sandbox_received(page: Page, live_server) -> list[dict]:
     """What the team's sandbox account received (the sandbox's control API, a test's view)."""
+    url, headers = live_server.url, sandbox_control_headers(live_server.instance)
     seeded = {account["login"] for account in SEED_ACCOUNTS}
-    accounts = page.request.get(f"{url}/sandbox/_sandbox/").json()["accounts"]
+    accounts = page.request.get(f"{url}/sandbox/_sandbox/", headers=headers).json()["accounts"]
     (login,) = [a["login"] for a in accounts if a["login"] not in seeded]
-    return page.request.get(f"{url}/sandbox/_sandbox/accounts/{login}/messages").json()["messages"]
+    path = f"{url}/sandbox/_sandbox/accounts/{login}/messages"
+    return page.request.get(path, headers=headers).json()["messages"]
 
 
 # -- tests ---------------------------------------------------------------------------------------
@@ -228,7 +237,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
 
     # Each person got the text with their own name, from MyBrand, in 2 parts; the sandbox
     # accepted every one ...
-    received = sandbox_received(page, url)
+    received = sandbox_received(page, live_server)
     assert sorted((m["phone"], m["text"]) for m in received) == sorted(
         (phone, TEXT.replace("{Имя}", name)) for _, name, _, phone in contacts()
     )

@@ -74,7 +74,18 @@ def take_snapshot(
 ) -> Outcome:
     """Read balance.json and store every entry; on failure, note it and plan the retry.
     Either way the low-balance warning is brought up to date. Commits."""
-    check = gateways.check_connection(client)
+    return record_reading(session, team, gateways.check_connection(client), now, interval)
+
+
+def record_reading(
+    session: Session,
+    team: Team,
+    check: gateways.ConnectionCheck,
+    now: datetime,
+    interval: timedelta,
+) -> Outcome:
+    """Store what a balance.json call found (:func:`take_snapshot`, or a call made with no
+    database connection held, webapp/domain/gateway_calls.py). Commits."""
     if not check.ok:
         team.balance_failures += 1
         team.balance_error = check.message[:500]

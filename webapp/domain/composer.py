@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from webapp.domain import contacts, recipient_fields, recipients, senders
 from webapp.domain import messages as table
-from webapp.domain import recipients, senders
 from webapp.domain.audit import record
 from webapp.iqsms.parts import TextInfo, analyse, non_gsm7_chars
 from webapp.models import Campaign, CampaignState, ContactList, SenderName, Team, User, utcnow
@@ -26,6 +26,11 @@ from webapp.timezones import in_team_zone, team_zone
 KOPECK = Decimal("0.01")
 # What a draft may hold; the form's own limits, applied again to what is stored.
 DRAFT_LIMITS = {"name": 200, "pasted_numbers": 200_000, "text": 5_000, "wapurl": 300}
+# What the composer states beside its fields: placeholders in a text, lines in a paste.
+LIMITS = {
+    "placeholders": recipient_fields.MAX_PLACEHOLDERS,
+    "pasted_lines": contacts.MAX_PASTED_LINES,
+}
 DRAFT_FIELDS = ("name", "text", "sender", "flash", "wapurl", "list_ids", "pasted_numbers")
 
 S = CampaignState
@@ -103,9 +108,12 @@ def check(
     campaign: Campaign,
     now: datetime,
     extra_errors: dict[str, list[str]] | None = None,
+    *,
+    sender: str | None = None,
 ) -> Check:
     """Check a draft: recipients, text, placeholders, sample, estimate, sender, schedule.
-    ``extra_errors`` are those found outside the check (the form's own), by section."""
+    ``extra_errors`` are those found outside the check (the form's own), by section;
+    ``sender``, the name a form preselects for a draft without one (not saved yet)."""
     if campaign.resend_of is not None:
         result = _resend_facts(session, team, campaign, campaign.resend_of)
         nobody = "There are no failed or unknown messages left to resend."
@@ -120,7 +128,7 @@ def check(
     if not (campaign.text or "").strip():
         result.add("text", "Write the message.")
     _check_placeholders(result)
-    _check_sender(result, campaign.sender)
+    _check_sender(result, campaign.sender or sender)
     if campaign.wapurl and (" " in campaign.wapurl.strip() or len(campaign.wapurl) > 300):
         result.add("wapurl", "A WAP-push link is one address without spaces, like wap.example.ru.")
     _check_time(result, team, now)
@@ -131,20 +139,35 @@ def _draft_facts(session: Session, team: Team, campaign: Campaign) -> Check:
     """What the composer shows of a draft: its lists and pasted numbers, its text rendered for
     the first recipient, the fields its placeholders miss."""
     list_ids = recipients.team_list_ids(session, team.id, campaign.list_ids or [])
+    pasted = campaign.pasted_numbers or ""
+    too_long = contacts.pasted_lines_error(pasted)
     found = recipients.resolve(
-        session, team.id, list_ids, campaign.pasted_numbers or "", team.phone_region
+        session, team.id, list_ids, "" if too_long else pasted, team.phone_region
     )
     text = campaign.text or ""
     names = recipients.placeholders(text)
-    known = [n for n in names if n in found.field_names]
-    missing = recipients.missing_field_counts(session, team.id, found, known) if found.count else {}
+    too_many = len(names) > recipient_fields.MAX_PLACEHOLDERS
+    # Over the limit nothing is looked up: the text cannot be sent as it is.
+    known = [] if too_many else [n for n in names if n in found.field_names]
+    facts = recipient_fields.field_facts(session, team.id, found, known) if found.count else {}
+    missing = {name: fact.missing for name, fact in facts.items()}
     sample = None
     first = recipients.first_recipient(session, team.id, found)
     if first is not None and text:
         rendered = recipients.render(text, first[1])
         sample = Sample(first[0], rendered, analyse(rendered))
-    parts = recipients.parts_range(session, team.id, text, found) if text else (0, 0)
-    return _facts(session, team, campaign, found, sample, parts, mark_ucs2(text), names, missing)
+    parts = recipient_fields.parts_range(text, facts, found) if text else (0, 0)
+    result = _facts(session, team, campaign, found, sample, parts, mark_ucs2(text), names, missing)
+    if too_long:
+        result.add("pasted_lines", too_long)
+    if too_many:
+        result.add(
+            "placeholder_limit",
+            f"A message can use at most {recipient_fields.MAX_PLACEHOLDERS} different "
+            f"placeholders; this one uses {len(names)}. Remove some of them.",
+        )
+        result.placeholders = []
+    return result
 
 
 def _resend_facts(session: Session, team: Team, campaign: Campaign, source_id: int) -> Check:
@@ -263,18 +286,6 @@ def save_draft(session: Session, campaign: Campaign, values: dict[str, Any]) -> 
     )
     session.refresh(campaign)
     return done.rowcount == 1
-
-
-def start_with_default_sender(session: Session, campaign: Campaign) -> None:
-    """A draft without a sender yet takes the team's default one (see senders.default_name).
-    It is stored at once, so that the check beside the form agrees with what the form shows;
-    a name the draft already has, the person's choice, is kept even if it can no longer send.
-    The caller commits."""
-    if campaign.sender:
-        return
-    name = senders.default_name(session, campaign.team_id)
-    if name is not None:
-        save_draft(session, campaign, {"sender": name})
 
 
 def version(campaign: Campaign) -> str:

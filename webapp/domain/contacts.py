@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from webapp import bulk, paging
+from webapp.domain import contact_search, field_stats
 from webapp.domain.audit import record
 from webapp.models import (
     Contact,
@@ -29,11 +30,13 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.phones import looks_like_phone, normalize_phone, phone_prefix, split_pasted, starts_with
+from webapp.phones import normalize_phone, phone_prefix, split_pasted, starts_with
 
 PAGE_SIZE = 50
 MAX_LIST_NAME = 100
 CHUNK = 5000  # pasted phones per statement
+# Lines one paste may hold (contacts, the stop list, the composer): more is a CSV upload.
+MAX_PASTED_LINES = 10_000
 FIELD_LINE = re.compile(r"\s*([^=:]*[^=:\s])\s*[=:](.*)$")
 
 
@@ -80,6 +83,7 @@ def add_phones(
     move its ``contact_count``; returns how many were added. The caller commits."""
     created_at = bulk.db_time(session, now or utcnow())
     team_id, list_id = contact_list.team_id, contact_list.id
+    new = field_stats.new_contacts(session, list_id, phones)
     # Keys as written (not \u-escaped): SQLite's json_extract finds "Имя" only so.
     rows = [
         dict(team_id=team_id, list_id=list_id, phone=phone, created_at=created_at, fields=text)
@@ -92,7 +96,10 @@ def add_phones(
         session.execute(
             update(ContactList)
             .where(ContactList.id == contact_list.id)
-            .values(contact_count=ContactList.contact_count + added)
+            .values(
+                contact_count=ContactList.contact_count + added,
+                field_stats=field_stats.after_adding(session, list_id, new, added),
+            )
             .execution_options(synchronize_session=False)
         )
     return added
@@ -117,6 +124,13 @@ def team_lists(session: Session, team: Team) -> list[ContactList]:
             .where(ContactList.team_id == team.id)
             .order_by(ContactList.name, ContactList.id)
         )
+    )
+
+
+def team_list(session: Session, team: Team, list_id: object) -> ContactList | None:
+    """The team's list with this id, or None."""
+    return session.scalar(
+        select(ContactList).where(ContactList.id == list_id, ContactList.team_id == team.id)
     )
 
 
@@ -197,16 +211,25 @@ class ContactPage:
     contacts: list[Contact]
     next_after: int | None  # the id to continue after, if there is more
     stop_listed: set[str]
+    # A field search reads one window of contacts per page: where this one ended, when the
+    # list goes on after it (the page may be short, or empty: "search further" goes on).
+    searched_to: int | None = None
 
 
 def contacts_page(
     session: Session, contact_list: ContactList, after: int | None = None, query: str = ""
 ) -> ContactPage:
     """A page of a list's contacts by id (keyset: no OFFSET, no COUNT), optionally only those
-    ``query`` finds (see :func:`search`); phones on the team's stop list are named."""
+    ``query`` finds (see :func:`contact_search.search`); phones on the team's stop list are
+    named. A search by field value reads at most ``contact_search.WINDOW`` contacts."""
     rows = select(Contact).where(Contact.list_id == contact_list.id)
+    window_end = None
     if query.strip():
-        rows = rows.where(search(session, query))
+        rows = rows.where(contact_search.search(session, query))
+        if not contact_search.by_phone(query):
+            window_end = contact_search.window_end(session, contact_list.id, after)
+            if window_end is not None:
+                rows = rows.where(Contact.id <= window_end)
     if after:
         rows = rows.where(Contact.id > after)
     contacts, more = paging.first_rows(session, rows.order_by(Contact.id), PAGE_SIZE)
@@ -214,43 +237,8 @@ def contacts_page(
         contacts,
         paging.next_key(contacts, more),
         stop_listed(session, contact_list.team_id, [c.phone for c in contacts]),
+        None if more else window_end,
     )
-
-
-def search(session: Session, query: str) -> ColumnElement[bool]:
-    """The contacts a search finds: a phone typed in any usual way ("8 916", "+7 (916)") finds
-    the phones it starts (by the phone's index); anything else finds contacts with a field
-    value (a name, a city...) that contains it, in any letter case."""
-    if looks_like_phone(query):
-        return starts_with(Contact.phone, phone_prefix(query))
-    values = _field_values(session)
-    fold = _folding(session)
-    return exists(
-        select(values.c.value).where(
-            fold(values.c.value).contains(query.strip().lower(), autoescape=True)
-        )
-    )
-
-
-def _field_values(session: Session):  # a table-valued function (its type is private)
-    """The values of a contact's fields as rows of a column ``value``, on either database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.json_each_text(Contact.fields).table_valued("key", "value")
-    return func.json_each(Contact.fields).table_valued("value")
-
-
-def _folding(session: Session) -> Callable[[ColumnElement[str]], ColumnElement[str]]:
-    """SQL lowercase that knows Cyrillic: PostgreSQL's ``lower``; SQLite's knows only ASCII,
-    so there it is Python's, registered on the connection."""
-    if session.get_bind().dialect.name != "sqlite":
-        return func.lower
-    connection = session.connection().connection.driver_connection
-    connection.create_function("py_lower", 1, _lower, deterministic=True)
-    return func.py_lower
-
-
-def _lower(value: object) -> str | None:
-    return None if value is None else str(value).lower()
 
 
 def parse_fields(text: str | None) -> dict[str, str]:
@@ -300,13 +288,28 @@ def add_contact(
 
 
 def remove_contact(session: Session, contact: Contact) -> None:
+    """Take a contact out of its list, its fields out of the list's statistics."""
     session.execute(
         update(ContactList)
         .where(ContactList.id == contact.list_id)
-        .values(contact_count=ContactList.contact_count - 1)
+        .values(
+            contact_count=ContactList.contact_count - 1,
+            field_stats=field_stats.after_removing(session, contact),
+        )
         .execution_options(synchronize_session=False)
     )
     session.delete(contact)
+
+
+def pasted_lines_error(text: str | None) -> str:
+    """Why pasted numbers are too many to read at once, or "" when they are not."""
+    lines = len((text or "").strip().splitlines())
+    if lines <= MAX_PASTED_LINES:
+        return ""
+    return (
+        f"Paste at most {MAX_PASTED_LINES:,} lines at a time; this has {lines:,}. "
+        "Paste the rest separately, or upload them as a CSV file."
+    )
 
 
 def _add_pasted(text: str, region: str, add: Callable[[list[str]], int]) -> AddReport:

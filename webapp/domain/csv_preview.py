@@ -11,20 +11,23 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.domain.audit import record
 from webapp.domain.contacts import remove_upload
 from webapp.models import ContactImport, ContactList, ImportState, User
 from webapp.phones import normalize_phone
+from webapp.sizes import shown
 
 SNIFF_BYTES = 64 * 1024
 PREVIEW_ROWS = 5
@@ -60,19 +63,45 @@ class CsvError(ValueError):
     """A file that cannot be imported, said in plain words."""
 
 
+class QuotaError(Exception):
+    """An upload past the team's quota (its size so far, in bytes)."""
+
+
 # -- storing and sniffing the upload -------------------------------------------------------------
 
 
-def store_upload(stream: BinaryIO, upload_root: Path) -> str:
-    """Copy an uploaded file to ``uploads/<random>.csv`` under ``upload_root`` in 1 MB blocks;
-    returns its path relative to ``upload_root``."""
+def store_upload(stream: BinaryIO, upload_root: Path, room: int | None = None) -> tuple[str, int]:
+    """Copy an uploaded file to ``uploads/<random>.csv`` under ``upload_root`` in 1 MB blocks,
+    readable by the service's user only; its path relative to ``upload_root`` and its size.
+    QuotaError (nothing kept) when it is larger than ``room`` bytes."""
     folder = upload_root / UPLOAD_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     relative = f"{UPLOAD_DIR}/{secrets.token_hex(16)}.csv"
-    with open(upload_root / relative, "xb") as out:
-        while block := stream.read(1024 * 1024):
-            out.write(block)
-    return relative
+    size = 0
+    fd = os.open(upload_root / relative, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while block := stream.read(1024 * 1024):
+                size += len(block)
+                if room is not None and size > room:
+                    raise QuotaError(size)
+                out.write(block)
+    except BaseException:
+        (upload_root / relative).unlink(missing_ok=True)
+        raise
+    return relative, size
+
+
+def stored_bytes(session: Session, team_id: int) -> int:
+    """How much of the team's uploads is on disk: those not yet imported (pending, queued or
+    being read; a finished import's file is deleted)."""
+    kept = (ImportState.PENDING, ImportState.QUEUED, ImportState.RUNNING)
+    total = session.scalar(
+        select(func.sum(ContactImport.stored_bytes)).where(
+            ContactImport.team_id == team_id, ContactImport.state.in_(kept)
+        )
+    )
+    return int(total or 0)
 
 
 @dataclass(frozen=True)
@@ -179,10 +208,16 @@ def receive_upload(
     stream: BinaryIO,
     filename: str | None,
     upload_root: Path,
+    quota: int | None = None,
 ) -> ContactImport:
     """Store an uploaded file and make it a pending import of the list, read as sniffed;
-    CsvError (the file deleted) if it is not a CSV with a header."""
-    stored = store_upload(stream, upload_root)
+    CsvError (the file deleted) if it is not a CSV with a header, or if it would take the
+    team's stored uploads past ``quota`` bytes (saying how much is in use)."""
+    in_use = stored_bytes(session, contact_list.team_id) if quota is not None else 0
+    try:
+        stored, size = store_upload(stream, upload_root, None if quota is None else quota - in_use)
+    except QuotaError:
+        raise CsvError(_over_quota(session, contact_list.team_id, in_use, quota or 0)) from None
     try:
         sniffed = sniff(upload_root / stored)
     except CsvError:
@@ -194,6 +229,7 @@ def receive_upload(
         created_by_id=user.id if user is not None else None,
         filename=(filename or "upload.csv")[:255],
         stored_path=stored,
+        stored_bytes=size,
         encoding=sniffed.encoding,
         delimiter=sniffed.delimiter,
         phone_column=sniffed.phone_column,
@@ -202,6 +238,20 @@ def receive_upload(
     session.add(contact_import)
     session.flush()
     return contact_import
+
+
+def _over_quota(session: Session, team_id: int, in_use: int, quota: int) -> str:
+    waiting = session.scalar(
+        select(func.count()).where(
+            ContactImport.team_id == team_id, ContactImport.state == ImportState.PENDING
+        )
+    )
+    return (
+        f"This upload would take the team's stored uploads past {shown(quota)}: "
+        f"{shown(in_use)} is in use by uploads waiting to be imported ({waiting} not started). "
+        "Cancel the uploads you do not need (on their lists' pages), or wait for the running "
+        "imports to finish, then upload again."
+    )
 
 
 def reread(
@@ -264,3 +314,26 @@ def recent_imports(session: Session, contact_list: ContactList) -> list[ContactI
             .limit(RECENT_IMPORTS)
         )
     )
+
+
+def remove_stale_uploads(session: Session, upload_root: Path, now: datetime, hours: float) -> int:
+    """Drop uploads never started (still pending) after ``hours``, with their files, and files
+    in the uploads folder that no import names (left by a crash between storing and saving);
+    returns how many uploads went. The worker's uploads tick; the caller commits."""
+    cutoff = now - timedelta(hours=hours)
+    stale = session.scalars(
+        select(ContactImport).where(
+            ContactImport.state == ImportState.PENDING, ContactImport.created_at < cutoff
+        )
+    ).all()
+    for contact_import in stale:
+        remove_upload(upload_root, contact_import.stored_path)
+        session.delete(contact_import)
+    folder = upload_root / UPLOAD_DIR
+    if folder.is_dir():
+        named = set(session.scalars(select(ContactImport.stored_path)))
+        for path in folder.iterdir():
+            relative = f"{UPLOAD_DIR}/{path.name}"
+            if relative not in named and path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+    return len(stale)

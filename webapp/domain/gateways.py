@@ -14,14 +14,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.fernet import Fernet, InvalidToken
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
 from webapp.domain.audit import record
+from webapp.iqsms import policy
+from webapp.iqsms.errors import (
+    AddressRefused,
+    DeadlineExceeded,
+    MalformedReply,
+    NotIqsmsReply,
+    RedirectRefused,
+    ReplyTooLarge,
+)
+from webapp.iqsms.policy import GatewayPolicy
 from webapp.models import GatewayMode, Team, User
 
 QUEUE_ALPHABET = string.ascii_letters + string.digits
@@ -30,7 +42,12 @@ log = logging.getLogger(__name__)
 
 
 class GatewaySettingsError(ValueError):
-    """Settings that cannot be saved; the message says what is missing."""
+    """Settings that cannot be saved; the message says what is missing, ``field`` which form
+    field it belongs beside ("password", "login" or "url")."""
+
+    def __init__(self, message: str, field: str = "password") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def new_status_queue_name(session: Session) -> str:
@@ -70,13 +87,37 @@ def use_sandbox(config: Config, team: Team) -> None:
     provision_sandbox_account(config, team)
 
 
+def normal_url(url: str) -> str:
+    """A gateway URL as stored and compared: trimmed, the API's by default."""
+    return url.strip() or iqsms.DEFAULT_BASE_URL
+
+
+def saved_password_for(config: Config, team: Team, url: str, login: str) -> str | None:
+    """The saved iQSMS password, but only for the URL and login it was saved with: it is
+    never sent anywhere else. None when the person has to type it."""
+    if team.gateway_mode != GatewayMode.IQSMS or not team.gateway_password_encrypted:
+        return None
+    if (normal_url(url), login.strip()) != (normal_url(team.gateway_url), team.gateway_login):
+        return None
+    return decrypt_secret(config, team.gateway_password_encrypted)
+
+
 def use_iqsms(config: Config, team: Team, url: str, login: str, password: str | None) -> None:
-    """Point the team at an iQSMS account; ``password=None`` keeps the one saved, so one is
-    needed when switching from the sandbox (else GatewaySettingsError)."""
-    if team.gateway_mode != GatewayMode.IQSMS and not password:
-        raise GatewaySettingsError("Enter the iQSMS password.")
+    """Point the team at an iQSMS account; ``password=None`` keeps the one saved, which only
+    works while the URL and login stay those it was saved with (else GatewaySettingsError, as
+    for a URL the gateway URL policy refuses)."""
+    url = normal_url(url)
+    problem = url_problem(config, url)
+    if problem:
+        raise GatewaySettingsError(problem, "url")
+    if not password and saved_password_for(config, team, url, login) is None:
+        if team.gateway_mode == GatewayMode.IQSMS and team.gateway_password_encrypted:
+            raise GatewaySettingsError(
+                _("Enter the iQSMS password again: the URL or the login changed.")
+            )
+        raise GatewaySettingsError(_("Enter the iQSMS password."))
     team.gateway_mode = GatewayMode.IQSMS
-    team.gateway_url = url.strip() or iqsms.DEFAULT_BASE_URL
+    team.gateway_url = url
     team.gateway_login = login.strip()
     if password:
         team.gateway_password_encrypted = encrypt_secret(config, password)
@@ -120,32 +161,28 @@ def provision_sandbox_account(config: Config, team: Team) -> bool:
     """Create the team's account at the sandbox; if it exists (the team used the sandbox
     before), give it the team's current password, keeping its balance. False when the sandbox
     cannot be reached now: the next use of the gateway tries again."""
-    root = config["SANDBOX_URL"].split("/messages/")[0]
-    token = config["SANDBOX_CONTROL_TOKEN"]
-    # From the environment a token of digits arrives as a number: headers are text.
-    headers = {"X-Sandbox-Token": str(token)} if token else {}
+    # The control API's token goes with each call (webapp/domain/sandbox_account.py).
+    from webapp.domain.sandbox_account import control_call
+
     password = decrypt_secret(config, team.gateway_password_encrypted)
     try:
-        response = requests.post(
-            f"{root}/_sandbox/accounts",
+        response = control_call(
+            config,
+            "POST",
+            "/accounts",
             json={
                 "login": team.gateway_login,
                 "password": password,
                 "balance": config["SANDBOX_STARTING_BALANCE"],
                 "price": config["SANDBOX_PRICE_PER_PART"],
             },
-            headers=headers,
-            timeout=5,
         )
         if response.status_code == 409:
-            response = requests.patch(
-                f"{root}/_sandbox/accounts/{team.gateway_login}",
-                json={"password": password},
-                headers=headers,
-                timeout=5,
+            response = control_call(
+                config, "PATCH", f"/accounts/{team.gateway_login}", json={"password": password}
             )
     except requests.RequestException:
-        log.warning("sandbox unreachable at %s; will retry", root)
+        log.warning("sandbox unreachable at %s; will retry", config["SANDBOX_URL"])
         return False
     team.sandbox_account_ready = response.ok
     return team.sandbox_account_ready
@@ -165,17 +202,72 @@ class TeamClient(iqsms.Client):
         self.config, self.team = config, team
 
 
-def client_for(config: Config, team: Team, *, timeout: float | None = None) -> TeamClient:
-    """An API client for the team's gateway."""
+def url_policy(config: Config) -> GatewayPolicy:
+    """Where gateway calls may go: the iQSMS API, the built-in sandbox, and the hosts of
+    ``GATEWAY_ALLOWED_HOSTS`` (see webapp/iqsms/policy.py)."""
+    sandbox = urlsplit(config["SANDBOX_URL"])
+    port = sandbox.port or (443 if sandbox.scheme == "https" else 80)
+    return GatewayPolicy.of(config["GATEWAY_ALLOWED_HOSTS"], [f"{sandbox.hostname}:{port}"])
+
+
+def client_options(config: Config, deadline: float | None = None) -> dict[str, Any]:
+    """What every client of the app is built with: the URL policy, the reply cap and the
+    total deadline (``GATEWAY_DEADLINE`` unless given)."""
+    return {
+        "policy": url_policy(config),
+        "max_reply_bytes": int(config["GATEWAY_MAX_REPLY_BYTES"]),
+        "deadline": float(deadline or config["GATEWAY_DEADLINE"]),
+    }
+
+
+def client_for(
+    config: Config,
+    team: Team,
+    *,
+    timeout: float | tuple[float, float] | None = None,
+    deadline: float | None = None,
+    interactive: bool = False,
+) -> TeamClient:
+    """An API client for the team's gateway: each call ends within ``deadline`` seconds
+    (default ``GATEWAY_DEADLINE``); ``timeout`` bounds each connect and read. ``interactive``:
+    for a call a person waits for (see :func:`interactive_options`)."""
     if team.gateway_mode == GatewayMode.SANDBOX and not team.sandbox_account_ready:
         provision_sandbox_account(config, team)
-    options = {"timeout": timeout} if timeout else {}
+    options = interactive_options(config) if interactive else client_options(config, deadline)
+    if timeout:
+        options["timeout"] = timeout
     return TeamClient(config, team, **options)
 
 
 def interactive_timeout(config: Config) -> float:
-    """Seconds a call made while a person waits (test connection, refresh) may take."""
+    """Seconds a call made while a person waits (test connection, refresh) may take in all."""
     return float(config["GATEWAY_INTERACTIVE_TIMEOUT"])
+
+
+def interactive_options(config: Config) -> dict[str, Any]:
+    """Client options for a call a person waits for: the interactive deadline, no retries."""
+    timeout = interactive_timeout(config)
+    return {**client_options(config, timeout), "timeout": timeout, "read_retries": 0}
+
+
+def url_problem(config: Config, url: str) -> str | None:
+    """Why ``url`` cannot be the team's gateway URL, in plain words (None: it can)."""
+    problem = url_policy(config).url_problem(url)
+    if problem is None:
+        return None
+    return {
+        policy.INVALID: _("Enter a full http or https URL."),
+        policy.CREDENTIALS_IN_URL: _("Do not put a login or password in the URL."),
+        policy.HTTPS_ONLY: _("The iQSMS API is reached over https only."),
+    }.get(problem, not_allowed_text())
+
+
+def not_allowed_text() -> str:
+    return _(
+        "This host is not an allowed gateway. Use the iQSMS API (%(url)s), or ask the "
+        "operator to allow the host.",
+        url=iqsms.DEFAULT_BASE_URL,
+    )
 
 
 def client_factory(config: Config) -> Callable[[Team], TeamClient]:
@@ -219,17 +311,39 @@ def check_connection(client: iqsms.Client, *, retry: bool = True) -> ConnectionC
         return ConnectionCheck(False, explain(exc, client.base_url))
     except iqsms.IqsmsError as exc:
         return ConnectionCheck(False, explain(exc, client.base_url))
-    return ConnectionCheck(True, "Connected.", balances)
+    return ConnectionCheck(True, _("Connected."), balances)
 
 
 def explain(exc: iqsms.IqsmsError, url: str) -> str:
-    """A gateway failure in plain words."""
+    """A gateway failure in plain words. A reply that is not the API's is never echoed: the
+    address may be another service's."""
     if isinstance(exc, iqsms.AuthorizationError):
-        return "The gateway refused the login or password. Check them and try again."
+        return _("The gateway refused the login or password. Check them and try again.")
     if isinstance(exc, iqsms.GatewayError):
-        return f"The gateway answered with an error: {exc.description or 'no reason given'}."
+        reason = exc.description[:200] or _("no reason given")
+        return _("The gateway answered with an error: %(reason)s.", reason=reason)
+    if isinstance(exc, AddressRefused):
+        return not_allowed_text()
     if isinstance(exc, iqsms.NotSentError):
-        return f"Could not connect to {url}. Check the address, or try again later."
+        return _("Could not connect to %(url)s. Check the address, or try again later.", url=url)
     if isinstance(exc, iqsms.TransportError):
-        return f"The gateway at {url} did not answer properly ({exc}). Try again later."
-    return f"The request was not valid: {exc}"
+        return _(
+            "The gateway at %(url)s did not answer properly (%(reason)s). Try again later.",
+            url=url,
+            reason=_transport_reason(exc),
+        )
+    return _("The request was not valid: %(reason)s", reason=exc)
+
+
+def _transport_reason(exc: iqsms.TransportError) -> str:
+    if isinstance(exc, DeadlineExceeded):
+        return _("no complete reply in time")
+    if isinstance(exc, RedirectRefused):
+        return _("it redirects elsewhere, and redirects are not followed")
+    if isinstance(exc, ReplyTooLarge):
+        return _("the reply is too large")
+    if isinstance(exc, MalformedReply):
+        return _("the gateway's reply is malformed")
+    if isinstance(exc, NotIqsmsReply):
+        return _("this address does not answer like an iQSMS API")
+    return str(exc)[:200]

@@ -11,7 +11,6 @@ Everything here is counted in SQL, so it stays quick on lists of millions.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from webapp.domain import field_stats
 from webapp.domain.contacts import field_names_of_lists
-from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
 from webapp.models import RESENDABLE_STATES, Contact, ContactList, Message, StopListEntry
 from webapp.phones import split_pasted
 
@@ -138,6 +137,7 @@ class Recipients:
     pasted_only: list[str] = field(default_factory=list)  # pasted, in no chosen list, not stopped
     pasted_in_lists: int = 0  # pasted numbers already in a chosen list
     stopped: int = 0  # distinct phones left out because of the stop list
+    stopped_in_lists: int = 0  # those of them in the chosen lists
     invalid: list[tuple[str, str]] = field(default_factory=list)
     repeated: int = 0  # pasted numbers typed more than once
     list_ids: list[int] = field(default_factory=list)
@@ -200,6 +200,31 @@ def _kept_and_stopped(
     return int(through or 0), int(held or 0)
 
 
+def _listed_and_stopped(session: Session, team_id: int, list_ids: Sequence[int]) -> tuple[int, int]:
+    """How many distinct phones of the lists the stop list lets through, and how many it holds
+    back. The stopped ones are found from the stop list's side (thousands of opt-outs, each
+    looked up by the lists' phone index), the rest by a count: of one list's contacts (a
+    phone is in a list once), or of the distinct phones of several."""
+    held = session.scalar(
+        select(func.count())
+        .select_from(StopListEntry)
+        .where(
+            StopListEntry.team_id == team_id,
+            exists().where(in_lists(team_id, list_ids), Contact.phone == StopListEntry.phone),
+        )
+    )
+    only = session.get(ContactList, list_ids[0]) if len(list_ids) == 1 else None
+    if only is not None and field_stats.trusted(session, only):
+        total = only.contact_count  # moved with its contacts, and known to be right
+    elif len(list_ids) == 1:
+        total = session.scalar(select(func.count()).where(in_lists(team_id, list_ids)))
+    else:
+        total = session.scalar(
+            select(func.count(distinct(Contact.phone))).where(in_lists(team_id, list_ids))
+        )
+    return int(total or 0) - int(held or 0), int(held or 0)
+
+
 def first_resent(session: Session, team_id: int, source_id: int) -> tuple[str, str] | None:
     """The sample of a resend: the first resent message's phone and text (as rendered then)."""
     rows = resent(team_id, source_id)
@@ -235,9 +260,8 @@ def resolve(
     numbers = parse_pasted(pasted, region)
     result = Recipients(invalid=numbers.invalid, repeated=numbers.repeated, list_ids=list(list_ids))
     if list_ids:
-        result.from_lists, result.stopped = _kept_and_stopped(
-            session, team_id, Contact.phone, in_lists(team_id, list_ids)
-        )
+        result.from_lists, result.stopped = _listed_and_stopped(session, team_id, list_ids)
+        result.stopped_in_lists = result.stopped
         result.field_names = field_names_of_lists(session, team_id, list_ids)
     listed: set[str] = set()
     stopped: set[str] = set()
@@ -265,37 +289,17 @@ def resolve(
     return result
 
 
-def missing_field_counts(
-    session: Session, team_id: int, recipients: Recipients, names: Sequence[str]
-) -> dict[str, int]:
-    """How many recipients have no value (absent or empty) for each field name."""
-    counts = {}
-    for name in names:
-        missing = len(recipients.pasted_only)  # pasted numbers carry no fields
-        if recipients.list_ids and recipients.from_lists:
-            missing += session.scalar(
-                select(func.count()).where(
-                    Contact.id.in_(first_contacts(team_id, recipients.list_ids)),
-                    not_stopped(team_id, Contact.phone),
-                    func.coalesce(field_value(name), literal("")) == literal(""),
-                )
-            )
-        counts[name] = missing
-    return counts
-
-
 def first_recipient(
     session: Session, team_id: int, recipients: Recipients
 ) -> tuple[str, dict[str, Any]] | None:
     """The sample recipient shown in the preview: the first contact of the lists, else the
     first pasted number; its phone and fields."""
     if recipients.list_ids and recipients.from_lists:
+        # The lowest contact id not stopped is its phone's first contact (a lower one of the
+        # same phone would be neither stopped nor later): no grouping of the lists needed.
         row = session.execute(
             select(Contact.phone, Contact.fields)
-            .where(
-                Contact.id.in_(first_contacts(team_id, recipients.list_ids)),
-                not_stopped(team_id, Contact.phone),
-            )
+            .where(in_lists(team_id, recipients.list_ids), not_stopped(team_id, Contact.phone))
             .order_by(Contact.id)
             .limit(1)
         ).first()
@@ -304,63 +308,3 @@ def first_recipient(
     if recipients.pasted_only:
         return recipients.pasted_only[0], {}
     return None
-
-
-# -- parts of texts rendered for many recipients -------------------------------------------------
-
-
-def _parts(units: int, ucs2: bool) -> int:
-    single, per_part = (UCS2_SINGLE, UCS2_PART) if ucs2 else (GSM7_SINGLE, GSM7_PART)
-    if units == 0:
-        return 0
-    return 1 if units <= single else math.ceil(units / per_part)
-
-
-def parts_range(
-    session: Session, team_id: int, template: str, recipients: Recipients
-) -> tuple[int, int]:
-    """Fewest and most parts a message of this campaign can take.
-
-    Without placeholders every message has the template's parts. With them, each field's
-    shortest and longest values (and whether any value forces UCS-2) bound the rendered texts:
-    the upper bound may be above the true maximum, never below, so the estimate errs high.
-    """
-    names = placeholders(template)
-    if not names or not recipients.list_ids:
-        parts = analyse(render(template, {})).parts
-        return parts, parts
-    bare = PLACEHOLDER.sub("", template)
-    bare_info = analyse(bare)
-    occurrences = {name: 0 for name in names}
-    for match in PLACEHOLDER.finditer(template):
-        occurrences[match.group(1).strip()] += 1
-    low_gsm = high_gsm = bare_info.units if bare_info.encoding == "GSM-7" else 0
-    low_ucs = high_ucs = len(bare.encode("utf-16-le")) // 2
-    ucs2_possible = bare_info.encoding == "UCS-2"
-    ucs2_always = ucs2_possible
-    for name in names:
-        values = session.scalars(
-            select(field_value(name)).where(in_lists(team_id, recipients.list_ids)).distinct()
-        )
-        lengths = []
-        all_ucs2 = True
-        for raw in values:
-            info = analyse("" if raw is None else str(raw))
-            ucs2 = info.encoding == "UCS-2"
-            all_ucs2 &= ucs2
-            ucs2_possible |= ucs2
-            utf16 = len(("" if raw is None else str(raw)).encode("utf-16-le")) // 2
-            lengths.append((info.units, utf16))
-        if not lengths:
-            continue
-        ucs2_always |= all_ucs2
-        n = occurrences[name]
-        low_gsm += n * min(g for g, _ in lengths)
-        high_gsm += n * max(g for g, _ in lengths)
-        low_ucs += n * min(u for _, u in lengths)
-        high_ucs += n * max(u for _, u in lengths)
-    if recipients.pasted_only:  # they get the bare text (and are refused anyway: no fields)
-        ucs2_always = bare_info.encoding == "UCS-2"
-    low = _parts(low_ucs, True) if ucs2_always else _parts(low_gsm, False)
-    high = max(_parts(high_ucs, True) if ucs2_possible else 0, _parts(high_gsm, False))
-    return low, high

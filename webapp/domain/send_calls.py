@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from webapp import bulk, iqsms
-from webapp.domain import campaigns, gateways, statuses, usage
+from webapp.domain import campaigns, gateway_health, gateways, statuses, usage
 from webapp.domain.counters import move
 from webapp.iqsms.parts import count_parts
 from webapp.models import Campaign, Message, MessageState
@@ -46,7 +46,6 @@ class DispatchReport:
     rejected: int = 0
     unknown: int = 0
     requeued: int = 0
-    stale: int = 0
     started: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     paused: list[int] = field(default_factory=list)
@@ -106,6 +105,7 @@ def send_batch(
             messages, status_queue_name=sending.queue_name, show_billing_details=True
         )
     except iqsms.AuthorizationError as exc:
+        gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
         if sending.sandbox and gateways.reprovision(client):
             session.commit()  # the sandbox had lost the account; it is back, try again
@@ -115,14 +115,17 @@ def send_batch(
     except (iqsms.GatewayError, iqsms.NotSentError) as exc:
         # An error reply processed nothing, a request never sent reached nothing: the batch
         # is safe to send again, later.
+        gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
         back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
         return False
     except iqsms.TransportError as exc:
+        gateway_health.note(session, sending.team_id, exc, clock())
         mark_unknown(session, campaign_id, ids, clock(), str(exc)[:64])
         report.unknown += len(ids)
         back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
         return False
+    gateway_health.note(session, sending.team_id, None, clock())
     return store_results(session, claimed, result, clock(), report, first_check)
 
 

@@ -3,6 +3,7 @@ and the one rule of which can send (:func:`can_send`, :func:`sendable` in SQL)."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
-from webapp.domain import gateways
+from webapp.domain import gateway_calls, gateways
 from webapp.domain.audit import record
 from webapp.iqsms import SenderStatus
 from webapp.iqsms.statuses import SENDABLE_SENDER_STATUSES
@@ -21,6 +22,9 @@ from webapp.models import SenderName, Team, User, utcnow
 # operators' approval; blocked ones were refused.
 SENDABLE = tuple(s.value for s in SENDABLE_SENDER_STATUSES)
 AWAITING = (SenderStatus.NEW.value, SenderStatus.PENDING.value)
+NAME_LENGTH = SenderName.name.type.length
+
+log = logging.getLogger(__name__)
 
 
 def can_send(sender: SenderName) -> bool:
@@ -49,22 +53,43 @@ def standing(sender: SenderName) -> str:
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What a sync changed: names added, names whose status or note changed, names removed."""
+    """What a sync changed: names added, names whose status or note changed, names removed,
+    and names skipped because no sender name can be that long (the gateway's mistake)."""
 
     added: int
     changed: int
     removed: int
     total: int
+    skipped: int = 0
 
 
 def sync(session: Session, team: Team, client: iqsms.Client) -> SyncResult:
-    """Ask the gateway for the team's sender names and store them: new names are added, known
-    ones take the gateway's status and note, names it no longer lists are removed.
+    """Ask the gateway for the team's sender names and store them (:func:`store`).
 
     Raises ``iqsms.IqsmsError`` when the gateway cannot be asked; nothing is changed then. The
     caller commits.
     """
-    reported = {s.name: s for s in client.senders() if s.name}
+    return store(session, team, client.senders())
+
+
+def store(session: Session, team: Team, senders: list[iqsms.Sender]) -> SyncResult:
+    """Store the names the gateway reported: new names are added, known ones take the
+    gateway's status and note, names it no longer lists are removed. A name longer than the
+    column is skipped and logged (stored cut short, it would never match again and would
+    clash with its neighbours); the rest of the sync lands. The caller commits."""
+    reported: dict[str, iqsms.Sender] = {}
+    skipped = 0
+    for sender in senders:
+        if len(sender.name) > NAME_LENGTH:
+            log.warning(
+                "team %s: skipping sender name over %d characters: %.60r…",
+                team.id,
+                NAME_LENGTH,
+                sender.name,
+            )
+            skipped += 1
+        elif sender.name:
+            reported[sender.name] = sender
     now = utcnow()
     stored = {
         row.name: row
@@ -72,27 +97,22 @@ def sync(session: Session, team: Team, client: iqsms.Client) -> SyncResult:
     }
     added = changed = 0
     for name, sender in reported.items():
+        status, info = sender.status[:16], sender.info[:500]
         row = stored.get(name)
         if row is None:
             session.add(
-                SenderName(
-                    team_id=team.id,
-                    name=name[:32],
-                    status=sender.status[:16],
-                    info=sender.info[:500],
-                    synced_at=now,
-                )
+                SenderName(team_id=team.id, name=name, status=status, info=info, synced_at=now)
             )
             added += 1
             continue
-        if (row.status, row.info) != (sender.status, sender.info):
+        if (row.status, row.info) != (status, info):
             changed += 1
-        row.status, row.info, row.synced_at = sender.status[:16], sender.info[:500], now
+        row.status, row.info, row.synced_at = status, info, now
     gone = [row.id for name, row in stored.items() if name not in reported]
     if gone:
         session.execute(delete(SenderName).where(SenderName.id.in_(gone)))
     session.flush()
-    return SyncResult(added, changed, len(gone), len(reported))
+    return SyncResult(added, changed, len(gone), len(reported), skipped)
 
 
 def names_of(session: Session, team_id: int) -> list[SenderName]:
@@ -135,9 +155,10 @@ def ever_synced(session: Session, team_id: int) -> bool:
 def sync_now(
     session: Session, config: Mapping[str, Any], team: Team, timeout: float
 ) -> tuple[SyncResult | None, str]:
-    """Sync the team's names while a page waits (``timeout`` seconds at most): what changed,
-    or None and the failure in plain words (nothing is changed then). The caller commits."""
-    client = gateways.client_for(config, team, timeout=timeout)
+    """Sync the team's names while a page waits (``timeout`` seconds at most in all): what
+    changed, or None and the failure in plain words (nothing is changed then). The caller
+    commits."""
+    client = gateways.client_for(config, team, timeout=timeout, deadline=timeout)
     try:
         with client:
             return sync(session, team, client), ""
@@ -147,18 +168,34 @@ def sync_now(
 
 
 def refresh(
-    session: Session, config: Mapping[str, Any], team: Team, by: User | None, timeout: float
+    session: Session, config: Mapping[str, Any], team: Team, by: User | None
 ) -> tuple[SyncResult | None, str]:
-    """:func:`sync_now` asked for by a person, recorded in the audit log. The caller commits."""
-    result, error = sync_now(session, config, team, timeout)
-    if result is not None:
-        record(
-            session,
-            team.id,
-            "senders_refreshed",
-            by,
-            added=result.added,
-            changed=result.changed,
-            removed=result.removed,
-        )
-    return result, error
+    """The names asked for by a person, in the team's turn for gateway calls (no database
+    connection held while the gateway answers), recorded in the audit log: what changed, or
+    None and the reason in plain words. The caller commits."""
+
+    def ask() -> list[iqsms.Sender] | str:
+        client = gateways.client_for(config, team, interactive=True)
+        try:
+            with client:
+                return client.senders()
+        except iqsms.IqsmsError as exc:
+            return gateways.explain(exc, client.base_url)
+
+    reported = gateway_calls.in_turn(session, config, team.id, ask)
+    if isinstance(reported, gateway_calls.Refused):
+        return None, reported.message
+    if isinstance(reported, str):
+        return None, reported
+    result = store(session, team, reported)
+    record(
+        session,
+        team.id,
+        "senders_refreshed",
+        by,
+        added=result.added,
+        changed=result.changed,
+        removed=result.removed,
+        skipped=result.skipped,
+    )
+    return result, ""

@@ -4,7 +4,7 @@ results, start and finish campaigns.
 The order of each step is what makes sending safe (docs/architecture.md, "Sending safety"):
 - the claim (queued -> sending) is committed before the HTTP call, the results after it;
 - a claim left ``sending`` by a worker that died mid-request becomes ``unknown``: it may have
-  reached the gateway;
+  reached the gateway (a tick of its own, so that a loop stuck on a call never delays it);
 - a team's send rate is a token bucket on its row, shared by every worker.
 On PostgreSQL the claim skips rows other workers have locked, so workers share a campaign.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
@@ -27,7 +27,7 @@ from webapp.domain.statuses import Checks
 from webapp.models import Campaign, CampaignState, GatewayMode, Message, MessageState, Team, utcnow
 
 BATCH = iqsms.MAX_SEND
-STALE_CLAIM = timedelta(minutes=2)  # far beyond the client's connect + read timeouts
+STALE_CLAIM = timedelta(minutes=2)  # far beyond a call's total deadline (GATEWAY_DEADLINE)
 TICK_BUDGET = 10.0  # seconds one tick may keep sending
 SLICE = 25  # batches of one campaign before the next campaign's turn
 
@@ -43,25 +43,31 @@ def dispatch_due_messages(
     checks: Checks,
     budget: float | None = None,
     batch_size: int = BATCH,
+    team_id: int | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> DispatchReport:
-    """One tick: start due campaigns, settle stale claims, send while there is work and time
-    (``budget`` seconds, default ``TICK_BUDGET``), finish what is done."""
+    """One sending loop: start due campaigns, send while there is work and time (``budget``
+    seconds, default ``TICK_BUDGET``) and ``keep_going()`` says so (asked before each claim),
+    finish what is done. ``team_id`` keeps the loop to one team's campaigns (the worker's
+    fairness: webapp/jobs/team_pool.py). Stale claims are settled by a tick of their own
+    (:func:`settle_stale_claims`), so a loop stuck on a gateway call cannot hold them up."""
     report = DispatchReport()
     report.started = campaigns.start_due(session, clock())
-    report.stale = settle_stale_claims(session, clock())
     deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
     clients: dict[int, iqsms.Client] = {}
     campaigns_read: dict[int, Sending | None] = {}
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and keep_going():
         progressed = False
-        for campaign_id in sending_campaign_ids(session, clock()):
+        for campaign_id in sending_campaign_ids(session, clock(), team_id):
             if campaign_id not in campaigns_read:
                 campaigns_read[campaign_id] = load_sending(session, campaign_id)
             sending = campaigns_read[campaign_id]
             # A slice of batches per campaign, then the next one: big campaigns do not starve
             # small ones, and the list of campaigns is not re-read for every batch.
             for _ in range(SLICE):
-                claimed = sending and claim_batch(session, sending, clock(), batch_size)
+                claimed = (
+                    sending and keep_going() and claim_batch(session, sending, clock(), batch_size)
+                )
                 if not claimed:
                     break
                 progressed = True
@@ -84,8 +90,12 @@ def dispatch_due_messages(
     return report
 
 
-def settle_stale_claims(session: Session, now: datetime) -> int:
-    """Messages a dead worker left ``sending`` may have reached the gateway: ``unknown``."""
+def settle_stale_claims(
+    session: Session, now: datetime, older_than: timedelta = STALE_CLAIM
+) -> int:
+    """Messages a dead worker left ``sending`` more than ``older_than`` ago may have reached
+    the gateway: ``unknown``. The worker's "stale-claims" tick runs this on its own
+    (webapp/jobs/dispatch.py)."""
     settled = 0
     for campaign_id in session.scalars(select(Campaign.id).where(Campaign.sending > 0)).all():
         result = session.execute(
@@ -93,7 +103,7 @@ def settle_stale_claims(session: Session, now: datetime) -> int:
             .where(
                 Message.campaign_id == campaign_id,
                 Message.state == MessageState.SENDING,
-                Message.claimed_at < now - STALE_CLAIM,
+                Message.claimed_at < now - older_than,
             )
             .values(
                 state=MessageState.UNKNOWN,
@@ -108,17 +118,36 @@ def settle_stale_claims(session: Session, now: datetime) -> int:
     return settled
 
 
-def sending_campaign_ids(session: Session, now: datetime) -> list[int]:
-    """Campaigns with messages to send now, oldest first."""
-    return session.scalars(
-        select(Campaign.id)
-        .where(
-            Campaign.state == CampaignState.SENDING,
-            Campaign.queued > 0,
-            (Campaign.retry_at.is_(None)) | (Campaign.retry_at <= now),
-        )
-        .order_by(Campaign.started_at, Campaign.id)
+def _sendable_now(now: datetime) -> tuple:
+    """What makes a campaign's messages sendable now: sending, some queued, not backing off."""
+    return (
+        Campaign.state == CampaignState.SENDING,
+        Campaign.queued > 0,
+        (Campaign.retry_at.is_(None)) | (Campaign.retry_at <= now),
+    )
+
+
+def sending_campaign_ids(session: Session, now: datetime, team_id: int | None = None) -> list[int]:
+    """Campaigns with messages to send now (of one team, or of all), oldest first."""
+    query = select(Campaign.id).where(*_sendable_now(now))
+    if team_id is not None:
+        query = query.where(Campaign.team_id == team_id)
+    return session.scalars(query.order_by(Campaign.started_at, Campaign.id)).all()
+
+
+def teams_with_work(session: Session, now: datetime) -> list[tuple[int, bool]]:
+    """(team id, whether its gateway is not answering) of every team with messages to send
+    now, the team of the oldest sending campaign first. Commits (ends the read)."""
+    oldest = func.min(Campaign.started_at)
+    rows = session.execute(
+        select(Campaign.team_id, Team.gateway_silent_since.isnot(None))
+        .join(Team, Team.id == Campaign.team_id)
+        .where(*_sendable_now(now))
+        .group_by(Campaign.team_id, Team.gateway_silent_since)
+        .order_by(oldest, Campaign.team_id)
     ).all()
+    session.commit()
+    return [(team_id, bool(silent)) for team_id, silent in rows]
 
 
 def load_sending(session: Session, campaign_id: int) -> Sending | None:

@@ -5,9 +5,10 @@
 - Statuses are applied in bulk by smsc_id, idempotently, and never move a message backwards (a
   late ``queued`` never undoes ``delivered``). A status for an smsc_id not stored yet (its send
   result is still being committed) waits in ``pending_statuses`` and is applied when it is.
-- A queue reply lost in transit loses its statuses, so the poll asks status.json about
-  messages still on their way after a while (``Checks.first``), with a wait that doubles per
-  message, and marks those still without a final status after ``Checks.expire`` ``expired``.
+- A queue reply lost in transit loses its statuses, so the poll (webapp/domain/status_poll.py)
+  asks status.json about messages still on their way after a while (``Checks.first``), with a
+  wait that doubles per message, and marks those still without a final status after
+  ``Checks.expire`` ``expired`` (:func:`expire_messages`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from webapp import bulk, iqsms
-from webapp.domain import usage
+from webapp.domain import gateway_health, usage
 from webapp.domain.counters import shift
 from webapp.domain.leases import acquire_lease, holder_name, release_lease
 from webapp.models import (
@@ -214,22 +215,34 @@ def drain_status_queues(
     client_factory: ClientFactory,
     budget: float = DRAIN_BUDGET,
 ) -> DrainReport:
-    """One tick: drain each active team's status queue, a team at a time under its lease."""
+    """Drain each active team's status queue, a team after another (the worker runs
+    :func:`drain_team_queue` for each team side by side instead: webapp/jobs/statuses.py)."""
     report = DrainReport()
-    holder = holder_name()
     for team_id in active_team_ids(session):
-        lease = f"statuses:{team_id}"
-        if not acquire_lease(session, lease, holder, clock()):
-            report.skipped_teams += 1
-            continue
-        try:
-            team = session.get(Team, team_id)
-            with client_factory(team) as client:
-                _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
-        finally:
-            release_lease(session, lease, holder, clock())
-        report.teams += 1
+        drain_team_queue(session, team_id, clock, client_factory, budget, report)
     return report
+
+
+def drain_team_queue(
+    session: Session,
+    team_id: int,
+    clock: Clock,
+    client_factory: ClientFactory,
+    budget: float,
+    report: DrainReport,
+) -> None:
+    """Drain one team's status queue under its lease (skipped when another worker holds it)."""
+    lease, holder = f"statuses:{team_id}", holder_name()
+    if not acquire_lease(session, lease, holder, clock()):
+        report.skipped_teams += 1
+        return
+    try:
+        team = session.get(Team, team_id)
+        with client_factory(team) as client:
+            _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
+    finally:
+        release_lease(session, lease, holder, clock())
+    report.teams += 1
 
 
 def _drain_team(
@@ -253,94 +266,21 @@ def _drain_team(
             except iqsms.IqsmsError as exc:
                 # A lost reply lost its statuses; the poll tick recovers them (status.json).
                 log.warning("status queue of team %s: %s", team_id, exc)
+                gateway_health.note(session, team_id, exc, clock())
+                session.commit()
                 return
             more = len(page) == QUEUE_PAGE and time.monotonic() < deadline
             next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE) if more else None
             report.pages += 1
             report.received += len(page)
+            gateway_health.note(session, team_id, None, clock())  # first: see gateway_health
             applied = apply_statuses(session, team_id, page, clock())
             session.commit()
             report.applied += applied.applied
             report.pending += applied.pending
 
 
-# -- the status-poll tick ------------------------------------------------------------------------
-
-
-@dataclass
-class PollReport:
-    checked: int = 0
-    applied: int = 0
-    expired: int = 0
-    swept: int = 0
-
-
-def poll_statuses(
-    session: Session,
-    clock: Clock = utcnow,
-    *,
-    client_factory: ClientFactory,
-    checks: Checks,
-    limit: int = 2000,
-) -> PollReport:
-    """One tick: expire what waited too long, check due messages with status.json (oldest
-    first), and apply statuses that waited for their messages."""
-    report = PollReport()
-    now = clock()
-    report.expired = expire_messages(session, now, checks.expire)
-    report.swept = sweep_pending(session, now, checks.expire)
-    due = session.execute(
-        select(Message.id, Message.team_id, Message.smsc_id, Message.checks)
-        .where(Message.state.in_(LIVE_STATES), Message.next_check_at <= now)
-        .order_by(Message.next_check_at)
-        .limit(limit)
-    ).all()
-    session.commit()
-    by_team: dict[int, list] = defaultdict(list)
-    for row in due:
-        by_team[row.team_id].append(row)
-    holder = holder_name()
-    for team_id, rows in by_team.items():
-        lease = f"statuses:{team_id}"
-        if not acquire_lease(session, lease, holder, clock()):
-            continue  # being drained right now; these stay due for the next tick
-        try:
-            with client_factory(session.get(Team, team_id)) as client:
-                for batch in iqsms.batches(rows, POLL_BATCH):
-                    try:
-                        replies = client.status([(r.smsc_id, str(r.id)) for r in batch])
-                    except iqsms.IqsmsError as exc:
-                        log.warning("status poll of team %s: %s", team_id, exc)
-                        break
-                    now = clock()
-                    applied = apply_statuses(session, team_id, replies, now)
-                    _schedule_next_checks(session, batch, now, checks.first)
-                    session.commit()
-                    report.checked += len(batch)
-                    report.applied += applied.applied
-        finally:
-            release_lease(session, lease, holder, clock())
-    return report
-
-
-def _schedule_next_checks(
-    session: Session, rows: Sequence, now: datetime, check_after: timedelta
-) -> None:
-    """Each checked message waits twice as long before its next check (at most 6 hours)."""
-    bulk.executemany(
-        session,
-        "UPDATE messages SET next_check_at = :at, checks = :checks WHERE id = :id",
-        [
-            {
-                "id": row.id,
-                "checks": row.checks + 1,
-                "at": bulk.db_time(
-                    session, now + min(check_after * 2 ** (row.checks + 1), MAX_CHECK_WAIT)
-                ),
-            }
-            for row in rows
-        ],
-    )
+# -- kept for the status-poll tick (webapp/domain/status_poll.py) ------------------------------
 
 
 def expire_messages(session: Session, now: datetime, expire_after: timedelta) -> int:

@@ -7,8 +7,9 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
+from webapp.domain.contacts import MAX_PASTED_LINES, pasted_lines_error
 from webapp.domain.csv_preview import DELIMITERS, ENCODINGS
 
 
@@ -33,10 +34,16 @@ class ContactForm(FlaskForm):
     more_fields = TextAreaField(_l("Fields (optional)"), render_kw={"rows": 2})
 
 
+def _not_too_many_lines(form: FlaskForm, field: TextAreaField) -> None:
+    if error := pasted_lines_error(field.data):
+        raise ValidationError(error)
+
+
 class PasteForm(FlaskForm):
+    max_lines = MAX_PASTED_LINES  # stated beside the box
     numbers = TextAreaField(
         _l("Phone numbers"),
-        validators=[DataRequired(_l("Paste at least one phone number."))],
+        validators=[DataRequired(_l("Paste at least one phone number.")), _not_too_many_lines],
         render_kw={"rows": 6, "spellcheck": "false"},
     )
 

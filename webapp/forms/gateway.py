@@ -12,6 +12,9 @@ from webapp.models import GatewayMode
 
 
 class GatewayForm(FlaskForm):
+    """The gateway and its account; where the URL may point is the domain's rule
+    (``gateways.url_problem``), checked by the view."""
+
     mode = RadioField(
         _l("Gateway"),
         choices=[
@@ -28,5 +31,9 @@ class GatewayForm(FlaskForm):
     )
     url = StringField(
         _l("API base URL"),
-        validators=[Optional(), URL(require_tld=False, message=_l("Enter a full URL."))],
+        validators=[
+            Optional(),
+            Length(max=300),
+            URL(require_tld=False, message=_l("Enter a full URL.")),
+        ],
     )

@@ -11,15 +11,22 @@ from .client import (
     valid_queue_name,
 )
 from .errors import (
+    AddressRefused,
     AuthorizationError,
+    DeadlineExceeded,
     GatewayError,
     IqsmsError,
+    MalformedReply,
+    NotIqsmsReply,
     NotSentError,
     OutcomeUnknownError,
+    RedirectRefused,
+    ReplyTooLarge,
     RequestInvalid,
     TransportError,
 )
 from .parts import TextInfo, analyse, count_parts
+from .policy import GatewayPolicy
 from .statuses import SenderStatus, Status, StatusInfo, describe
 from .types import Balance, MessageStatus, OutgoingMessage, Sender, SendResult
 
@@ -28,15 +35,22 @@ __all__ = [
     "MAX_QUEUE",
     "MAX_SEND",
     "MAX_STATUS",
+    "AddressRefused",
     "AuthorizationError",
     "Balance",
     "Client",
+    "DeadlineExceeded",
     "GatewayError",
+    "GatewayPolicy",
     "IqsmsError",
+    "MalformedReply",
     "MessageStatus",
+    "NotIqsmsReply",
     "NotSentError",
     "OutcomeUnknownError",
     "OutgoingMessage",
+    "RedirectRefused",
+    "ReplyTooLarge",
     "RequestInvalid",
     "SendResult",
     "Sender",

@@ -14,25 +14,28 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
-
 from .errors import (
+    AddressRefused,
     AuthorizationError,
     GatewayError,
-    NotSentError,
-    OutcomeUnknownError,
+    NotIqsmsReply,
+    RedirectRefused,
+    ReplyTooLarge,
     RequestInvalid,
     TransportError,
 )
+from .policy import GatewayPolicy
 from .statuses import ERROR_AUTHORIZATION, ERROR_QUEUE_EMPTY
+from .transport import Transport
 from .types import Balance, MessageStatus, OutgoingMessage, Sender, SendResult
 
 DEFAULT_BASE_URL = "https://api.iqsms.ru/messages/v2/"
 MAX_SEND = 200
 MAX_STATUS = 200
 MAX_QUEUE = 1000
+# Well under the worker's two-minute stale-claim limit: a call ends before its claim is settled.
+DEFAULT_DEADLINE = 45.0
+DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024  # 1,000 statuses are about 150 KB
 QUEUE_NAME = re.compile(r"^[0-9a-zA-Z]{3,16}$")
 
 T = TypeVar("T")
@@ -72,21 +75,30 @@ class Client:
         base_url: str = DEFAULT_BASE_URL,
         *,
         timeout: float | tuple[float, float] = (3.05, 30.0),
+        deadline: float = DEFAULT_DEADLINE,
         read_retries: int = 2,
         backoff: float = 0.5,
-        session: requests.Session | None = None,
         pool_size: int = 10,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        policy: GatewayPolicy | None = None,
     ) -> None:
+        """``timeout`` bounds each connect and each read; ``deadline`` (seconds) bounds the
+        whole call, retries of idempotent reads included, however slowly the gateway drips.
+        Replies over ``max_reply_bytes`` are refused; ``policy`` (None: any address) says
+        where the client may connect."""
         self.login = login
         self.password = password
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = timeout
+        self.deadline = deadline
         self.read_retries = read_retries
         self.backoff = backoff
-        self.session = session or _new_session(pool_size)
+        self.transport = Transport(
+            pool_size=pool_size, max_reply_bytes=max_reply_bytes, policy=policy
+        )
 
     def close(self) -> None:
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -127,7 +139,8 @@ class Client:
         reply = self._call("send.json", body, retry=False)
         return SendResult(
             messages=[MessageStatus.from_json(m) for m in _items(reply, "messages")],
-            balance=[Balance.from_json(b) for b in _items(reply, "balance")],
+            # The messages were sent whatever the balance says: a malformed one is dropped.
+            balance=Balance.all_valid(_items(reply, "balance")),
         )
 
     def send_many(
@@ -195,6 +208,8 @@ class Client:
     def balance(self) -> list[Balance]:
         """Every balance of the account (RUB, SMS, ...) with its credit."""
         reply = self._call("balance.json", {}, retry=True)
+        if not isinstance(reply.get("balance"), list):
+            raise NotIqsmsReply("balance.json: the reply has no balance")
         return [Balance.from_json(b) for b in _items(reply, "balance")]
 
     def senders(self) -> list[Sender]:
@@ -208,7 +223,7 @@ class Client:
         try:
             return int(reply.get("version"))
         except (TypeError, ValueError) as exc:
-            raise OutcomeUnknownError(f"version.json gave no version: {reply!r}") from exc
+            raise NotIqsmsReply("version.json: the reply gives no version") from exc
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -216,66 +231,42 @@ class Client:
         payload = json.dumps(
             {"login": self.login, "password": self.password, **body}, ensure_ascii=False
         ).encode()
+        deadline = time.monotonic() + self.deadline
         attempts = 1 + (self.read_retries if retry else 0)
         for attempt in range(attempts):
             try:
-                return self._post(endpoint, payload)
+                return self._post(endpoint, payload, deadline)
+            except (AddressRefused, RedirectRefused, ReplyTooLarge, NotIqsmsReply):
+                raise  # the same again would get the same answer
             except TransportError:
-                if attempt == attempts - 1:
+                pause = self.backoff * 2**attempt
+                # A retry must fit in the same deadline, with time for an answer.
+                if attempt == attempts - 1 or time.monotonic() + pause + 0.5 >= deadline:
                     raise
-                time.sleep(self.backoff * 2**attempt)
+                time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _post(self, endpoint: str, payload: bytes) -> dict[str, Any]:
-        url = self.base_url + endpoint
+    def _post(self, endpoint: str, payload: bytes, deadline: float) -> dict[str, Any]:
+        content = self.transport.post(
+            self.base_url + endpoint,
+            payload,
+            deadline=deadline,
+            timeout=self.timeout,
+            name=endpoint,
+        )
         try:
-            response = self.session.post(
-                url,
-                data=payload,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=self.timeout,
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(endpoint, exc) from exc
-        if not 200 <= response.status_code < 300:
-            raise OutcomeUnknownError(f"{endpoint}: HTTP {response.status_code}")
-        try:
-            reply = json.loads(response.content)
+            reply = json.loads(content)
         except ValueError as exc:
-            raise OutcomeUnknownError(f"{endpoint}: the reply is not JSON") from exc
+            raise NotIqsmsReply(f"{endpoint}: the reply is not JSON") from exc
         if not isinstance(reply, dict):
-            raise OutcomeUnknownError(f"{endpoint}: the reply is not a JSON object")
+            raise NotIqsmsReply(f"{endpoint}: the reply is not a JSON object")
         status = str(reply.get("status", "ok")).strip().lower()
         if status == "error":
-            description = str(reply.get("description") or "")
+            description = str(reply.get("description") or "")[:200]
             if description.strip().lower() == ERROR_AUTHORIZATION:
                 raise AuthorizationError(description, reply)
             raise GatewayError(description, reply)
         return reply
-
-
-def _new_session(pool_size: int) -> requests.Session:
-    session = requests.Session()
-    # max_retries=0: urllib3 must not resend a request on its own either.
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
-
-
-def _transport_error(endpoint: str, exc: requests.RequestException) -> TransportError:
-    """Tell a failure that provably never sent the request from one that may have."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return NotSentError(f"{endpoint}: connection timed out before sending")
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
-        # NewConnectionError covers a refused connection and (as NameResolutionError) DNS.
-        if isinstance(reason, NewConnectionError | ConnectTimeoutError):
-            return NotSentError(f"{endpoint}: could not connect ({reason})")
-        return OutcomeUnknownError(f"{endpoint}: connection lost ({exc})")
-    if isinstance(exc, requests.Timeout):
-        return OutcomeUnknownError(f"{endpoint}: no reply in time")
-    return OutcomeUnknownError(f"{endpoint}: {exc}")
 
 
 def _check_queue_name(name: str) -> None:

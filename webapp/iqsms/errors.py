@@ -50,3 +50,33 @@ class OutcomeUnknownError(TransportError):
     reset connection, HTTP error status, malformed body). Sending again could send twice."""
 
     may_have_reached = True
+
+
+class AddressRefused(NotSentError):
+    """The gateway URL policy does not allow connecting there (a host that is not allowed, or
+    one that resolves to a loopback, private, link-local or metadata address). Nothing was
+    sent: the check runs before connecting."""
+
+
+class DeadlineExceeded(OutcomeUnknownError):
+    """The call's total deadline passed after the request was sent, before the whole reply
+    came (a gateway that answers too slowly). The gateway may have acted on it."""
+
+
+class RedirectRefused(OutcomeUnknownError):
+    """The gateway answered with a redirect. It is never followed: following it would send
+    the login and password to another address."""
+
+
+class ReplyTooLarge(OutcomeUnknownError):
+    """The reply was larger than the client's cap; reading stopped there."""
+
+
+class NotIqsmsReply(OutcomeUnknownError):
+    """The reply was not the iQSMS API's JSON (not JSON, not an object, or missing the
+    fields the endpoint answers with): the address is not an iQSMS API."""
+
+
+class MalformedReply(OutcomeUnknownError):
+    """The reply had the API's shape but values no gateway sends (a balance that is NaN,
+    infinite or absurdly large)."""

@@ -6,11 +6,22 @@ balances as strings or numbers, and optional fields may be missing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .errors import MalformedReply
 from .statuses import SENDABLE_SENDER_STATUSES, Status, StatusInfo, describe
+
+log = logging.getLogger(__name__)
+
+# Bounds no real reply comes near: beyond them a figure is the gateway's mistake (or malice),
+# and storing it would overflow a column or a report. A message has a few dozen parts at most;
+# one message never costs 100,000; no account holds 10^12.
+MAX_PARTS = 1000
+MAX_MESSAGE_COST = Decimal(100_000)
+MAX_BALANCE = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +70,24 @@ class MessageStatus:
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> MessageStatus:
+        """Absurd billing figures (a part count over MAX_PARTS, a cost that is not a sane
+        amount) are logged and read as unknown: the message's status stands, and its cost is
+        estimated from its text instead."""
+        client_id = as_id(item.get("clientId"))
+        sms_count = as_int(item.get("smsCount"))
+        if sms_count is not None and not 1 <= sms_count <= MAX_PARTS:
+            log.warning("message %s: ignoring absurd smsCount %.40s", client_id, sms_count)
+            sms_count = None
+        cost = as_amount(item.get("msgCost"))
+        if cost is not None and not 0 <= cost < MAX_MESSAGE_COST:
+            log.warning("message %s: ignoring absurd msgCost %.40s", client_id, cost)
+            cost = None
         return cls(
-            status=str(item.get("status", "")).strip(),
+            status=str(item.get("status", "")).strip()[:64],
             smsc_id=as_id(item.get("smscId")),
-            client_id=as_id(item.get("clientId")),
-            sms_count=as_int(item.get("smsCount")),
-            cost=as_decimal(item.get("msgCost")),
+            client_id=client_id,
+            sms_count=sms_count,
+            cost=cost,
         )
 
 
@@ -83,11 +106,29 @@ class Balance:
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> Balance:
-        return cls(
-            type=str(item.get("type", "")),
-            balance=as_decimal(item.get("balance")) or Decimal(0),
-            credit=as_decimal(item.get("credit")) or Decimal(0),
-        )
+        """Raises :class:`MalformedReply` for an amount that is not a number, NaN, infinite
+        or absurdly large: showing such a balance, or a stale one as if current, would mislead."""
+        amounts = []
+        for key in ("balance", "credit"):
+            raw = item.get(key)
+            amount = as_amount(raw)
+            if (amount is None and raw not in (None, "")) or (
+                amount is not None and abs(amount) >= MAX_BALANCE
+            ):
+                raise MalformedReply(f"the gateway's reply is malformed: {key} {str(raw)[:40]!r}")
+            amounts.append(amount or Decimal(0))
+        return cls(type=str(item.get("type", ""))[:16], balance=amounts[0], credit=amounts[1])
+
+    @classmethod
+    def all_valid(cls, items: list[dict[str, Any]]) -> list[Balance]:
+        """The well-formed entries of ``items``; malformed ones are logged and left out."""
+        valid = []
+        for item in items:
+            try:
+                valid.append(cls.from_json(item))
+            except MalformedReply as exc:
+                log.warning("ignoring a balance entry: %s", exc)
+        return valid
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +174,30 @@ def as_id(value: Any) -> str | None:
 
 
 def as_int(value: Any) -> int | None:
+    """An integer, or None; a float that is not finite is None too (int() would overflow)."""
+    if isinstance(value, str) and len(value) > 40:
+        return None  # int() of a huge digit string is slow and no count is that long
     try:
         return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def as_amount(value: Any) -> Decimal | None:
+    """:func:`as_decimal`, but only finite amounts: NaN and infinities are None."""
+    amount = as_decimal(value)
+    return amount if amount is not None and amount.is_finite() else None
 
 
 def as_decimal(value: Any) -> Decimal | None:
     """An amount as Decimal, whether it came as a string, an integer or a float."""
     if value is None or value == "" or isinstance(value, bool):
         return None
+    if isinstance(value, str) and len(value) > 60:
+        return None
     try:
         return Decimal(value) if isinstance(value, str | int) else Decimal(str(value))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):
         pass
     try:
         return Decimal(str(value).strip().replace(",", "."))

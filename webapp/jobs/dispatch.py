@@ -1,39 +1,68 @@
-"""The dispatch tick: ``DISPATCH_THREADS`` sending loops side by side. The sending itself is in
-:mod:`webapp.domain.sending`."""
+"""The dispatch tick: up to ``DISPATCH_THREADS`` sending loops side by side, shared fairly
+between the teams with messages to send; and the stale-claims tick. The sending itself is in
+:mod:`webapp.domain.sending`.
+
+Each team with work holds at most ceil(threads / teams with work) loops at once, and a team
+whose gateway is not answering holds one (its calls would only wait side by side). The tick
+hands loops to the worker's dispatch pool and returns: a loop waiting on a slow gateway keeps
+its own slot while the next tick (a second later) gives the free ones to the other teams.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import wait as wait_for
+from datetime import timedelta
 
 from flask import Flask
 
-from webapp.domain import gateways, sending
+from webapp.domain import campaigns, gateways, sending
 from webapp.domain.statuses import Checks
 from webapp.extensions import db
+from webapp.jobs.team_pool import Slot, fair_shares, in_app, pool_for
+from webapp.models import utcnow
 
 
-def run(app: Flask) -> None:
-    """The worker's entry point: ``DISPATCH_THREADS`` loops side by side, so one waits for
-    the gateway's reply while another stores results or claims the next batch. They share the
-    work exactly as separate workers do."""
+def run(app: Flask, *, wait: float = 0) -> None:
+    """The worker's entry point: start due campaigns, then fill the dispatch pool's free
+    threads with per-team sending loops. ``wait``: seconds to wait for the loops started
+    (tests and scripts; the scheduler does not wait)."""
     threads = max(1, int(app.config["DISPATCH_THREADS"]))
-    if threads == 1:
-        _run_one(app)
-        return
-    with ThreadPoolExecutor(threads, thread_name_prefix="dispatch") as pool:
-        for future in [pool.submit(_run_one, app) for _ in range(threads)]:
-            future.result()
-
-
-def _run_one(app: Flask) -> None:
+    pool = pool_for(app, "dispatch", threads)
     with app.app_context():
         try:
-            report = sending.dispatch_due_messages(
-                db.session,
-                client_factory=gateways.client_factory(app.config),
-                checks=Checks.from_config(app.config),
-            )
+            now = utcnow()
+            campaigns.start_due(db.session, now)
+            teams = sending.teams_with_work(db.session, now)
         finally:
             db.session.remove()
-    if report.claimed or report.stale or report.started or report.finished or report.paused:
-        app.logger.info("dispatch: %s", report)
+    pool.set_shares(fair_shares([t for t, _ in teams], threads, [t for t, quiet in teams if quiet]))
+    started = pool.fill([t for t, _ in teams], lambda team_id: _loop(app, team_id))
+    if wait and started:
+        wait_for(started, timeout=wait)
+
+
+def _loop(app: Flask, team_id: int) -> Callable[[Slot], None]:
+    def work(slot: Slot) -> None:
+        report = sending.dispatch_due_messages(
+            db.session,
+            client_factory=gateways.client_factory(app.config),
+            checks=Checks.from_config(app.config),
+            team_id=team_id,
+            # A team over its share (more teams have work now) gives the loop back.
+            keep_going=lambda: not slot.over_share(),
+        )
+        if report.claimed or report.started or report.finished or report.paused:
+            app.logger.info("dispatch: team %s: %s", team_id, report)
+
+    return in_app(app, f"dispatch loop of team {team_id}", work)
+
+
+def run_stale_claims(app: Flask) -> None:
+    """Settle what dead workers left ``sending`` (``unknown``): a tick of its own, so that a
+    sending loop waiting on a slow gateway never holds it up."""
+    # A live worker's call ends by its deadline: a claim twice as old is a dead worker's.
+    deadline = timedelta(seconds=2 * float(app.config["GATEWAY_DEADLINE"]))
+    settled = sending.settle_stale_claims(db.session, utcnow(), max(sending.STALE_CLAIM, deadline))
+    if settled:
+        app.logger.warning("stale claims: %s messages of dead workers are unknown", settled)

@@ -25,14 +25,28 @@ class Tick:
 
 def default_ticks() -> list[Tick]:
     """Every tick the worker runs."""
-    from webapp.jobs import balance, dispatch, housekeeping, imports, senders, statuses
+    from webapp.jobs import (
+        balance,
+        contact_stats,
+        dispatch,
+        housekeeping,
+        imports,
+        senders,
+        statuses,
+        uploads,
+    )
 
     return [
-        # Each tick sends for up to sending.TICK_BUDGET seconds: in effect a steady loop.
+        # Each tick fills the free sending loops (each sends for up to sending.TICK_BUDGET
+        # seconds) and returns: in effect a steady loop per thread (webapp/jobs/dispatch.py).
         Tick("dispatch", dispatch.run, 1),
+        # On its own, so that a sending loop stuck on a slow gateway never delays it.
+        Tick("stale-claims", dispatch.run_stale_claims, 15),
         Tick("status-queue", statuses.run_queue, 2),
         Tick("status-poll", statuses.run_poll, 30),
         Tick("imports", imports.run, 2),
+        Tick("uploads", uploads.run, 600),  # uploads never started, removed after a day
+        Tick("contact-stats", contact_stats.run, 60),  # lists' field statistics not known
         # Cheap when nothing is due: snapshots follow their own schedule (BALANCE_INTERVAL)
         # and come soon after a campaign finishes.
         Tick("balance", balance.run, 10),

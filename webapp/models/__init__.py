@@ -21,6 +21,7 @@ from webapp.models.campaign import (
 from webapp.models.contact import Contact, ContactImport, ContactList, ImportState, StopListEntry
 from webapp.models.sender import SenderName
 from webapp.models.team import GatewayMode, Invitation, Membership, Role, Team
+from webapp.models.two_factor import RecoveryCode, TwoFactor
 from webapp.models.types import UTCDateTime, utcnow
 from webapp.models.user import User, new_session_token
 
@@ -49,10 +50,12 @@ __all__ = [
     "Message",
     "MessageState",
     "PendingStatus",
+    "RecoveryCode",
     "Role",
     "SenderName",
     "StopListEntry",
     "Team",
+    "TwoFactor",
     "UTCDateTime",
     "UsagePeriod",
     "User",

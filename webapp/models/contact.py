@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
@@ -25,6 +25,11 @@ class ContactList(db.Model):
     # How many contacts it holds, moved in the same transaction as the contacts: pages show it
     # without counting a million rows.
     contact_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Per-field statistics of its contacts, moved with them (webapp.domain.field_stats), so
+    # the composer's check needs no pass over a million contacts' JSON. None: not known.
+    field_stats: Mapped[dict | None] = mapped_column(
+        JSON, default=lambda: {"count": 0, "max_id": 0, "fields": {}}
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -89,6 +94,8 @@ class ContactImport(db.Model):
     invalid: Mapped[int] = mapped_column(default=0)
     # "row number,phone,reason" lines for the downloadable report of invalid rows.
     invalid_report: Mapped[str] = mapped_column(Text, default="")
+    # The stored file's size, counted against the team's upload quota while it is kept.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

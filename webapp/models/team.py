@@ -73,6 +73,17 @@ class Team(db.Model):
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     low_balance_type: Mapped[str] = mapped_column(String(16), default="RUB")
     low_balance_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Calls a person waits for ("test connection", "refresh now", sender sync), one at a time
+    # per team (webapp/domain/gateway_calls.py): whether one runs, and until when no other may
+    # start (its deadline while it runs, then the cooldown).
+    gateway_call_running: Mapped[bool] = mapped_column(default=False)
+    gateway_call_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker's view of the gateway (webapp/domain/gateway_health.py): since when its calls
+    # time out or cannot connect (None while it answers), and when it last answered.
+    gateway_silent_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    gateway_answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Owners may require two-factor sign-in of every member (webapp/domain/two_factor.py).
+    two_factor_required: Mapped[bool] = mapped_column(default=False)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="team", cascade="all, delete-orphan", passive_deletes=True

@@ -1,12 +1,14 @@
-"""Users: people who sign in to the dashboard."""
+"""Users: people who sign in to the dashboard, their sign-in sessions and password resets."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db, login_manager
@@ -27,8 +29,8 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Part of the id kept in sessions and remember-me cookies: changing it (on a password
-    # change) signs the person out everywhere else.
+    # Before sign-in sessions had their own table this was part of the session id; it is no
+    # longer read (sessions are rows of SignInSession, ended on the server).
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     last_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
 
@@ -36,21 +38,78 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    # The secret of the sign-in session this object was loaded for (or just signed in with);
+    # never stored: only its hash is, in SignInSession.
+    sign_in_secret = None  # str | None; a plain attribute, not a column
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        # What Flask-Login keeps in the session and the remember-me cookie: the sign-in
+        # session's secret, so ending that session on the server makes both worthless.
+        return f"{self.id}:{self.sign_in_secret or ''}"
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email!r}>"
 
 
+def hash_secret(secret: str) -> str:
+    """Sessions and reset links are found by a hash of their secret: the database alone cannot
+    be used to take over a session or a reset."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class SignInSession(db.Model):
+    """One sign-in of a person on one device, from the password check until sign-out, a
+    password change elsewhere, or the end of its lifetime."""
+
+    __tablename__ = "sign_in_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Shown on the Account page so a person can tell their sessions apart (and end one by it).
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    remember: Mapped[bool] = mapped_column(default=False)
+
+
+class PasswordReset(db.Model):
+    """A one-time link to set a new password, usable for an hour."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (Index("ix_password_resets_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The signed-in user named by the session, or None if it is gone or its token changed."""
-    raw_id, _, token = user_id.partition(":")
-    try:
-        user = db.session.get(User, int(raw_id))
-    except ValueError:
+    """The signed-in user named by the session or remember-me cookie, or None when that
+    sign-in session has ended (signed out, password changed or reset) or is unknown."""
+    raw_id, _, secret = user_id.partition(":")
+    if not raw_id.isdigit() or not secret:
         return None
-    if user is None or not token or not secrets.compare_digest(user.session_token, token):
-        return None
+    # No session outlives the remember-me cookie, even where no worker prunes old rows.
+    lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
+    if not isinstance(lifetime, timedelta):
+        lifetime = timedelta(seconds=float(lifetime))
+    user = db.session.scalar(
+        select(User)
+        .join(SignInSession, SignInSession.user_id == User.id)
+        .where(
+            User.id == int(raw_id),
+            SignInSession.secret_hash == hash_secret(secret),
+            SignInSession.created_at > utcnow() - lifetime,
+        )
+    )
+    if user is not None:
+        user.sign_in_secret = secret
     return user

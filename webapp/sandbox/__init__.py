@@ -6,7 +6,6 @@ run, and reasoned about, on its own.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
@@ -26,11 +25,14 @@ def create_sandbox_app(
     settings: Settings | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Flask:
-    """Build the sandbox WSGI app on the state file at ``state_path`` (created when missing)."""
+    """Build the sandbox WSGI app on the state file at ``state_path`` (created when missing).
+
+    Its control API (/_sandbox/) answers only requests carrying ``settings.control_token``; without
+    one set it is off (404).
+    """
     from .views import api, control
 
     settings = settings or Settings()
-    os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
     store = Store(state_path)
     seed(store, clock(), settings.approval_delay)
     app = Flask(__name__)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from webapp.iqsms.statuses import SenderStatus
 
-from .store import Store
+from .gateway import kopecks_to_rub
+from .passwords import hash_password
+from .store import Account, Store
 
 # (name, status, info); "new" and "pending" names are approved after the approval delay.
 DEFAULT_SENDERS: list[tuple[str, str, str]] = [
@@ -72,7 +74,7 @@ def create_account(
 def update_account(db: sqlite3.Connection, login: str, changes: dict[str, Any]) -> None:
     """Change an account's password, balances or price (roubles as strings or numbers)."""
     columns = {
-        "password": ("password", str),
+        "password": ("password", lambda v: hash_password(str(v))),
         "billing": ("billing", lambda v: str(v).upper()),
         "balance": ("rub_kopecks", rub_to_kopecks),
         "credit": ("rub_credit_kopecks", rub_to_kopecks),
@@ -88,6 +90,64 @@ def update_account(db: sqlite3.Connection, login: str, changes: dict[str, Any]) 
         db.execute(f"UPDATE accounts SET {column} = ? WHERE login = ?", (convert(value), login))
 
 
+def top_up(db: sqlite3.Connection, login: str, amount: Any) -> int:
+    """Add ``amount`` roubles (positive) to an account's RUB balance in one step, so sending at
+    the same moment loses nothing; the new balance in kopecks."""
+    kopecks = rub_to_kopecks(amount)
+    if kopecks <= 0:
+        raise ValueError("amount must be positive")
+    db.execute(
+        "UPDATE accounts SET rub_kopecks = rub_kopecks + ? WHERE login = ?", (kopecks, login)
+    )
+    return db.execute("SELECT rub_kopecks FROM accounts WHERE login = ?", (login,)).fetchone()[0]
+
+
+def describe(account: Account) -> dict[str, Any]:
+    """An account as the control API shows it: balances and price, never the password."""
+    return {
+        "login": account.login,
+        "billing": account.billing,
+        "balance": kopecks_to_rub(account.rub_kopecks),
+        "credit": kopecks_to_rub(account.rub_credit_kopecks),
+        "sms_balance": account.sms_balance,
+        "sms_credit": account.sms_credit,
+        "price": kopecks_to_rub(account.price_kopecks),
+    }
+
+
+def overview(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every account's login, billing and balances, by login."""
+    return [
+        {"login": login, "billing": billing, "balance": rub / 100, "sms_balance": sms}
+        for login, billing, rub, sms in db.execute(
+            "SELECT login, billing, rub_kopecks, sms_balance FROM accounts ORDER BY login"
+        )
+    ]
+
+
+RECEIVED_COLUMNS = ("smscId", "clientId", "phone", "text", "sender", "wapurl", "flash", "queue")
+RECEIVED_COLUMNS += ("status", "parts", "cost", "receivedAt")
+
+
+def received_messages(
+    db: sqlite3.Connection, login: str, newest: int | None = None, before: int | None = None
+) -> list[dict[str, Any]]:
+    """The messages an account was sent: all, oldest first; or the ``newest`` ones (before the
+    id ``before``), newest first."""
+    query = (
+        "SELECT smsc_id, client_id, phone, text, sender, wapurl, flash, queue_name,"
+        " send_status, parts, cost_kopecks, received_at FROM messages WHERE login = ?"
+    )
+    if newest is None:
+        rows = db.execute(query + " ORDER BY smsc_id", (login,))
+    else:
+        rows = db.execute(
+            query + " AND smsc_id < ? ORDER BY smsc_id DESC LIMIT ?",
+            (login, before if before is not None else 2**63 - 1, newest),
+        )
+    return [dict(zip(RECEIVED_COLUMNS, row, strict=True)) for row in rows]
+
+
 def seed(store: Store, now: float, approval_delay: float) -> None:
     """Give an empty sandbox its documented accounts."""
     if not store.is_empty():
@@ -98,4 +158,10 @@ def seed(store: Store, now: float, approval_delay: float) -> None:
 
 
 def rub_to_kopecks(value: Any) -> int:
-    return int((Decimal(str(value)) * 100).to_integral_value())
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError("amounts must be finite numbers")
+    return int((amount * 100).to_integral_value())

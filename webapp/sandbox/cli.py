@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import click
@@ -11,7 +12,9 @@ from flask.cli import AppGroup
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_sandbox_app
+from .accounts import create_account, overview, seed
 from .settings import Faults, Settings
+from .store import Store
 
 sandbox_cli = AppGroup("sandbox", help="The iQSMS-compatible sandbox gateway.")
 
@@ -58,7 +61,13 @@ def numeric_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--final-only", is_flag=True, help="Queue only final statuses.")
 @click.option("--no-billing-details", is_flag=True, help="Send replies without msgCost.")
 @click.option("--fault-endpoints", default="", help="Faults only on these, e.g. send.json,...")
-@click.option("--control-token", default=None, help="Require X-Sandbox-Token on /_sandbox/.")
+@click.option(
+    "--control-token",
+    envvar="IQSMS_SANDBOX_CONTROL_TOKEN",
+    default=None,
+    help="Turn the control API (/_sandbox/) on for requests with X-Sandbox-Token: this"
+    " [IQSMS_SANDBOX_CONTROL_TOKEN; without it the control API is off].",
+)
 @click.option("--quiet", is_flag=True, help="Do not log every request.")
 def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: object) -> None:
     """Run the sandbox gateway: the iQSMS API at http://HOST:PORT/messages/v2/."""
@@ -90,6 +99,8 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
     handler = QuietHandler if quiet else WSGIRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     click.echo(f"iQSMS sandbox on http://{host}:{server.port}/messages/v2/ (state: {state_path})")
+    if not settings.control_token:
+        click.echo("Control API off: no --control-token (IQSMS_SANDBOX_CONTROL_TOKEN) given.")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -102,9 +113,12 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
 @click.option("--state", "state_path", help="SQLite state file [instance/sandbox.sqlite3]")
 def accounts(state_path: str | None) -> None:
     """List the sandbox's accounts and balances."""
-    app = create_sandbox_app(state_path or default_state_path())
-    with app.test_client() as client:
-        click.echo(json.dumps(client.get("/_sandbox/").get_json()["accounts"], indent=2))
+    store = _open_store(state_path)
+    try:
+        with store.transaction() as db:
+            click.echo(json.dumps(overview(db), indent=2))
+    finally:
+        store.close()
 
 
 @sandbox_cli.command("add-account")
@@ -117,10 +131,23 @@ def add_account(
     login: str, password: str, balance: str, price: str, state_path: str | None
 ) -> None:
     """Create a sandbox account with the default sender names."""
-    app = create_sandbox_app(state_path or default_state_path())
+    store = _open_store(state_path)
     spec = {"login": login, "password": password, "balance": balance, "price": price}
-    with app.test_client() as client:
-        response = client.post("/_sandbox/accounts", json=spec)
-    if response.status_code != 201:
-        raise click.ClickException(response.get_json()["error"])
+    try:
+        with store.transaction() as db:
+            if store.account(db, login):
+                raise click.ClickException("account exists")
+            create_account(store, db, spec, time.time(), Settings().approval_delay)
+    except ValueError as exc:
+        raise click.ClickException(f"bad account: {exc}") from exc
+    finally:
+        store.close()
     click.echo(f"Created sandbox account {login}")
+
+
+def _open_store(state_path: str | None) -> Store:
+    """The state file's store, made (with the documented accounts) when missing. The commands
+    work on the file itself, not through the control API, which may be off."""
+    store = Store(state_path or default_state_path())
+    seed(store, time.time(), Settings().approval_delay)
+    return store

@@ -27,6 +27,7 @@ from webapp.iqsms.statuses import (
     Status,
 )
 
+from .passwords import check_password
 from .settings import Settings
 from .store import Account, Store
 
@@ -92,7 +93,8 @@ class Gateway:
             return error("unknown method")
         with self.store.transaction() as db:
             account = self.store.account(db, str(body.get("login", "")))
-            if account is None or account.password != str(body.get("password", "")):
+            password = str(body.get("password", ""))
+            if account is None or not check_password(account.password_hash, password):
                 return error(ERROR_AUTHORIZATION)
             return handler(self, db, account, body)
 

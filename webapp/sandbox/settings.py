@@ -56,7 +56,8 @@ class Settings:
     # False: send.json answers without smsCount, msgCost and balance even when asked, as for
     # an account whose billing details the service does not report.
     billing_details: bool = True
-    control_token: str | None = None  # when set, /_sandbox/ control calls must carry it
+    # The control API (/_sandbox/) answers only calls carrying this; None turns it off (404).
+    control_token: str | None = None
     faults: Faults = field(default_factory=Faults)
 
     def update(self, values: dict[str, Any]) -> None:

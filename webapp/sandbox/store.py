@@ -1,21 +1,27 @@
 """The sandbox's state: its own SQLite file, so accounts, messages and queues survive a restart.
 
 One connection behind one lock: SQLite has a single writer anyway, and the lock keeps each
-request's reads and writes one consistent step.
+request's reads and writes one consistent step. The file holds the accounts' password hashes and
+every message's phone and text, so it is created readable by its owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .passwords import hash_password
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     login TEXT PRIMARY KEY,
-    password TEXT NOT NULL,
+    password TEXT NOT NULL,                     -- a salted hash (passwords.py), never the password
     billing TEXT NOT NULL DEFAULT 'RUB',        -- which balance sending spends: RUB or SMS
     rub_kopecks INTEGER NOT NULL DEFAULT 0,
     rub_credit_kopecks INTEGER NOT NULL DEFAULT 0,
@@ -62,12 +68,14 @@ CREATE INDEX IF NOT EXISTS queue_pop ON queue (login, name, visible_at, id);
 """
 
 FIRST_SMSC_ID = 2592600000  # ids look like the live service's, and never start at 1
+# PRAGMA user_version of the state: 1 = passwords hashed (0: a file of before, plain passwords).
+STATE_VERSION = 1
 
 
 @dataclass(frozen=True)
 class Account:
     login: str
-    password: str
+    password_hash: str
     billing: str
     rub_kopecks: int
     rub_credit_kopecks: int
@@ -82,14 +90,28 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self.lock = threading.RLock()
+        make_private(path)
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
+        self._migrate()
         last = self.db.execute("SELECT max(smsc_id) FROM messages").fetchone()[0]
         self._next_smsc_id = (last or FIRST_SMSC_ID - 1) + 1
+
+    def _migrate(self) -> None:
+        """Bring a state file of an older sandbox up to date: plain passwords become hashes."""
+        with self.transaction() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] >= STATE_VERSION:
+                return
+            plain = db.execute("SELECT login, password FROM accounts").fetchall()
+            db.executemany(
+                "UPDATE accounts SET password = ? WHERE login = ?",
+                [(hash_password(password), login) for login, password in plain],
+            )
+            db.execute(f"PRAGMA user_version = {STATE_VERSION}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -140,7 +162,7 @@ class Store:
             "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 login,
-                password,
+                hash_password(password),
                 billing,
                 rub_kopecks,
                 rub_credit_kopecks,
@@ -154,6 +176,27 @@ class Store:
             [(login, *sender) for sender in senders],
         )
 
+    def set_password(self, db: sqlite3.Connection, login: str, password: str) -> None:
+        db.execute(
+            "UPDATE accounts SET password = ? WHERE login = ?", (hash_password(password), login)
+        )
+
     def is_empty(self) -> bool:
         with self.lock:
             return self.db.execute("SELECT count(*) FROM accounts").fetchone()[0] == 0
+
+
+def make_private(path: str) -> None:
+    """Create the state file readable and writable by its owner only, or make an existing one
+    so; SQLite gives its -wal and -shm files the database file's permissions. A folder made for
+    it is its owner's only too."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            with contextlib.suppress(PermissionError):  # another user's file: leave it be
+                os.chmod(name, 0o600)

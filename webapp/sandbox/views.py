@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from .accounts import create_account, update_account
+from .accounts import create_account, describe, received_messages, top_up, update_account
+from .accounts import overview as overview_of
 from .faults import Fault, drop_connection
-from .gateway import Gateway, error
+from .gateway import Gateway, error, kopecks_to_rub
 from .settings import faults_from_json
 
 api = Blueprint("sandbox_api", __name__)
 control = Blueprint("sandbox_control", __name__, url_prefix="/_sandbox")
+MAX_RECENT = 500  # messages per page of ?recent=
 
 
 def gateway() -> Gateway:
@@ -63,14 +67,41 @@ def _json(reply: dict[str, Any]) -> Response:
     return Response(json.dumps(reply, ensure_ascii=False), mimetype="application/json")
 
 
-# -- control API, for tests and demos ----------------------------------------------------------
+# -- control API, for the dashboard, tests and demos --------------------------------------------
+#
+# It creates accounts, sets passwords and balances and shows every message an account received,
+# so it is for whoever holds the token only: without a token configured it does not exist, and a
+# request without the right token is answered as if it did not (404, not a 403 that confirms it).
+# It takes JSON only: a cross-site form or a text/plain fetch cannot write, and no CORS headers
+# are ever sent.
+
+TOKEN_HEADER = "X-Sandbox-Token"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @control.before_request
 def check_token() -> None:
-    token = gateway().settings.control_token
-    if token and request.headers.get("X-Sandbox-Token") != token:
-        abort(403)
+    expected = gateway().settings.control_token
+    given = request.headers.get(TOKEN_HEADER, "")
+    if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
+        abort(404)
+    if request.method in WRITES and not request.is_json:
+        abort(415)
+
+
+def _body() -> dict[str, Any]:
+    """The JSON object a write carries; 400 when it is not one."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400)
+    return body
+
+
+# A 404 stays the app's plain one: the same as for a path that does not exist at all.
+@control.errorhandler(400)
+@control.errorhandler(415)
+def control_error(exc: HTTPException) -> tuple[Response, int]:
+    return jsonify(error=exc.name), exc.code or 500
 
 
 @control.get("/")
@@ -78,12 +109,7 @@ def overview() -> Response:
     """The settings in force and the accounts with their balances."""
     gw = gateway()
     with gw.store.transaction() as db:
-        accounts = [
-            {"login": login, "billing": billing, "balance": rub / 100, "sms_balance": sms}
-            for login, billing, rub, sms in db.execute(
-                "SELECT login, billing, rub_kopecks, sms_balance FROM accounts ORDER BY login"
-            )
-        ]
+        accounts = overview_of(db)
     return jsonify(settings=gw.settings.public(), accounts=accounts)
 
 
@@ -91,7 +117,7 @@ def overview() -> Response:
 def add_account() -> tuple[Response, int]:
     """Create an account: {login, password, balance?, credit?, billing?, price?, senders?}."""
     gw = gateway()
-    spec = request.get_json(force=True, silent=True) or {}
+    spec = _body()
     try:
         with gw.store.transaction() as db:
             if gw.store.account(db, str(spec.get("login", ""))):
@@ -102,34 +128,60 @@ def add_account() -> tuple[Response, int]:
     return jsonify(login=spec["login"]), 201
 
 
+@control.get("/accounts/<login>")
+def account(login: str) -> Response:
+    """One account's billing, balances and price."""
+    gw = gateway()
+    with gw.store.transaction() as db:
+        found = gw.store.account(db, login)
+    if found is None:
+        abort(404)
+    return jsonify(describe(found))
+
+
 @control.patch("/accounts/<login>")
 def change_account(login: str) -> Response | tuple[Response, int]:
     """Change an account's balance, credit, price, billing or password."""
     gw = gateway()
+    changes = _body()
     try:
         with gw.store.transaction() as db:
             if gw.store.account(db, login) is None:
                 abort(404)
-            update_account(db, login, request.get_json(force=True, silent=True) or {})
+            update_account(db, login, changes)
     except (ValueError, TypeError) as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(login=login)
 
 
+@control.post("/accounts/<login>/top-up")
+def top_up_account(login: str) -> Response | tuple[Response, int]:
+    """Add {amount} roubles to the RUB balance, in one step with sending: {login, balance}."""
+    gw = gateway()
+    amount = _body().get("amount")
+    try:
+        with gw.store.transaction() as db:
+            if gw.store.account(db, login) is None:
+                abort(404)
+            kopecks = top_up(db, login, amount)
+    except (ValueError, TypeError) as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(login=login, balance=kopecks_to_rub(kopecks))
+
+
 @control.get("/accounts/<login>/messages")
 def received(login: str) -> Response:
-    """Every message the account was sent, in order: the sandbox's record of what it received."""
-    gw = gateway()
-    columns = ("smscId", "clientId", "phone", "text", "sender", "wapurl", "flash", "queue")
-    columns += ("status", "parts", "cost", "receivedAt")
-    with gw.store.transaction() as db:
-        rows = db.execute(
-            "SELECT smsc_id, client_id, phone, text, sender, wapurl, flash, queue_name,"
-            " send_status, parts, cost_kopecks, received_at FROM messages WHERE login = ?"
-            " ORDER BY smsc_id",
-            (login,),
-        ).fetchall()
-    return jsonify(messages=[dict(zip(columns, row, strict=True)) for row in rows])
+    """The messages the account was sent: the sandbox's record of what it received. All of
+    them oldest first; or, with ``?recent=N``, the N newest before ``?before=smscId`` (newest
+    first) and whether older ones follow (``more``)."""
+    recent = request.args.get("recent", type=int)
+    before = request.args.get("before", type=int)
+    with gateway().store.transaction() as db:
+        if recent is None:
+            return jsonify(messages=received_messages(db, login))
+        recent = min(max(recent, 1), MAX_RECENT)
+        rows = received_messages(db, login, newest=recent + 1, before=before)
+    return jsonify(messages=rows[:recent], more=len(rows) > recent)
 
 
 @control.put("/faults")
@@ -137,7 +189,7 @@ def set_faults() -> Response | tuple[Response, int]:
     """Replace the injected faults; an empty object turns them all off."""
     gw = gateway()
     try:
-        gw.settings.faults = faults_from_json(request.get_json(force=True, silent=True) or {})
+        gw.settings.faults = faults_from_json(_body())
     except (ValueError, TypeError) as exc:
         return jsonify(error=str(exc)), 400
     current_app.extensions["iqsms_sandbox_faults"].faults = gw.settings.faults
@@ -149,7 +201,7 @@ def change_settings() -> Response | tuple[Response, int]:
     """Change the delivery simulation (delays, ratios, seed, ...)."""
     gw = gateway()
     try:
-        gw.settings.update(request.get_json(force=True, silent=True) or {})
+        gw.settings.update(_body())
     except (ValueError, TypeError) as exc:
         return jsonify(error=str(exc)), 400
     return jsonify(gw.settings.public())

@@ -12,15 +12,19 @@ def register_blueprints(app: Flask) -> None:
         gateway,
         invitations,
         main,
+        password_reset,
         reports,
+        sandbox_account,
         senders,
         teams,
+        two_factor,
     )
 
     areas = (
         main,
         auth,
         invitations,
+        password_reset,
         teams,
         gateway,
         contacts,
@@ -28,6 +32,8 @@ def register_blueprints(app: Flask) -> None:
         senders,
         balance,
         reports,
+        two_factor,
+        sandbox_account,
     )
     for module in areas:
         app.register_blueprint(module.bp)

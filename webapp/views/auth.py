@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from webapp.domain import accounts, teams
 from webapp.extensions import db
-from webapp.forms.auth import ChangePasswordForm, SignInForm, SignUpForm
+from webapp.forms.auth import ChangePasswordForm, EndSessionForm, SignInForm, SignUpForm
 from webapp.models import User
-from webapp.security import safe_next_url
+from webapp.security import begin_session, end_session, safe_next_url
 
 bp = Blueprint("auth", __name__)
 
@@ -34,7 +34,9 @@ def signup() -> ResponseReturnValue:
     form = SignUpForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(db.session, form.email.data, form.password.data)
+            user = accounts.create_user(
+                db.session, form.email.data, form.password.data, [form.team_name.data or ""]
+            )
             name = form.team_name.data or _("%(email)s's team", email=user.email.split("@")[0])
             teams.create_team(db.session, current_app.config, name, user)
         except (accounts.AccountError, teams.TeamError) as exc:
@@ -42,7 +44,7 @@ def signup() -> ResponseReturnValue:
             form.email.errors.append(str(exc))
         else:
             db.session.commit()
-            login_user(user)
+            begin_session(user)
             flash(_("Welcome! Your team is set up on the sandbox: you can send right away."))
             return redirect(url_for("main.index"))
     return render_template("auth/signup.html", form=form)
@@ -68,15 +70,16 @@ def login() -> ResponseReturnValue:
             form.password.errors.append(refused.message)
             status = 429 if refused.retry_after else 200
         else:
-            login_user(user, remember=form.remember.data)
+            begin_session(user, remember=form.remember.data)
             return redirect(safe_next_url(form.next.data) or url_for("main.index"))
     return render_template("auth/login.html", form=form, signup_open=signup_open()), status
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Sign out (a POST, so another site cannot sign people out with a link)."""
-    logout_user()
+    """Sign out (a POST, so another site cannot sign people out with a link), ending the
+    sign-in session on the server."""
+    end_session()
     flash(_("You are signed out."))
     return redirect(url_for("auth.login"))
 
@@ -84,8 +87,10 @@ def logout() -> ResponseReturnValue:
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account() -> ResponseReturnValue:
-    """One's own account: change the password (which signs out every other session)."""
+    """One's own account: change the password (which signs out every other session), and
+    see one's sign-in sessions."""
     form = ChangePasswordForm()
+    form.password_context = [current_user.email]
     if form.validate_on_submit():
         try:
             accounts.change_password(
@@ -94,7 +99,26 @@ def account() -> ResponseReturnValue:
         except accounts.AccountError as exc:
             form.current_password.errors.append(str(exc))
         else:
-            login_user(current_user)  # the session id changed with the password
             flash(_("Your password is changed. Other devices have been signed out."))
             return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form)
+    return render_template(
+        "auth/account.html",
+        form=form,
+        sessions=accounts.sessions_of(db.session, current_user),
+        this_session=accounts.current_session_id(db.session, current_user),
+        end_form=EndSessionForm(),
+    )
+
+
+@bp.post("/account/sessions/end")
+@login_required
+def end_other_session() -> ResponseReturnValue:
+    """Sign out one of one's own sign-in sessions (another device, a forgotten browser)."""
+    form = EndSessionForm()
+    if form.validate_on_submit() and accounts.end_session_by_id(
+        db.session, current_user, form.session_id.data
+    ):
+        flash(_("That session is signed out."))
+    else:
+        flash(_("That session had already ended."))
+    return redirect(url_for("auth.account"))

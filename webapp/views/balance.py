@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from webapp import periods
 from webapp.access import Permission, current_team, team_required
-from webapp.domain import balance, gateways
+from webapp.domain import balance, gateway_calls
 from webapp.extensions import db
 from webapp.formatting import balance_amount, plain_money
 from webapp.forms.balance import RANGES, RangeForm, WarningForm
@@ -52,19 +52,12 @@ def index() -> ResponseReturnValue:
 @bp.post("/balance/refresh")
 @team_required(Permission.VIEW)
 def refresh() -> ResponseReturnValue:
-    """Read the balance from the gateway now (short timeout, no retries: a person waits)
-    and show the page again with it, or with what went wrong."""
-    team = current_team()
-    now = utcnow()
-    team.balance_checked_at = now  # a campaign finished before now needs no second reading
-    client = gateways.client_for(
-        current_app.config, team, timeout=gateways.interactive_timeout(current_app.config)
+    """Read the balance from the gateway now (a short total deadline, no retries, one check
+    at a time per team: a person waits) and show the page again with it, or with what went
+    wrong."""
+    outcome = gateway_calls.refresh_balance(
+        db.session, current_app.config, current_team(), configured_interval(current_app)
     )
-    client.read_retries = 0
-    with client:
-        outcome = balance.take_snapshot(
-            db.session, team, client, now, configured_interval(current_app)
-        )
     ranges = RangeForm(request.form)
     if htmx_details().wants_fragment:
         failure = None if outcome.ok else outcome.message

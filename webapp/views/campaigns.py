@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 
 from webapp import csv_writer, timezones
 from webapp.access import Permission, current_team, team_required, team_scoped
-from webapp.domain import campaigns, composer, gateways, senders
+from webapp.domain import campaigns, composer, gateway_health, senders
 from webapp.domain import messages as table
 from webapp.extensions import db
 from webapp.formatting import plain_money
@@ -66,6 +66,7 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "live": live,
         "poll": _poll([campaign], live),
         "action_form": FlaskForm(),
+        "gateway_silence": gateway_health.silence(current_team(), utcnow()),
     }
     if htmx_details().wants_fragment:
         return _fragment("campaigns/_live.html", context)
@@ -112,11 +113,11 @@ def edit(campaign_id: int) -> ResponseReturnValue:
         # the source campaign: it is sent as it is, or not at all.
         flash(_("A resend cannot be edited: send it as it is, or cancel it."))
         return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
-    sync_error = _first_sync()
     if request.method == "GET":
-        composer.start_with_default_sender(db.session, campaign)
-        db.session.commit()
-        return _composer(_form(campaign), campaign, sync_error=sync_error)
+        # Opening the composer writes nothing and calls no gateway: the team's default
+        # sender is preselected (saved with the first change), and sender names not yet
+        # fetched come from the worker's senders tick or the Senders page's refresh.
+        return _composer(_form(campaign), campaign, preselected=True)
     form, errors = _save(campaign)
     action = request.form.get("action", "preview")
     if action == "save":
@@ -152,6 +153,8 @@ def _form(campaign: Campaign | None = None) -> ComposerForm:
     team = current_team()
     form = ComposerForm() if campaign is None else ComposerForm.of(campaign, team)
     form.offer(composer.team_lists(db.session, team.id), senders.usable_names(db.session, team.id))
+    if campaign is not None and not campaign.sender:
+        form.sender.data = senders.default_name(db.session, team.id) or ""
     return form
 
 
@@ -172,31 +175,20 @@ def _composer(
     result: composer.Check | None = None,
     *,
     show_errors: bool = False,
-    sync_error: str = "",
+    preselected: bool = False,
 ) -> str:
     team = current_team()
+    sender = (form.sender.data or None) if preselected else None
     return render_template(
         "campaigns/edit.html",
         form=form,
         campaign=campaign,
-        result=result or composer.check(db.session, team, campaign, utcnow()),
+        result=result or composer.check(db.session, team, campaign, utcnow(), sender=sender),
         show_errors=show_errors,
-        sync_error=sync_error,
+        senders_unknown=not senders.ever_synced(db.session, team.id),
+        limits=composer.LIMITS,
         now_local=timezones.shown(utcnow(), team),
     )
-
-
-def _first_sync() -> str:
-    """Sync the team's sender names the first time the composer needs them; a failure in
-    words, or ""."""
-    team = current_team()
-    if senders.ever_synced(db.session, team.id):
-        return ""
-    timeout = gateways.interactive_timeout(current_app.config)
-    result, error = senders.sync_now(db.session, current_app.config, team, timeout)
-    if result is not None:
-        db.session.commit()
-    return error
 
 
 # -- confirmation and sending --------------------------------------------------------------------

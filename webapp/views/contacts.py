@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -20,30 +21,50 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp import csv_writer
-from webapp.access import Permission, current_team, team_required, team_scoped
-from webapp.domain import contacts, csv_import, csv_preview
+from webapp import body_limits, csv_writer, sizes
+from webapp.access import (
+    Permission,
+    current_team,
+    load_current_team,
+    team_required,
+    team_scoped,
+)
+from webapp.body_limits import large_body
+from webapp.domain import contact_search, contacts, csv_import, csv_preview
 from webapp.extensions import db
 from webapp.forms.contacts import (
     ContactForm,
     ListForm,
     PasteForm,
     PreviewForm,
-    StopListForm,
     UploadForm,
 )
 from webapp.htmx import htmx_details, stop_polling
-from webapp.models import Contact, ContactImport, ContactList, ImportState, StopListEntry
+from webapp.models import Contact, ContactImport, ContactList, ImportState
 
 bp = Blueprint("contacts", __name__)
 
 
 @bp.app_errorhandler(RequestEntityTooLarge)
 def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
-    """A friendly page for uploads (or pasted text) over the limit."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    size = f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit // 2**10} KB"
-    return render_template("contacts/too_large.html", limit=size), 413
+    """A body over its endpoint's limit (webapp.body_limits), refused before any of it was
+    used: the upload page again with the reason by the file field, else a page (for htmx, a
+    notice at the top of the page the person is on) saying what the limit is."""
+    if "team" not in g:  # refused before the current team was loaded
+        load_current_team()
+    limit = sizes.shown(body_limits.limit_of_request())
+    list_id = (request.view_args or {}).get("list_id")
+    if request.endpoint == "contacts.upload" and g.team is not None:
+        contact_list = contacts.team_list(db.session, g.team, list_id)
+        if contact_list is not None:
+            form = UploadForm(formdata=None)
+            return upload_page(contact_list, form, too_large=limit), 413
+    if not htmx_details():
+        return render_template("contacts/too_large.html", limit=limit), 413
+    response = make_response(render_template("contacts/_too_large.html", limit=limit))
+    # htmx swaps only successful answers: this one goes at the top of the page.
+    response.headers.update({"HX-Retarget": "main", "HX-Reswap": "afterbegin"})
+    return response
 
 
 def _upload_root() -> Path:
@@ -98,7 +119,7 @@ def _contacts_context(contact_list: ContactList) -> dict:
     query = request.args.get("q", "")
     after = request.args.get("after", type=int)
     page = contacts.contacts_page(db.session, contact_list, after=after, query=query)
-    return {"page": page, "q": query, "after": after}
+    return {"page": page, "q": query, "after": after, "search_window": contact_search.WINDOW}
 
 
 def _list_page(
@@ -187,7 +208,7 @@ def paste(list_id: int) -> ResponseReturnValue:
             db.session, contact_list, current_team(), form.numbers.data, current_user
         )
         db.session.commit()
-        form = _box_after(form, report)
+        form = box_after(form, report)
     status = 400 if form.errors else 200
     if htmx_details().wants_fragment:
         response = make_response(
@@ -202,7 +223,7 @@ def paste(list_id: int) -> ResponseReturnValue:
     return _list_page(contact_list, paste_form=form, report=report), status
 
 
-def _box_after(form: PasteForm, report: contacts.AddReport) -> PasteForm:
+def box_after(form: PasteForm, report: contacts.AddReport) -> PasteForm:
     """The paste box after a paste: empty when every number went in, its text kept when some
     were refused, and an error by it when none was a phone."""
     if not report.invalid:
@@ -232,23 +253,43 @@ def remove_contact(list_id: int, contact_id: int) -> ResponseReturnValue:
 
 @bp.route("/contacts/lists/<int:list_id>/upload", methods=["GET", "POST"])
 @team_required(Permission.SEND)
+@large_body("UPLOAD_MAX_BYTES")
 def upload(list_id: int) -> ResponseReturnValue:
-    """Upload a CSV file (to disk, in blocks), then choose how to read it on the preview."""
+    """Upload a CSV file (spooled to disk by werkzeug, then copied in blocks: never held in
+    memory), within the team's quota, then choose how to read it on the preview."""
     contact_list = team_scoped(ContactList, list_id)
     form = UploadForm()
     if form.validate_on_submit():
         file = form.file.data
         try:
             contact_import = csv_preview.receive_upload(
-                db.session, contact_list, current_user, file.stream, file.filename, _upload_root()
+                db.session,
+                contact_list,
+                current_user,
+                file.stream,
+                file.filename,
+                _upload_root(),
+                quota=current_app.config["UPLOAD_QUOTA_BYTES"],
             )
         except csv_preview.CsvError as exc:
             form.file.errors = [str(exc)]
         else:
             db.session.commit()
             return redirect(url_for("contacts.preview", import_id=contact_import.id))
-    status = 400 if form.errors else 200
-    return render_template("contacts/upload.html", contact_list=contact_list, form=form), status
+    return upload_page(contact_list, form), (400 if form.errors else 200)
+
+
+def upload_page(contact_list: ContactList, form: UploadForm, too_large: str = "") -> str:
+    config = current_app.config
+    return render_template(
+        "contacts/upload.html",
+        contact_list=contact_list,
+        form=form,
+        too_large=too_large,
+        upload_limit=sizes.shown(config["UPLOAD_MAX_BYTES"]),
+        in_use=sizes.shown(csv_preview.stored_bytes(db.session, contact_list.team_id)),
+        quota=sizes.shown(config["UPLOAD_QUOTA_BYTES"]),
+    )
 
 
 @bp.route("/contacts/imports/<int:import_id>/preview", methods=["GET", "POST"])
@@ -329,55 +370,5 @@ def invalid_rows(import_id: int) -> ResponseReturnValue:
     return csv_writer.download(rows, f"{name}-invalid-rows.csv")
 
 
-# -- the stop list ------------------------------------------------------------------------------
-
-
-@bp.get("/contacts/stop-list")
-@team_required()
-def stop_list() -> ResponseReturnValue:
-    """The team's stop list: phones no campaign sends to, newest first."""
-    return _stop_list_page(StopListForm(formdata=None))
-
-
-def _stop_list_page(form: StopListForm, report: contacts.AddReport | None = None) -> str:
-    query = request.args.get("q", "")
-    after = request.args.get("after", type=int)
-    entries, next_after, total = contacts.stop_list_page(
-        db.session, current_team(), after=after, query=query
-    )
-    return render_template(
-        "contacts/stop_list.html",
-        entries=entries,
-        next_after=next_after,
-        total=total,
-        q=query,
-        form=form,
-        report=report,
-    )
-
-
-@bp.post("/contacts/stop-list")
-@team_required(Permission.SEND)
-def stop_list_add() -> ResponseReturnValue:
-    """Put pasted numbers on the stop list, with a report like the lists' paste box."""
-    form = StopListForm()
-    report = None
-    if form.validate_on_submit():
-        report = contacts.add_to_stop_list(
-            db.session, current_team(), form.numbers.data, form.reason.data, current_user
-        )
-        db.session.commit()
-        form = _box_after(form, report)
-    return _stop_list_page(form, report), (400 if form.errors else 200)
-
-
-@bp.post("/contacts/stop-list/<int:entry_id>/remove")
-@team_required(Permission.SEND)
-def stop_list_remove(entry_id: int) -> ResponseReturnValue:
-    """Take a phone off the stop list: campaigns may send to it again."""
-    entry = team_scoped(StopListEntry, entry_id)
-    phone = entry.phone
-    contacts.remove_from_stop_list(db.session, entry, current_user)
-    db.session.commit()
-    flash(_("%(phone)s is off the stop list.", phone=phone))
-    return redirect(url_for("contacts.stop_list"))
+# The stop list's routes are on this blueprint too.
+from webapp.views import contacts_stop_list  # noqa: E402, F401

@@ -7,9 +7,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from webapp import iqsms
 from webapp.access import Permission, current_team, team_required
-from webapp.domain import gateways
+from webapp.domain import gateway_calls, gateways
 from webapp.extensions import db
 from webapp.forms.gateway import GatewayForm
 from webapp.models import GatewayMode
@@ -21,7 +20,8 @@ bp = Blueprint("gateway", __name__)
 @team_required(Permission.MANAGE)
 def settings() -> ResponseReturnValue:
     """Choose the gateway and enter the iQSMS login and password (kept encrypted; the password
-    is never shown again: leaving it empty keeps the saved one)."""
+    is never shown again: leaving it empty keeps the saved one, as long as the URL and login
+    stay the same)."""
     team = current_team()
     form = GatewayForm(
         mode=team.gateway_mode,
@@ -34,17 +34,18 @@ def settings() -> ResponseReturnValue:
             db.session.commit()
             flash(_("Gateway settings saved."))
             return redirect(url_for("gateway.settings"))
-        form.password.errors.append(error)
+        field, message = error
+        getattr(form, field).errors.append(message)
     return render_template("gateway/settings.html", form=form, team=team), (
         400 if form.errors else 200
     )
 
 
-def _save(form: GatewayForm) -> str | None:
-    """Save the form's gateway; a message for the password field when something is missing."""
+def _save(form: GatewayForm) -> tuple[str, str] | None:
+    """Save the form's gateway; (field, message) when something is missing or refused."""
     sandbox = form.mode.data == GatewayMode.SANDBOX
     if not sandbox and not form.login.data.strip():
-        return _("Enter the iQSMS login.")
+        return "password", _("Enter the iQSMS login.")
     try:
         gateways.change_gateway(
             db.session,
@@ -56,40 +57,40 @@ def _save(form: GatewayForm) -> str | None:
             login=form.login.data,
             password=form.password.data or None,
         )
-    except gateways.GatewaySettingsError:
-        return _("Enter the iQSMS password.")
+    except gateways.GatewaySettingsError as exc:
+        db.session.rollback()
+        return exc.field, str(exc)
     return None
 
 
 @bp.post("/team/gateway/test")
 @team_required(Permission.MANAGE)
 def test() -> ResponseReturnValue:
-    """Call balance.json with what the form holds now (saved or not) and say what happened."""
+    """Call balance.json with what the form holds now (saved or not) and say what happened.
+    The saved password is used only for the URL and login it was saved with."""
     team = current_team()
+    config = current_app.config
     form = GatewayForm()
     if not form.validate_on_submit():
         result = gateways.ConnectionCheck(False, _("Check the fields above."))
     elif form.mode.data == GatewayMode.SANDBOX:
         if team.gateway_mode == GatewayMode.SANDBOX:
-            client = gateways.client_for(
-                current_app.config, team, timeout=gateways.interactive_timeout(current_app.config)
-            )
-            result = gateways.check_connection(client)
-            db.session.commit()  # a sandbox account made just now stays made
+            result = gateway_calls.test_connection(db.session, config, team, None)
         else:
             result = gateways.ConnectionCheck(True, _("Save to switch to the sandbox."))
     else:
-        password = form.password.data or (
-            gateways.decrypt_secret(current_app.config, team.gateway_password_encrypted)
-            if team.gateway_mode == GatewayMode.IQSMS
-            else ""
-        )
-        client = iqsms.Client(
-            form.login.data.strip(),
-            password,
-            (form.url.data or "").strip() or iqsms.DEFAULT_BASE_URL,
-            timeout=gateways.interactive_timeout(current_app.config),
-            read_retries=0,
-        )
-        result = gateways.check_connection(client)
+        url = gateways.normal_url(form.url.data or "")
+        login = form.login.data.strip()
+        password = form.password.data or gateways.saved_password_for(config, team, url, login)
+        problem = gateways.url_problem(config, url)
+        if problem:
+            result = gateways.ConnectionCheck(False, problem)
+        elif not password:
+            result = gateways.ConnectionCheck(
+                False, _("Enter the iQSMS password to test this URL and login.")
+            )
+        else:
+            credentials = gateway_calls.Credentials(url, login, password)
+            result = gateway_calls.test_connection(db.session, config, team, credentials)
+    db.session.commit()
     return render_template("gateway/_connection.html", result=result)

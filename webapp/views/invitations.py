@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_login import current_user, login_user
+from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from webapp.domain import accounts, teams
 from webapp.extensions import db
 from webapp.forms.auth import SignUpForm
 from webapp.models import Invitation
+from webapp.security import begin_session
 
 bp = Blueprint("invitations", __name__)
 
@@ -28,13 +29,17 @@ def accept(token: str) -> ResponseReturnValue:
         return render_template("invitations/accept.html", invitation=invitation, form=FlaskForm())
     form = SignUpForm()
     del form.team_name  # joining a team, not creating one
+    form.password_context = [invitation.team.name]
     if form.validate_on_submit():
         try:
-            user = accounts.create_user(db.session, form.email.data, form.password.data)
+            user = accounts.create_user(
+                db.session, form.email.data, form.password.data, form.password_context
+            )
         except accounts.AccountError as exc:
             form.email.errors.append(str(exc))
         else:
-            login_user(user)
+            db.session.commit()  # the account exists even if joining fails below
+            begin_session(user)
             return _join(invitation, user)
     return render_template("invitations/accept.html", invitation=invitation, form=form)
 

@@ -9,7 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from webapp.access import Permission, current_team, team_required
-from webapp.domain import gateways, senders
+from webapp.domain import senders
 from webapp.extensions import db
 
 bp = Blueprint("senders", __name__)
@@ -28,15 +28,13 @@ def index() -> ResponseReturnValue:
 @bp.post("/senders/refresh")
 @team_required(Permission.MANAGE)
 def refresh() -> ResponseReturnValue:
-    """Ask the gateway for the sender names now (short timeout) and show what changed."""
-    timeout = gateways.interactive_timeout(current_app.config)
-    result, error = senders.refresh(
-        db.session, current_app.config, current_team(), current_user, timeout
-    )
+    """Ask the gateway for the sender names now (a short total deadline, one call at a time
+    per team) and show what changed."""
+    result, error = senders.refresh(db.session, current_app.config, current_team(), current_user)
+    db.session.commit()
     if result is None:
         flash(error, "error")
         return redirect(url_for("senders.index"))
-    db.session.commit()
     flash(
         _(
             "Sender names refreshed: %(total)d listed, %(added)d new, %(changed)d changed, "
@@ -47,4 +45,13 @@ def refresh() -> ResponseReturnValue:
             removed=result.removed,
         )
     )
+    if result.skipped:
+        flash(
+            _(
+                "%(count)d names were skipped: they are longer than %(length)d characters.",
+                count=result.skipped,
+                length=senders.NAME_LENGTH,
+            ),
+            "error",
+        )
     return redirect(url_for("senders.index"))

@@ -19,9 +19,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from webapp import paging
+from webapp import mail, paging
 from webapp.access import Permission, can, current_team, switch_team, team_required, team_scoped
 from webapp.domain import teams
+from webapp.domain.accounts import EMAIL
 from webapp.extensions import db
 from webapp.forms.teams import (
     DeleteTeamForm,
@@ -31,6 +32,7 @@ from webapp.forms.teams import (
     TeamForm,
 )
 from webapp.models import AuditEvent, Invitation, Membership, Role
+from webapp.security import public_link
 
 bp = Blueprint("teams", __name__)
 
@@ -73,7 +75,7 @@ def invite() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _members_page(form), 400
     try:
-        _, token = teams.invite(
+        _invitation, token = teams.invite(
             db.session,
             current_team(),
             Role(form.role.data),
@@ -85,7 +87,18 @@ def invite() -> ResponseReturnValue:
         form.role.errors.append(str(exc))
         return _members_page(form), 400
     db.session.commit()
-    link = url_for("invitations.accept", token=token, _external=True)
+    link = public_link("invitations.accept", token=token)
+    if mail.mail_configured(current_app.config) and EMAIL.fullmatch(form.note.data or ""):
+        # A note that is an email address is where the link goes: mailed, not shown.
+        hours = current_app.config["INVITATION_TTL_HOURS"]
+        message = mail.invitation_mail(current_team().name, form.role.data, link, hours)
+        try:
+            mail.send_mail(current_app.config, form.note.data, *message)
+        except mail.MailError:
+            flash(_("The invitation could not be mailed; pass the link on yourself."), "error")
+        else:
+            flash(_("The invitation link was mailed to %(email)s.", email=form.note.data))
+            return _members_page(_invite_form(formdata=None))
     return _members_page(_invite_form(formdata=None), new_link=link)
 
 
