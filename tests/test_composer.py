@@ -35,7 +35,7 @@ def test_the_composer_fetches_no_senders_and_points_to_the_senders_page(app, ann
     offered."""
     campaign_id = int(ann.post("/campaigns/new").headers["Location"].split("/")[-2])
     page = ann.get(f"/campaigns/{campaign_id}/edit").text
-    assert "The sender names have not been fetched from the gateway yet." in text_of(
+    assert "The sender names are being fetched from the gateway" in text_of(
         page, "senders-unknown"
     )
     assert 'href="/senders"' in page

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tests.helpers import new_draft, preview, team_of
 from webapp.domain import campaigns, gateways, senders
@@ -105,7 +105,8 @@ def test_only_admins_refresh(app, ann, make_person, role):
 def test_hourly_tick_syncs_every_team_and_one_failure_does_not_stop_the_others(
     app, make_person, sandbox
 ):
-    assert any(t.name == "senders" and t.interval == 3600 for t in default_ticks())
+    (tick,) = [t for t in default_ticks() if t.name == "senders"]
+    assert tick.interval == 5 and senders_tick.EVERY == 3600  # every team hourly
     app.config["SANDBOX_URL"] = sandbox.base_url
     teams = [team_of(app, make_person(f"{n}@example.com")) for n in ("ann", "bob", "cid")]
     with app.app_context():
@@ -117,7 +118,7 @@ def test_hourly_tick_syncs_every_team_and_one_failure_does_not_stop_the_others(
     assert "TEST" in stored(app, teams[0].id) and "TEST" in stored(app, teams[2].id)
     assert stored(app, teams[1].id) == {}
     with app.app_context():
-        senders_tick.run(app)  # the tick as the scheduler calls it
+        senders_tick.run(app, wait=60)  # the tick as the scheduler calls it
         assert senders.usable_names(db.session, teams[0].id) == ["MyBrand", "TEST"]
 
 
@@ -159,3 +160,24 @@ def test_one_rule_says_which_names_can_send_everywhere(app, ann, status, can, sh
         else:
             with pytest.raises(campaigns.CampaignError, match="cannot send"):
                 campaigns.commit(db.session, draft)
+
+
+def test_a_team_without_names_gets_them_from_the_worker_soon_and_backs_off(app, ann, sandbox):
+    """No page calls the gateway; the worker's tick fetches a new team's names within seconds,
+    and asks again, less and less often, while a gateway has none to give."""
+    team = team_of(app, ann)
+    schedule = senders_tick.Schedule()
+    senders_tick.run(app, wait=60, schedule=schedule)  # the first run is the full sync
+    assert "MyBrand" in stored(app, team.id)
+
+    with app.app_context():
+        db.session.execute(delete(SenderName))  # as if the team had just changed gateway
+        db.session.commit()
+        now = schedule.full_at - senders_tick.EVERY + 1
+        assert schedule.due(db.session, now) == [team.id]
+        assert schedule.due(db.session, now + 1) == []  # asked again after 10 s, then 20 s ...
+        assert schedule.due(db.session, now + senders_tick.FIRST_RETRY) == [team.id]
+        later = now + senders_tick.FIRST_RETRY + 2 * senders_tick.FIRST_RETRY
+        assert schedule.due(db.session, later - 1) == []
+        assert schedule.due(db.session, later) == [team.id]
+        assert schedule.due(db.session, schedule.full_at) == [team.id]  # the hourly sync: all

@@ -220,9 +220,7 @@ def failed_sign_ins(client, emails: list[str]) -> None:
         assert sign_in(client, email, "wrong password").status_code == 200
 
 
-def test_login_failures_per_account_ip_is_how_many_tries_pass_unthrottled(
-    make_app, env
-) -> None:
+def test_login_failures_per_account_ip_is_how_many_tries_pass_unthrottled(make_app, env) -> None:
     env(LOGIN_FAILURES_PER_ACCOUNT_IP="2")
     app = make_app()
     signup(app.test_client())

@@ -346,8 +346,14 @@ def test_refresh_now_brings_the_low_balance_banner_up_to_date(
     expect(banner).to_have_count(0)
     expect(page.locator("#low-balance-slot")).to_have_count(1)  # ready for the next one
 
-    # Spent below the threshold again: the banner comes back with the refreshed card.
+    # Spent below the threshold again. Refreshing again at once is refused without calling the
+    # gateway (one call per team at a time, then a short cooldown), and says when to retry;
+    # after that, the banner comes back with the refreshed card.
     set_sandbox_balance(page, live_server, "600")
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.get_by_text(re.compile(r"Try again in \d+ s"))).to_be_visible()
+    expect(rub).to_have_text("2,000.00")
+    page.wait_for_timeout(5500)  # IQSMS_GATEWAY_INTERACTIVE_COOLDOWN, 5 s by default
     page.get_by_role("button", name="Refresh now").click()
     expect(rub).to_have_text("600.00")
     expect(banner).to_contain_text("RUB is 600.00, below your warning threshold of 1,500.00")

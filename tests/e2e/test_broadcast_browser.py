@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     flash,
     nav_link,
     sandbox_control_headers,
+    sender_names_arrive,
     sign_up,
 )
 from webapp.sandbox.accounts import SEED_ACCOUNTS
@@ -160,6 +161,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     )
 
     # Campaigns → New campaign: the live check follows the choices and the text.
+    sender_names_arrive(page, url)
     nav_link(page, "Campaigns").click()
     page.get_by_role("button", name="New campaign").click()
     expect(page).to_have_url(f"{url}/campaigns/1/edit")
@@ -187,8 +189,8 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     expect(panel.get_by_test_id("estimate")).to_have_text("140.00 RUB")  # 28 × 2 × 2.50
     expect(panel.get_by_test_id("check-cost")).to_contain_text("28 recipients × 2 parts × 2.50 RUB")
 
-    # The sender: the composer fetched the sandbox's names when it first opened (no sync asked
-    # for), and says which cannot send and why.
+    # The sender: the worker fetched the new team's names from the sandbox (no sync asked for;
+    # the composer itself calls no gateway), and the composer says which cannot send and why.
     expect(page.get_by_test_id("no-senders")).to_have_count(0)
     expect(page.get_by_test_id("sender-note")).to_contain_text(
         "MegaFon (blocked: the name of a mobile operator cannot be used)"
@@ -262,6 +264,7 @@ def test_the_composer_keeps_the_text_when_sending_is_refused_and_in_the_draft(
     # "Continue" with things to do answers the composer with 400, which Chromium logs.
     with another_person(browser, expected_errors=(composer,)) as page:
         sign_up(page, url, FIRST, "Acme")
+        sender_names_arrive(page, url)
         nav_link(page, "Campaigns").click()
         page.get_by_role("button", name="New campaign").click()
         expect(page).to_have_url(composer)

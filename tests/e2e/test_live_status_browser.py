@@ -10,7 +10,15 @@ import time
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.helpers import COUNT, FIRST, PHONES, nav_link, send_campaign, sign_up
+from tests.e2e.helpers import (
+    COUNT,
+    FIRST,
+    PHONES,
+    nav_link,
+    send_campaign,
+    sender_names_arrive,
+    sign_up,
+)
 
 FINAL = ("delivered", "failed")
 
@@ -79,6 +87,7 @@ def test_polling_pauses_while_the_tab_is_hidden(live_server, page: Page) -> None
     )
     sign_up(page, url, FIRST, "Acme")
     page.get_by_test_id("current-team")  # signed in
+    sender_names_arrive(page, url)
     # A scheduled campaign polls and never finishes on its own during the test.
     nav_link(page, "Campaigns").click()
     page.get_by_role("button", name="New campaign").click()

@@ -51,7 +51,8 @@ def default_ticks() -> list[Tick]:
         # and come soon after a campaign finishes.
         Tick("balance", balance.run, 10),
         Tick("housekeeping", housekeeping.run, 3600),
-        Tick("senders", senders.run, 3600),
+        # Every team hourly; a team without names yet (new, or on another gateway) soon.
+        Tick("senders", senders.run, 5),
     ]
 
 

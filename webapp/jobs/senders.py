@@ -1,13 +1,16 @@
-"""The hourly sender-name tick: every team's names synced from the gateway's senders.json."""
+"""The sender-name tick: every team's names synced from the gateway's senders.json hourly, and
+a team that has no names yet (new, or just moved to another gateway) within seconds, so that its
+composer offers them without anyone asking. Pages never call the gateway (a GET never writes)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import wait as wait_for
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
@@ -15,7 +18,7 @@ from webapp.domain import gateways, senders
 from webapp.extensions import db
 from webapp.jobs.statuses import team_threads
 from webapp.jobs.team_pool import Slot, in_app, pool_for
-from webapp.models import Team
+from webapp.models import SenderName, Team
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +56,47 @@ def sync_team(
     return None
 
 
-# Seconds the hourly tick waits for the teams it started; a team still waiting on its gateway
-# then goes on alone.
-WAIT = 60.0
+# Seconds the tick waits for the teams it started, within its 5 s interval; a team still waiting
+# on its gateway then goes on alone, and the next tick serves the others.
+WAIT = 4.0
+# Every team's names are synced this often; a team without names is asked again after FIRST_RETRY
+# seconds, the wait doubling while its gateway has none to give (or fails), up to EVERY.
+EVERY = 3600.0
+FIRST_RETRY = 10.0
 
 
-def run(app: Flask, *, wait: float = WAIT) -> None:
-    """Sync every team's sender names, each team in a thread of its own (``TEAM_THREADS``,
-    one slot per team), so that one slow gateway delays no other team's names."""
+class Schedule:
+    """When each team is next due, in this worker process (a restart syncs everyone at once,
+    which is what the hourly sync does anyway)."""
+
+    def __init__(self) -> None:
+        self.full_at = 0.0
+        self.retry: dict[int, tuple[float, float]] = {}  # team id: (due at, next delay)
+
+    def due(self, session: Session, now: float) -> list[int]:
+        if now >= self.full_at:
+            self.full_at, self.retry = now + EVERY, {}
+            return list(session.scalars(select(Team.id).order_by(Team.id)))
+        has_names = exists().where(SenderName.team_id == Team.id)
+        nameless = session.scalars(select(Team.id).where(~has_names).order_by(Team.id)).all()
+        due = []
+        for team_id in nameless:
+            at, delay = self.retry.get(team_id, (0.0, FIRST_RETRY))
+            if now >= at:
+                due.append(team_id)
+                self.retry[team_id] = (now + delay, min(delay * 2, EVERY))
+        return due
+
+
+def run(app: Flask, *, wait: float = WAIT, schedule: Schedule | None = None) -> None:
+    """Sync the sender names of the teams due (every team hourly; a team without names soon),
+    each team in a thread of its own (``TEAM_THREADS``, one slot per team), so that one slow
+    gateway delays no other team's names."""
     pool = pool_for(app, "senders", team_threads(app))
+    schedule = schedule or app.extensions.setdefault("sender_schedule", Schedule())
     with app.app_context():
         try:
-            team_ids = db.session.scalars(select(Team.id).order_by(Team.id)).all()
+            team_ids = schedule.due(db.session, time.monotonic())
         finally:
             db.session.remove()
     started = pool.fill(team_ids, lambda team_id: _sync(app, team_id))
