@@ -35,9 +35,7 @@ def test_the_composer_fetches_no_senders_and_points_to_the_senders_page(app, ann
     offered."""
     campaign_id = int(ann.post("/campaigns/new").headers["Location"].split("/")[-2])
     page = ann.get(f"/campaigns/{campaign_id}/edit").text
-    assert "The sender names are being fetched from the gateway" in text_of(
-        page, "senders-unknown"
-    )
+    assert "The sender names are being fetched from the gateway" in text_of(page, "senders-unknown")
     assert 'href="/senders"' in page
     assert re.findall(r'<option[^>]*value="([^"]*)"', page) == []
     assert ann.post("/senders/refresh").status_code == 302  # the person's explicit refresh
