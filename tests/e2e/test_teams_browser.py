@@ -51,7 +51,7 @@ def test_invite_join_create_and_switch_teams(live_server, page: Page, browser: B
     nav_link(page, "Team").click()
     expect(page).to_have_url(url + "/team")
     page.get_by_label("Role", exact=True).select_option("sender")
-    page.get_by_label("Who is it for? (a note for you)").fill("Grace")
+    page.get_by_label("Who is it for? (an email address, or a note for you)").fill("Grace")
     page.get_by_role("button", name="Create invitation link").click()
     link = page.get_by_test_id("invite-link").input_value()
     assert link.startswith(url + "/invite/"), link

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from webapp.domain import gateways
 from webapp.domain.audit import record
 from webapp.models import Invitation, Membership, Role, Team, User, utcnow
+from webapp.models.user import hash_secret
 
 
 class TeamError(ValueError):
@@ -120,7 +120,7 @@ def invite(
     invitation = Invitation(
         team=team,
         role=role,
-        token_hash=hash_token(token),
+        token_hash=hash_secret(token),
         note=(note or "").strip()[:254],
         created_by_id=by.id,
         expires_at=utcnow() + timedelta(hours=float(ttl_hours)),
@@ -133,7 +133,7 @@ def invite(
 def find_invitation(session: Session, token: str) -> Invitation | None:
     """The invitation behind a link, if it can still be used."""
     invitation = session.scalar(
-        select(Invitation).where(Invitation.token_hash == hash_token(token or ""))
+        select(Invitation).where(Invitation.token_hash == hash_secret(token or ""))
     )
     if invitation is None or not invitation.usable(utcnow()):
         return None
@@ -193,10 +193,6 @@ def open_invitations(session: Session, team: Team) -> list[Invitation]:
     return [
         i for i in session.scalars(query.order_by(Invitation.created_at.desc())) if i.usable(now)
     ]
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _membership(

@@ -24,8 +24,8 @@ from werkzeug.security import check_password_hash
 
 from webapp.domain.audit import record
 from webapp.domain.gateways import decrypt_secret, encrypt_secret
-from webapp.domain.teams import hash_token
 from webapp.models import RecoveryCode, Team, TwoFactor, User
+from webapp.models.user import hash_secret
 
 ISSUER = "iQSMS Dashboard"
 RECOVERY_CODES = 10
@@ -160,7 +160,7 @@ def remaining_recovery_codes(session: Session, user: User) -> int:
 def are_unused_recovery_codes(session: Session, user: User, codes: list[str]) -> bool:
     """Whether every one of ``codes`` is an unused recovery code of ``user`` (so that a page
     may hand them back as a file without echoing anything else)."""
-    hashes = {hash_token(normalize(code)) for code in codes}
+    hashes = {hash_secret(normalize(code)) for code in codes}
     found = session.scalars(
         select(RecoveryCode.code_hash).where(
             RecoveryCode.user_id == user.id,
@@ -236,7 +236,7 @@ def _use_recovery_code(
         update(RecoveryCode)
         .where(
             RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == hash_token(code),
+            RecoveryCode.code_hash == hash_secret(code),
             RecoveryCode.used_at.is_(None),
         )
         .values(used_at=now)
@@ -296,7 +296,7 @@ def _new_recovery_codes(session: Session, user: User, now: datetime) -> list[str
         for _ in range(RECOVERY_CODES)
     ]
     session.add_all(
-        RecoveryCode(user_id=user.id, code_hash=hash_token(c), created_at=now) for c in codes
+        RecoveryCode(user_id=user.id, code_hash=hash_secret(c), created_at=now) for c in codes
     )
     return ["-".join(c[i : i + 4] for i in range(0, RECOVERY_LENGTH, 4)) for c in codes]
 

@@ -29,7 +29,9 @@ class TeamForm(FlaskForm):
 
 class InviteForm(FlaskForm):
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default=Role.SENDER.value)
-    note = StringField(_l("Who is it for? (a note for you)"), validators=[Length(max=254)])
+    note = StringField(
+        _l("Who is it for? (an email address, or a note for you)"), validators=[Length(max=254)]
+    )
 
 
 class RoleForm(FlaskForm):

@@ -52,8 +52,8 @@ class User(UserMixin, db.Model):
 
 
 def hash_secret(secret: str) -> str:
-    """Sessions and reset links are found by a hash of their secret: the database alone cannot
-    be used to take over a session or a reset."""
+    """Sign-in sessions, reset links, invitation links and recovery codes are found by a hash of
+    their secret: the database alone cannot be used to take over any of them."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
