@@ -3,6 +3,10 @@ and 20 placeholders (each a field of the list): the time of one check, as the co
 while a person types.
 
     python benchmarks/composer_check.py [--contacts 1000000] [--placeholders 1,5,20] [--both]
+        [--overlap 10000]
+
+``--overlap N`` also times the check of the list together with a second one of 2 N contacts,
+N of them phones of the first list (their fields are the first list's contacts').
     TEST_DATABASE_URL=postgresql+psycopg://... python benchmarks/composer_check.py
 """
 
@@ -60,7 +64,19 @@ def fill(team: Team, contacts: int, *, as_imported: bool = True) -> ContactList:
     return big
 
 
-def time_checks(team: Team, big: ContactList, counts: list[int]) -> None:
+def second_list(team: Team, overlap: int) -> ContactList:
+    """A list of ``2 * overlap`` contacts, half of them phones of the big list."""
+    vip = ContactList(team_id=team.id, name="vip", field_names=FIELDS)
+    db.session.add(vip)
+    db.session.flush()
+    shared = [(f"79{i:09d}", fields_of(i + 1)) for i in range(overlap)]
+    own = [(f"78{i:09d}", fields_of(i)) for i in range(overlap)]
+    add_phones(db.session, vip, shared + own)
+    db.session.commit()
+    return vip
+
+
+def time_checks(team: Team, lists: list[ContactList], counts: list[int]) -> None:
     for count in counts:
         text = "Hello " + " ".join("{" + name + "}" for name in FIELDS[:count])
         draft = Campaign(
@@ -69,7 +85,7 @@ def time_checks(team: Team, big: ContactList, counts: list[int]) -> None:
             state=CampaignState.DRAFT,
             text=text,
             sender="TEST",
-            list_ids=[big.id],
+            list_ids=[row.id for row in lists],
         )
         db.session.add(draft)
         db.session.commit()
@@ -91,6 +107,7 @@ def main() -> None:
     parser.add_argument(
         "--both", action="store_true", help="also time a list written straight into the table"
     )
+    parser.add_argument("--overlap", type=int, default=0, help="also time two lists sharing N")
     args = parser.parse_args()
     folder = tempfile.mkdtemp()
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{folder}/composer.sqlite3"
@@ -110,7 +127,11 @@ def main() -> None:
                 f"list of {args.contacts:,} contacts, {len(FIELDS)} fields each, {how} "
                 f"({db.engine.dialect.name}; filled in {time.perf_counter() - began:.0f} s)"
             )
-            time_checks(team, big, counts)
+            time_checks(team, [big], counts)
+            if args.overlap:
+                vip = second_list(team, args.overlap)
+                print(f"with a second list of {2 * args.overlap:,}, {args.overlap:,} shared")
+                time_checks(team, [big, vip], counts)
             if not args.both:
                 break
             db.session.execute(delete(Contact))

@@ -43,10 +43,12 @@ def ann(app, make_person, sandbox):
     return make_person("ann@example.com")
 
 
-def pasted_list(app, team_id: int, rows: list[tuple[str, dict[str, str]]]) -> int:
+def pasted_list(
+    app, team_id: int, rows: list[tuple[str, dict[str, str]]], name: str = "Customers"
+) -> int:
     """A list filled as the product fills it (its field statistics kept)."""
     with app.app_context():
-        row = ContactList(team_id=team_id, name="Customers", field_names=[])
+        row = ContactList(team_id=team_id, name=name, field_names=[])
         db.session.add(row)
         db.session.flush()
         contacts.add_phones(db.session, row, rows)
@@ -147,6 +149,61 @@ def test_field_statistics_agree_with_reading_every_contact(app, ann):
         low, high = recipient_fields.parts_range(text, fast, found)
         assert (low, high) == recipient_fields.parts_range(text, slow, found)
         assert composer.check(db.session, team_row, _draft(team.id, text, list_id), utcnow())
+
+
+def test_lists_that_share_phones_are_checked_from_their_statistics(app, ann, monkeypatch):
+    """A phone in two chosen lists gets its first contact's fields: the statistics of both
+    lists, less the later contacts of shared phones and the stopped ones, tell the check what
+    a pass over every recipient would, without that pass."""
+    team = team_of(app, ann)
+    first = pasted_list(
+        app,
+        team.id,
+        [
+            ("79160000001", {"name": "Анна"}),
+            ("79160000002", {"name": ""}),
+            ("79160000003", {"name": "Carl"}),
+            ("79160000005", {"name": "Dora"}),
+        ],
+    )
+    second = pasted_list(
+        app,
+        team.id,
+        [
+            ("79160000001", {"name": ""}),  # shared: Анна's fields count, not these
+            ("79160000002", {"name": "Бэла"}),  # shared: the first list's empty name counts
+            ("79160000004", {"name": "Eve"}),
+            ("79160000005", {"name": "Dora"}),  # shared and stopped
+            ("79160000006", {}),
+        ],
+        name="VIP",
+    )
+    stop(app, team.id, "79160000005")
+    read_row_by_row = []
+    original = recipient_fields._row_by_row
+    monkeypatch.setattr(
+        recipient_fields,
+        "_row_by_row",
+        lambda *args: read_row_by_row.append(True) or original(*args),
+    )
+    with app.app_context():
+        found = composer.recipients.resolve(db.session, team.id, [first, second], "", "RU")
+        assert found.from_lists == 5
+        fast = recipient_fields.field_facts(db.session, team.id, found, ["name"])
+        assert not read_row_by_row  # from the statistics
+        slow = {"name": field_stats.FieldFacts()}
+        original(db.session, team.id, found, slow)
+        # 1 Анна, 2 (empty), 3 Carl, 4 Eve, 6 (none): two lack a name, one is in Cyrillic.
+        assert (fast["name"].missing, fast["name"].filled, fast["name"].ucs2) == (2, 3, 1)
+        assert (slow["name"].missing, slow["name"].filled, slow["name"].ucs2) == (2, 3, 1)
+        text = "Hello {name}"
+        assert recipient_fields.parts_range(text, fast, found) == recipient_fields.parts_range(
+            text, slow, found
+        )
+
+        monkeypatch.setattr(recipient_fields, "MAX_OVERLAP", 1)  # lists that mostly repeat
+        recipient_fields.field_facts(db.session, team.id, found, ["name"])
+        assert read_row_by_row == [True]
 
 
 def _draft(team_id: int, text: str, list_id: int) -> Campaign:

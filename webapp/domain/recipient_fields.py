@@ -1,10 +1,11 @@
 """The fields a campaign's placeholders are filled from, over its recipients: how many lack each
 one, and the fewest and most parts the rendered texts can take.
 
-Read from the lists' field statistics (:mod:`webapp.domain.field_stats`) when they are known
-and no phone is in two chosen lists: then the cost does not grow with the contacts or with the
-placeholders (at most :data:`MAX_PLACEHOLDERS` of them), only the stopped contacts are read.
-Otherwise the recipients' fields are read once, in one pass, for every placeholder at once.
+Read from the lists' field statistics (:mod:`webapp.domain.field_stats`) when they are known:
+then the cost does not grow with the placeholders (at most :data:`MAX_PLACEHOLDERS` of them) nor
+with the contacts' fields; only the stopped contacts and the extra contacts of phones in several
+chosen lists are read. Otherwise (statistics not known yet, or lists that mostly repeat each
+other) the recipients' fields are read once, in one pass, for every placeholder at once.
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ def _from_statistics(
     session: Session, team_id: int, found: recipients.Recipients, facts: dict[str, FieldFacts]
 ) -> bool:
     """Fill ``facts`` from the lists' statistics; False when they cannot tell (not known, or
-    a phone in two of the lists, whose fields are then its first contact's)."""
+    more than MAX_OVERLAP phones in several of the lists).
+
+    The statistics count every contact of each list. Taken out again: the contacts of stopped
+    phones, and, for a phone in several chosen lists, every contact but its first (whose fields
+    it gets); both are read by index, so the cost follows the few taken out, not the lists.
+    """
     lists = session.scalars(
         select(ContactList).where(
             ContactList.team_id == team_id, ContactList.id.in_(found.list_ids)
@@ -52,25 +58,59 @@ def _from_statistics(
     known = [field_stats.trusted(session, row) for row in lists]
     if any(stats is None for stats in known):
         return False
-    if sum(stats["count"] for stats in known) != found.from_lists + found.stopped_in_lists:
-        return False
+    taken_out = _stopped_fields(session, team_id, found)
+    if len(lists) > 1:
+        repeated = _repeated_fields(session, team_id, found)
+        if repeated is None:
+            return False
+        taken_out += repeated
+    if sum(stats["count"] for stats in known) != found.from_lists + len(taken_out):
+        return False  # the statistics and the contacts disagree: count row by row
     for stats in known:
         for name, fact in facts.items():
             if name in stats["fields"]:
                 fact.take(stats["fields"][name])
-    # The stopped contacts, from the stop list's side (each by the lists' phone index).
+    for fields in taken_out:
+        for name, fact in facts.items():
+            fact.drop_value((fields or {}).get(name))
+    for fact in facts.values():
+        fact.missing = found.from_lists - fact.filled
+    return True
+
+
+# Phones in several chosen lists whose extra contacts are taken out of the lists' statistics one
+# by one; past this many, the recipients are read row by row instead.
+MAX_OVERLAP = 50_000
+
+
+def _stopped_fields(session: Session, team_id: int, found: recipients.Recipients) -> list:
+    """The fields of every contact of a stopped phone in the lists (from the stop list's side,
+    each by the lists' phone index)."""
+    if not found.stopped_in_lists:
+        return []
     stopped = (
         select(Contact.fields)
         .select_from(StopListEntry)
         .join(Contact, Contact.phone == StopListEntry.phone)
         .where(StopListEntry.team_id == team_id, recipients.in_lists(team_id, found.list_ids))
     )
-    for fields in session.scalars(stopped) if found.stopped_in_lists else ():
-        for name, fact in facts.items():
-            fact.drop_value((fields or {}).get(name))
-    for fact in facts.values():
-        fact.missing = found.from_lists - fact.filled
-    return True
+    return list(session.scalars(stopped))
+
+
+def _repeated_fields(session: Session, team_id: int, found: recipients.Recipients) -> list | None:
+    """The fields of the contacts, not stopped, that are not their phone's first in the lists
+    (the phone is in several of them); None when there are more than MAX_OVERLAP."""
+    repeated = (
+        select(Contact.fields)
+        .where(
+            recipients.in_lists(team_id, found.list_ids),
+            Contact.id.not_in(recipients.first_contacts(team_id, found.list_ids)),
+            recipients.not_stopped(team_id, Contact.phone),
+        )
+        .limit(MAX_OVERLAP + 1)
+    )
+    rows = list(session.scalars(repeated))
+    return None if len(rows) > MAX_OVERLAP else rows
 
 
 def _row_by_row(
