@@ -418,6 +418,7 @@ def test_the_worker_counts_unknown_field_statistics_again(app, ann):
     team = team_of(app, ann)
     rows = [("79160000001", {"name": "Ann"}), ("79160000002", {"name": ""}), ("79160000003", {})]
     list_id = add_list(app, team.id, "Old", rows)
+    older = add_list(app, team.id, "Older", rows[:1])
     with app.app_context():
         row = db.session.get(ContactList, list_id)
         assert field_stats.trusted(db.session, row) is None
@@ -428,6 +429,9 @@ def test_the_worker_counts_unknown_field_statistics_again(app, ann):
         contact_stats.run(app)
         row = db.session.get(ContactList, list_id)
         assert field_stats.trusted(db.session, row) is not None and row.contact_count == 3
+        # Every list not known is counted in the same run, within its time budget.
+        assert field_stats.trusted(db.session, db.session.get(ContactList, older)) is not None
+        assert field_stats.unknown_lists(db.session, limit=5) == []
         with statements() as seen:
             fast = recipient_fields.field_facts(db.session, team.id, found, ["name"])
         assert not [s for s in seen if "FROM contacts" in s and "max(" not in s]
