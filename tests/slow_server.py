@@ -27,6 +27,7 @@ class DrippingServer:
 
     interval: float
     sock: socket.socket
+    reply: bytes = REPLY
     open_now: int = 0
     most_open: int = 0
     requests: int = 0
@@ -61,7 +62,7 @@ class DrippingServer:
         try:
             connection.settimeout(5)
             _read_request(connection)
-            for byte in REPLY:
+            for byte in self.reply:
                 if self.closing.wait(self.interval):
                     return
                 connection.sendall(bytes([byte]))
@@ -99,10 +100,11 @@ def _read_request(connection: socket.socket) -> None:
 
 
 @contextmanager
-def dripping_server(interval: float = 5.0) -> Iterator[DrippingServer]:
-    """A :class:`DrippingServer` sending one byte every ``interval`` seconds, closed after."""
+def dripping_server(interval: float = 5.0, reply: bytes = REPLY) -> Iterator[DrippingServer]:
+    """A :class:`DrippingServer` sending ``reply`` one byte every ``interval`` seconds, closed
+    after."""
     sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-    server = DrippingServer(interval, sock)
+    server = DrippingServer(interval, sock, reply)
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:

@@ -282,6 +282,15 @@ def test_only_the_csv_upload_takes_large_bodies(app, ann):
     numbers = "\n".join(f"7916{i:07d}" for i in range(200_000))  # 2.4 MB
     response = ann.post(f"/contacts/lists/{list_id}/paste", {"numbers": numbers})
     assert response.status_code == 413 and "at most 1 MB" in response.text
+
+    # A stranger's large body is refused before it is read (it would be spooled to disk).
+    stranger = ann.client.application.test_client()
+    response = stranger.post(
+        f"/contacts/lists/{list_id}/upload",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+    assert response.status_code == 413 and "at most 1 MB" in response.text
     response = ann.post(f"/contacts/lists/{list_id}/paste", {"numbers": numbers}, headers=HX)
     assert response.headers["HX-Retarget"] == "main"  # a notice where the person is
     assert 'data-testid="too-large"' in response.text

@@ -47,6 +47,22 @@ def test_send_to_a_dripping_gateway_ends_at_its_deadline_as_outcome_unknown() ->
     assert _settle(lambda: not _watchdogs())
 
 
+# A reply whose end is the connection's close (no Content-Length, not chunked): the deadline's
+# shutting of the socket must not pass for its end.
+CLOSE_DELIMITED = (
+    b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+    b'{"status": "ok", "balance": [{"type": "RUB", "balance": 100, "credit": 0}]}'
+)
+
+
+def test_a_reply_cut_by_the_deadline_is_not_taken_for_a_whole_one() -> None:
+    with dripping_server(0.05, CLOSE_DELIMITED) as slow:  # the head in 3 s, the body in 4
+        client = Client("demo", "demo", slow.base_url, timeout=(2, 3), deadline=4.5)
+        with pytest.raises(DeadlineExceeded):
+            client.balance()
+        client.close()
+
+
 def test_idempotent_read_retries_fit_in_the_same_deadline() -> None:
     with dripping_server(1.0) as slow:
         client = Client("demo", "demo", slow.base_url, deadline=3, read_retries=5, backoff=0.1)

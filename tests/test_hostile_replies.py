@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.canned_server import canned_server, json_reply, raw_json_reply
 from tests.helpers import HX, campaign_row, make_campaign, states, team_of, tick
+from webapp import iqsms
 from webapp.domain import gateways
 from webapp.extensions import db
 from webapp.jobs import balance as balance_job
@@ -65,6 +66,13 @@ def absurd_billing(request: Request) -> Response:
             "balance": [{"type": "RUB", "balance": 1e308 * 10}],
         }
     )
+
+
+def test_json_nested_past_the_parsers_depth_is_not_an_iqsms_reply() -> None:
+    with canned_server(lambda request: raw_json_reply("[" * 200_000)) as hostile:
+        client = iqsms.Client("demo", "demo", hostile.base_url, deadline=10, read_retries=0)
+        with pytest.raises(iqsms.NotIqsmsReply, match="not JSON"):
+            client.balance()
 
 
 def test_a_huge_sms_count_keeps_the_messages_accepted_and_their_cost(

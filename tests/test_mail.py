@@ -146,6 +146,19 @@ def test_without_mail_the_forgot_page_says_to_ask_an_operator(client) -> None:
     assert "<form" not in page.text.split("<main", 1)[-1]
 
 
+def test_without_public_url_no_link_is_mailed(make_app, mailbox: Mailbox, caplog) -> None:
+    """A mailed link built on the request's Host header could point anywhere a forged header
+    says: without PUBLIC_URL, links are not mailed (and the log says why at start)."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port)
+    assert "IQSMS_PUBLIC_URL" in caplog.text
+    client = app.test_client()
+    post_form(client, "/signup", {"email": "ann@example.com", "password": PASSWORD})
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    page = client.get("/password/forgot", headers={"Host": "evil.example"})
+    assert "Ask the person who runs it" in page.text
+    assert mailbox.messages == []
+
+
 # -- invitations ---------------------------------------------------------------------------------
 
 
@@ -181,6 +194,7 @@ def test_an_invitation_with_a_plain_note_is_shown_as_before(make_app, env_mail) 
 def test_an_invitation_that_cannot_be_mailed_shows_the_link(make_app, monkeypatch) -> None:
     monkeypatch.setenv("IQSMS_MAIL_SERVER", "127.0.0.1")
     monkeypatch.setenv("IQSMS_MAIL_PORT", str(free_port()))  # nothing listens
+    monkeypatch.setenv("IQSMS_PUBLIC_URL", "https://sms.example.com/")
     app = make_app()
     client = app.test_client()
     post_form(client, "/signup", {"email": "ann@example.com", "password": PASSWORD})

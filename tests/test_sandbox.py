@@ -34,6 +34,15 @@ def test_json_body_is_read_whatever_the_content_type(sandbox):
         assert reply["status"] == "ok"
 
 
+def test_a_body_larger_than_any_call_is_refused_unread(sandbox):
+    """Without credentials, a stranger's 8 MB body is refused before it is read, also when the
+    sandbox is mounted inside the dashboard (where the dashboard's limit does not reach)."""
+    big = b'{"login": "demo", "password": "demo", "x": "' + b"x" * (8 * 1024 * 1024) + b'"}'
+    response = requests.post(f"{sandbox.base_url}balance.json", data=big, timeout=30)
+    assert response.status_code == 413
+    assert post(sandbox, "balance.json", {})["status"] == "ok"
+
+
 def test_error_replies(sandbox):
     bad_json = requests.post(f"{sandbox.base_url}send.json", data=b"{not json", timeout=5)
     assert bad_json.json() == {"status": "error", "description": "invalid json"}

@@ -50,6 +50,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.login_message = None  # the sign-in page says enough
     app.before_request(access.load_current_team)
     init_two_factor_gate(app)  # after the current team is known: it reads it
+    if app.config.get("MAIL_SERVER") and not app.config.get("PUBLIC_URL"):
+        app.logger.warning(
+            "MAIL_SERVER is set but PUBLIC_URL is not: no link is mailed (set IQSMS_PUBLIC_URL)"
+        )
     app.context_processor(_template_globals)
 
     with app.app_context():

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, request
+from flask_login import current_user
 
 MARK = "large_body_setting"
 View = TypeVar("View", bound=Callable[..., Any])
@@ -36,7 +37,9 @@ def limit_of_request() -> int | None:
 def _apply_limit() -> None:
     view = current_app.view_functions.get(request.endpoint or "")
     setting = getattr(view, MARK, None)
-    if setting is not None:
+    # Only a person signed in may send a large body: a stranger's would be spooled to disk
+    # (CSRF reads the form before the view refuses it) however many they sent.
+    if setting is not None and current_user.is_authenticated:
         request.max_content_length = current_app.config[setting]
 
 

@@ -22,8 +22,10 @@ class MailError(RuntimeError):
 
 
 def mail_configured(config: Mapping[str, Any]) -> bool:
-    """Whether mail goes out: a MAIL_SERVER is set."""
-    return bool(config.get("MAIL_SERVER"))
+    """Whether links go out by mail: a MAIL_SERVER is set, and PUBLIC_URL, the address mailed
+    links are built on (built on the request's Host header instead, a forged one would mail a
+    person a real reset link to someone else's site)."""
+    return bool(config.get("MAIL_SERVER")) and bool(config.get("PUBLIC_URL"))
 
 
 def send_mail(config: Mapping[str, Any], to: str, subject: str, body: str) -> None:

@@ -256,7 +256,7 @@ class Client:
         )
         try:
             reply = json.loads(content)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested past the parser's depth too
             raise NotIqsmsReply(f"{endpoint}: the reply is not JSON") from exc
         if not isinstance(reply, dict):
             raise NotIqsmsReply(f"{endpoint}: the reply is not a JSON object")

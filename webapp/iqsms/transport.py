@@ -244,7 +244,10 @@ class Transport:
                 ),
             )
             try:
-                return self._body(response, name)
+                body = self._body(response, name)
+                if call.expired:  # the socket was shut mid-reply: what came is not the reply
+                    raise DeadlineExceeded(f"{name}: no complete reply before the deadline")
+                return body
             finally:
                 if call.expired:
                     response.close()  # its socket is shut: never back into the pool

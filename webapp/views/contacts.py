@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp import body_limits, csv_writer, sizes
+from webapp import body_limits, csv_writer, sizes, two_factor_gate
 from webapp.access import (
     Permission,
     current_team,
@@ -50,8 +50,11 @@ def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
     """A body over its endpoint's limit (webapp.body_limits), refused before any of it was
     used: the upload page again with the reason by the file field, else a page (for htmx, a
     notice at the top of the page the person is on) saying what the limit is."""
-    if "team" not in g:  # refused before the current team was loaded
+    if "team" not in g:  # refused before the current team was loaded (and before the gate)
         load_current_team()
+        held = two_factor_gate.gate()
+        if held is not None:  # at the code step or enrolment: nothing of the team is shown
+            return held
     limit = sizes.shown(body_limits.limit_of_request())
     list_id = (request.view_args or {}).get("list_id")
     if request.endpoint == "contacts.upload" and g.team is not None:
