@@ -121,6 +121,9 @@ def test_the_iqsms_api_the_sandbox_and_listed_hosts_are_allowed(app, make_person
 
     assert save("https://api.iqsms.ru/messages/v2/") == 302
     assert save(app.config["SANDBOX_URL"]) == 302  # 127.0.0.1:9, the app's own sandbox
+    # The sandbox's host for the sandbox's API only: under `flask serve` it is the dashboard.
+    assert save("http://127.0.0.1:9/team/members?x=") == 400
+    assert save("https://127.0.0.1:9/") == 400
     assert save("http://10.0.0.5:8000/messages/v2/") == 400
     app.config["GATEWAY_ALLOWED_HOSTS"] = "gw.internal.example, 10.0.0.5:8000"
     assert save("http://10.0.0.5:8000/messages/v2/") == 302

@@ -252,7 +252,7 @@ def interactive_options(config: Config) -> dict[str, Any]:
 
 def url_problem(config: Config, url: str) -> str | None:
     """Why ``url`` cannot be the team's gateway URL, in plain words (None: it can)."""
-    problem = url_policy(config).url_problem(url)
+    problem = url_policy(config).url_problem(url) or _outside_the_sandbox(config, url)
     if problem is None:
         return None
     return {
@@ -260,6 +260,24 @@ def url_problem(config: Config, url: str) -> str | None:
         policy.CREDENTIALS_IN_URL: _("Do not put a login or password in the URL."),
         policy.HTTPS_ONLY: _("The iQSMS API is reached over https only."),
     }.get(problem, not_allowed_text())
+
+
+def _outside_the_sandbox(config: Config, url: str) -> str | None:
+    """The sandbox's host is allowed for the sandbox's API only (unless the operator lists the
+    host): under ``flask serve`` it is the dashboard itself, whose other paths a team's gateway
+    calls must never reach."""
+    sandbox = config["SANDBOX_URL"]
+    if _host_and_port(url) != _host_and_port(sandbox) or url.strip().startswith(sandbox):
+        return None
+    host, port = _host_and_port(url)
+    if GatewayPolicy.of(config["GATEWAY_ALLOWED_HOSTS"]).explicitly_allowed(host or "", port):
+        return None
+    return policy.NOT_ALLOWED
+
+
+def _host_and_port(url: str) -> tuple[str | None, int]:
+    parts = urlsplit(url.strip())
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def not_allowed_text() -> str:

@@ -43,10 +43,15 @@ def control_call(
     token = config["SANDBOX_CONTROL_TOKEN"]
     # From the environment a token of digits may arrive as a number: headers are text.
     headers = {TOKEN_HEADER: str(token)} if token else {}
-    return requests.request(
+    return _CONTROL.request(
         method, f"{root}/_sandbox{path}", headers=headers, timeout=timeout, allow_redirects=False,
         **kwargs,
     )  # fmt: skip
+
+
+# The token goes only to the sandbox: never through an HTTP(S)_PROXY of the environment.
+_CONTROL = requests.Session()
+_CONTROL.trust_env = False
 
 
 def on_sandbox(team: Team) -> bool:
