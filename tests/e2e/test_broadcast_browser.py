@@ -6,6 +6,7 @@ was typed when sending is refused, and in a draft reopened later."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -253,6 +254,14 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     nav_link(page, "Gateway").click()
     page.get_by_role("button", name="Test connection").click()
     expect(page.get_by_test_id("connection-result")).to_contain_text("Balance RUB: 860.00")
+
+    # The owner sees the same on the team's sandbox account page, which fits a phone: the
+    # table of what the sandbox received scrolls inside its own box.
+    page.get_by_role("link", name=re.compile("Sandbox account")).click()
+    expect(page.get_by_test_id("sandbox-messages").locator("tbody tr")).to_have_count(28)
+    expect(page.get_by_text("860.00 RUB", exact=True)).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
 
 
 def test_the_composer_keeps_the_text_when_sending_is_refused_and_in_the_draft(
