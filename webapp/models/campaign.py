@@ -88,6 +88,11 @@ class Campaign(db.Model):
     # A resend: the campaign whose failed and unknown messages this one sends again (with
     # their texts as rendered then); its lists and pasted numbers stay empty.
     resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    # A test send: the campaign (a draft) whose rendered message this one sends to a few typed
+    # numbers, never to its recipients; kept out of the campaigns list.
+    test_of: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as possible
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was committed
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
