@@ -25,7 +25,7 @@ from tests.helpers import (
 from webapp.app import create_app
 from webapp.extensions import db
 
-pytest_plugins = ["tests.gateway_fixtures"]
+pytest_plugins = ["tests.gateway_fixtures", "tests.mail_fixtures"]
 
 
 # Settings from the developer's shell must not leak into tests.

@@ -44,6 +44,15 @@ SANDBOX_CONTROL_TOKEN = "test-sandbox-control-token"
 CSRF_TOKEN = re.compile(r'"X-CSRFToken": "([^"]+)"')
 
 
+TEAM_IN_PATH = re.compile(r"/teams/\d+(?=/)")
+
+
+def without_team(text: str) -> str:
+    """``text`` (a URL, a page) with the team the app's links name (``/teams/<id>/...``) taken
+    out: for tests about what a link points to within the team, not which team it names."""
+    return TEAM_IN_PATH.sub("", text)
+
+
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     """The CSRF token of ``client``'s session, read from a page as a browser would."""
     html = client.get(path, follow_redirects=True).get_data(as_text=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from tests.helpers import without_team
 from webapp import csv_writer
 from webapp.domain import csv_import
 from webapp.extensions import db
@@ -61,7 +62,7 @@ def upload_and_import(app: Flask, person, content: bytes, name: str = "clients.c
     assert person.post(preview, {"encoding": "utf-8", "delimiter": ";", "phone_column": 0})
     with app.app_context():
         csv_import.process_imports(db.session, Path(app.instance_path), utcnow)
-    return int(preview.split("/")[3])
+    return int(without_team(preview).split("/")[3])
 
 
 def test_invalid_rows_from_an_upload_come_back_as_plain_text(app: Flask, make_person) -> None:

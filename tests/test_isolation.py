@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from tests.helpers import PASSWORD, Person, csrf_token, team_of
+from tests.helpers import PASSWORD, Person, csrf_token, team_of, without_team
 from webapp.access import Permission
 from webapp.domain import teams as team_service
 from webapp.extensions import db
@@ -40,6 +40,9 @@ from webapp.models import (
     ImportState,
     Invitation,
     Membership,
+    MessageTemplate,
+    Notification,
+    NotificationKind,
     Role,
     StopListEntry,
     Team,
@@ -90,12 +93,30 @@ NEEDS: dict[str, Permission | None] = {
     "campaigns.preview": Permission.SEND,
     "campaigns.confirm": Permission.SEND,
     "campaigns.send": Permission.SEND,
+    "campaigns.funds_now": Permission.SEND,
     "campaigns.reopen": Permission.SEND,
     "campaigns.cancel": Permission.SEND,
     "campaigns.pause": Permission.SEND,
     "campaigns.resume": Permission.SEND,
     "campaigns.export": Permission.VIEW,
     "campaigns.resend": Permission.SEND,
+    "message_templates.index": Permission.VIEW,
+    "message_templates.new": Permission.SEND,
+    "message_templates.edit": Permission.SEND,
+    "message_templates.archive": Permission.SEND,
+    "message_templates.unarchive": Permission.SEND,
+    "message_templates.use": Permission.SEND,
+    "test_sends.panel": Permission.SEND,
+    "test_sends.send": Permission.SEND,
+    "auth.set_phone": None,
+    # Notifications: one's own, of the teams one is in.
+    "notifications.index": None,
+    "notifications.follow": None,
+    "notifications.read": None,
+    "notifications.read_all": None,
+    "notifications.settings": None,
+    "drafts.delete": Permission.SEND,
+    "drafts.copy": Permission.SEND,
     "senders.index": Permission.VIEW,
     "senders.refresh": Permission.MANAGE,
     "contacts.lists": Permission.VIEW,
@@ -157,6 +178,8 @@ class TeamRows:
     contact_id: int = 0  # a contact in it
     import_id: int = 0  # a finished CSV import into it, with an invalid row
     stop_entry_id: int = 0  # a phone on the stop list
+    template_id: int = 0  # a message template
+    notification_id: int = 0  # a notification of the team for the person walking
 
 
 # URL argument -> the TeamRows field holding a row of that kind.
@@ -169,6 +192,8 @@ ID_ARGUMENTS: dict[str, str] = {
     "contact_id": "contact_id",
     "import_id": "import_id",
     "entry_id": "stop_entry_id",
+    "template_id": "template_id",
+    "notification_id": "notification_id",
 }
 
 
@@ -205,11 +230,18 @@ FORM_DATA: dict[str, dict[str, Any]] = {
     "contacts.add_contact": {"phone": "+79161110000"},
     "contacts.paste": {"numbers": "+79161110001, 89161110002"},
     "contacts.stop_list_add": {"numbers": "+79161110003"},
+    "message_templates.new": {"name": "Walk template", "text": "Walk text"},
+    "message_templates.edit": {"name": "Walk edited", "text": "Walk text"},
+    "message_templates.use": {"template_id": Row("template_id")},
+    "test_sends.send": {"numbers": "+79161110004"},
+    "auth.set_phone": {"phone": "+79161110005"},
+    "notifications.settings": {"finished": "all", "paused": "off", "balance_low": "all"},
 }
 
 # Walked last, in this order, because they undo what other routes need (in one team) or sign out.
 LAST = (
     "contacts.delete_list",
+    "drafts.delete",
     "teams.change_role",
     "teams.revoke",
     "teams.remove",
@@ -238,6 +270,17 @@ class Call:
         form = FORM_DATA.get(self.endpoint, {})
         named = [v.field for v in form.values() if isinstance(v, Row)]
         return bool(url_arguments(self.rule)) or any(f in ID_ARGUMENTS.values() for f in named)
+
+    def names_team_and_rows(self) -> bool:
+        """Whether the URL names its team (``/teams/<id>/...``) and rows besides (in the URL
+        or the form): then our team's URL with another team's row ids must be a 404 too."""
+        if "team_id" not in url_arguments(self.rule):
+            return False
+        form = FORM_DATA.get(self.endpoint, {})
+        named = [v.field for v in form.values() if isinstance(v, Row)]
+        return bool(url_arguments(self.rule) - {"team_id"}) or any(
+            f in ID_ARGUMENTS.values() and f != "team_id" for f in named
+        )
 
     def path(self, rows: TeamRows) -> str:
         values = {}
@@ -368,12 +411,19 @@ def new_team(
         db.session.add(campaign)
         db.session.commit()
         return TeamRows(
-            team.id, team.name, other.id, invitation.id, campaign.id, **contact_rows(team)
+            team.id,
+            team.name,
+            other.id,
+            invitation.id,
+            campaign.id,
+            **contact_rows(team),
+            **notification_row(team.id, member[0] if member else owner_id, campaign.id),
         )
 
 
 def contact_rows(team: Team) -> dict[str, int]:
-    """A list named after the team with a contact, a finished import, a stop-listed phone."""
+    """A list named after the team with a contact, a finished import, a stop-listed phone, and
+    a message template."""
     contact_list = ContactList(
         team_id=team.id, name=f"{team.name} customers", field_names=["name"], contact_count=1
     )
@@ -397,19 +447,45 @@ def contact_rows(team: Team) -> dict[str, int]:
         invalid_report="3,12,not a valid number\n",
     )
     entry = StopListEntry(team_id=team.id, phone="79161234567", reason="asked")
-    db.session.add_all([contact, contact_import, entry])
+    template = MessageTemplate(team_id=team.id, name=f"{team.name} template", text="walk")
+    db.session.add_all([contact, contact_import, entry, template])
     db.session.commit()
     return {
         "list_id": contact_list.id,
         "contact_id": contact.id,
         "import_id": contact_import.id,
         "stop_entry_id": entry.id,
+        "template_id": template.id,
     }
 
 
 def add_contact_rows(app: Flask, team_id: int) -> dict[str, int]:
     with app.app_context():
         return contact_rows(db.session.get(Team, team_id))
+
+
+def notification_row(team_id: int, user_id: int, campaign_id: int | None) -> dict[str, int]:
+    """A notification for ``user_id`` that a campaign of the team finished (or, without a
+    campaign, that its balance is low)."""
+    kind = NotificationKind.FINISHED if campaign_id else NotificationKind.BALANCE_LOW
+    event = AuditEvent(team_id=team_id, action="walk_event", details={"name": "Walk"})
+    db.session.add(event)
+    db.session.flush()
+    notification = Notification(
+        user_id=user_id,
+        team_id=team_id,
+        event_id=event.id,
+        kind=kind,
+        campaign_id=campaign_id,
+    )
+    db.session.add(notification)
+    db.session.commit()
+    return {"notification_id": notification.id}
+
+
+def add_notification_row(app: Flask, team_id: int, user_id: int) -> dict[str, int]:
+    with app.app_context():
+        return notification_row(team_id, user_id, None)
 
 
 def add_campaign(app: Flask, team_id: int) -> int:
@@ -468,6 +544,18 @@ def snapshot(app: Flask, team_id: int) -> dict[str, Any] | None:
                         )
                     ).all()
                 ),
+            ),
+            "templates": sorted(
+                (t.id, t.name, t.text, t.sender, t.flash, t.archived_at)
+                for t in db.session.scalars(
+                    select(MessageTemplate).where(MessageTemplate.team_id == team_id)
+                )
+            ),
+            "notifications": sorted(
+                (n.id, n.user_id, n.read_at)
+                for n in db.session.scalars(
+                    select(Notification).where(Notification.team_id == team_id)
+                )
             ),
             "audit_events": db.session.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.team_id == team_id)
@@ -537,6 +625,7 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
         a_invitation,
         add_campaign(app, team_a.id),
         **add_contact_rows(app, team_a.id),
+        **add_notification_row(app, team_a.id, alice.user_id),
     )
     a_before = snapshot(app, team_a.id)
     assert a_before is not None
@@ -572,6 +661,7 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
         b_invitation,
         add_campaign(app, team_b.id),
         **add_contact_rows(app, team_b.id),
+        **add_notification_row(app, team_b.id, bob.user_id),
     )
     walker = Walker(bob)
     calls = walked_calls(app)
@@ -586,12 +676,21 @@ def test_another_teams_owner_gets_404_for_our_ids_and_never_sees_our_data(
         assert response.status_code == 404, f"{what} answered {response.status_code}, not 404"
         assert_no_leak(response, a_secrets, what)
         named.append(call.endpoint)
+        if call.names_team_and_rows():  # team B's own URL, with team A's rows in it
+            response = walker.send(call, replace(a_rows, team_id=team_b.id), in_team=team_b.id)
+            what = f"{call} in team B's URL with team A's ids"
+            assert response.status_code == 404, f"{what} answered {response.status_code}"
+            assert_no_leak(response, a_secrets, what)
     assert {"teams.revoke", "teams.change_role", "teams.remove", "teams.switch"} <= set(named)
     assert snapshot(app, team_a.id) == a_before
 
-    # Control: every route on team B's own rows works for Bob, and no page shows team A's data.
+    # Control: every route on team B's own rows works for Bob, and no page shows team A's data
+    # (each once: by its URL naming the team where it has one, not again by the other).
     # (The walk ends with Bob deleting team B and signing out.)
+    named_too = {(c.endpoint, c.method) for c in calls if "team_id" in url_arguments(c.rule)}
     for call in calls:
+        if (call.endpoint, call.method) in named_too and "team_id" not in url_arguments(call.rule):
+            continue
         response = walker.send(call, b_rows, in_team=team_b.id)
         what = f"{call} on team B's own rows, as its owner"
         status = response.status_code
@@ -694,7 +793,10 @@ def test_role_pages_offer_only_what_the_role_may_use(app: Flask, make_person, ro
     home = person.get("/")
     assert home.status_code == 200
     assert f'<span class="badge">{role}</span>' in home.text
-    links = nav_links(home.text)
+    # Links name the team: /teams/<id>/team/gateway (checked in tests of team URLs).
+    assert f'href="/teams/{rows.team_id}/team"' in home.text
+    home_text = without_team(home.text)
+    links = nav_links(home_text)
     assert {"/", "/team", "/teams/new", "/account"} <= links
     for path, label in (
         ("/team/gateway", "Gateway"),
@@ -702,19 +804,20 @@ def test_role_pages_offer_only_what_the_role_may_use(app: Flask, make_person, ro
         ("/team/settings", "Team settings"),
     ):
         assert (path in links) is manages, f"{role}: header link to {path}: {links}"
-        assert (f">{label}</a>" in home.text) is manages, f"{role}: {label!r} link"
-    assert ('href="/team/gateway"' in home.text) is manages  # the home page's own link too
+        assert (f">{label}</a>" in home_text) is manages, f"{role}: {label!r} link"
+    assert ('href="/team/gateway"' in home_text) is manages  # the home page's own link too
 
     members = person.get("/team")
     assert members.status_code == 200
-    assert "tom@alpha.example" in members.text  # every role sees who is in the team
+    members_text = without_team(members.text)
+    assert "tom@alpha.example" in members_text  # every role sees who is in the team
     for shown in (
         "for someone new",
         "Invite someone",
         "/team/invitations/",
         'action="/team/members/',
     ):
-        assert (shown in members.text) is manages, f"{role}: {shown!r} on the members page"
+        assert (shown in members_text) is manages, f"{role}: {shown!r} on the members page"
 
     if manages:
         settings = person.get("/team/settings")

@@ -209,18 +209,33 @@ def _insert_before_usage_existed(app) -> dict[str, int]:
             .returning(User.__table__.c.id)
         ).scalar_one()
         ids = {"team_a": team_ids[0], "team_b": team_ids[1]}
+        # The table as it was then (the model has columns added since).
+        campaigns = sa.Table("campaigns", sa.MetaData(), autoload_with=connection)
+        counted = ("queued", "sending", "accepted", "enroute", "delivered", "failed")
+        zeros = dict.fromkeys((*counted, "rejected", "unknown", "expired", "cancelled"), 0)
         for key, team_id in (("a1", team_ids[0]), ("a2", team_ids[0]), ("b1", team_ids[1])):
             ids[key] = connection.execute(
-                sa.insert(Campaign.__table__)
+                campaigns.insert()
                 .values(
                     team_id=team_id,
                     created_by_id=user_id,
                     name=key,
                     state="finished",
+                    text="",
+                    flash=False,
+                    list_ids=[],
+                    pasted_numbers="",
+                    pause_reason="",
+                    failed_attempts=0,
+                    price_per_part=0,
+                    recipients=0,
+                    parts=0,
+                    cost=0,
                     created_at=T,
                     updated_at=T,
+                    **zeros,
                 )
-                .returning(Campaign.__table__.c.id)
+                .returning(campaigns.c.id)
             ).scalar_one()
 
         def message(campaign, state, sent_at, parts=0, cost=None, estimated=False):

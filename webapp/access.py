@@ -11,10 +11,11 @@ from enum import StrEnum
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, flash, g, redirect, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.routing import Rule
 
 from webapp.extensions import db
 from webapp.models import Membership, Role, Team
@@ -38,13 +39,18 @@ NEEDS: dict[Permission, Role] = {
 
 
 def load_current_team() -> None:
-    """Find the signed-in person's current team (before each request): the one chosen this
-    session, else the one they used last, else their first."""
+    """Find the signed-in person's current team (before each request): the one the URL names
+    (``/teams/<id>/...``: a team the person is not in is a 404), else the one chosen this
+    session, else the one they used last, else their first. A URL's team becomes the
+    session's too, so that the pages without a team in their URL follow it."""
     g.membership = g.team = None
     if not current_user.is_authenticated:
         return
     memberships = {m.team_id: m for m in current_user.memberships}
-    wanted = session.get("team_id") or current_user.last_team_id
+    named = g.pop("url_team_id", None)
+    if named is not None and named not in memberships:
+        abort(404)
+    wanted = named or session.get("team_id") or current_user.last_team_id
     membership = memberships.get(wanted) or next(iter(_by_name(memberships.values())), None)
     if membership is not None:
         g.membership, g.team = membership, membership.team
@@ -72,6 +78,57 @@ def can(permission: Permission) -> bool:
     return membership is not None and membership.role_enum.at_least(NEEDS[permission])
 
 
+# -- links that name their team ------------------------------------------------------------------
+# Every page of a team has a second URL that names the team, ``/teams/<id>`` before its path,
+# and every link the app makes to such a page names the current team (``url_for`` fills it in).
+# A tab keeps working in its team while another tab switches, and a link shared with a colleague
+# opens the right team for any member of it. The URLs without a team stay, for the pages outside
+# a team and for old bookmarks: they show the session's current team.
+
+TEAM_PREFIX = "/teams/<int:team_id>"
+TEAM_URL_ARG = "team_id"
+
+
+def team_page(view: Callable) -> Callable:
+    """Mark a view as a page of the current team (``team_required`` marks its views)."""
+    view.team_page = True  # type: ignore[attr-defined]
+    return view
+
+
+def init_team_urls(app: Flask) -> None:
+    """Give every team page its URL under ``/teams/<id>`` (once the blueprints are
+    registered), read the team from it, and name the current team in the links made to it."""
+    endpoints = {
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if getattr(view, "team_page", False)
+    }
+    for rule in list(app.url_map.iter_rules()):
+        if rule.endpoint in endpoints:
+            app.url_map.add(
+                Rule(
+                    TEAM_PREFIX + rule.rule,
+                    endpoint=rule.endpoint,
+                    methods=rule.methods,
+                    defaults=rule.defaults,
+                )
+            )
+    app.config["TEAM_ENDPOINTS"] = frozenset(endpoints)
+
+    @app.url_value_preprocessor
+    def take_team(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        if values and TEAM_URL_ARG in values:
+            g.url_team_id = values.pop(TEAM_URL_ARG)
+
+    @app.url_defaults
+    def name_team(endpoint: str, values: dict[str, Any]) -> None:
+        if TEAM_URL_ARG in values or endpoint not in endpoints:
+            return
+        team = g.get("team") if has_request_context() else None
+        if team is not None:
+            values[TEAM_URL_ARG] = team.id
+
+
 def team_required(permission: Permission = Permission.VIEW) -> Callable:
     """Decorate a view that works in the current team: sign-in needed, a team needed (else
     offer to create one), and the role for ``permission`` (else 403)."""
@@ -87,7 +144,7 @@ def team_required(permission: Permission = Permission.VIEW) -> Callable:
                 abort(403)
             return view(*args, **kwargs)
 
-        return wrapped
+        return team_page(wrapped)
 
     return decorator
 

@@ -64,6 +64,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not event.contains(db.session, "before_flush", _stamp_request_address):
         event.listen(db.session, "before_flush", _stamp_request_address)
     register_blueprints(app)
+    access.init_team_urls(app)  # after the blueprints: it adds a URL naming the team to theirs
 
     cli.register(app)
     # The sandbox is a self-contained piece; only its CLI group is attached to this app.

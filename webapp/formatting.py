@@ -24,6 +24,8 @@ from webapp.models import Campaign, utcnow
 
 NONE = "—"  # what the page shows for a figure that is not known
 CENT = Decimal("0.01")
+# A price per part may be a fraction of a kopeck: the columns hold four decimals (Numeric(10, 4)).
+PRICE_PLACES = 4
 
 
 def money(value: Decimal | int | None) -> str:
@@ -52,10 +54,23 @@ def percent(value: float | None, decimals: int = 1) -> str:
     return NONE if value is None else f"{value:.{decimals}f}%"
 
 
-def plain_money(value: Decimal | None) -> str:
+def plain_money(value: Decimal | None, places: int = 2) -> str:
     """An amount as a machine or a form field reads it: ``1234.50`` ("" for none); what
-    :func:`parse_amount` reads back."""
-    return "" if value is None else f"{value:.2f}"
+    :func:`parse_amount` reads back. With ``places`` over two (a price), the decimals past
+    the second only when the amount has them: ``2.50``, ``2.755``."""
+    if value is None:
+        return ""
+    whole, _point, fraction = f"{Decimal(value):.{places}f}".partition(".")
+    return f"{whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
+
+
+def price(value: Decimal | int | None) -> str:
+    """A price per part, written as money (``2.50``, not the column's ``2.5000``), with the
+    third and fourth decimals only when the price has them (``2.755``); "—" for none."""
+    if value is None:
+        return NONE
+    whole, _point, fraction = plain_money(Decimal(value), PRICE_PLACES).partition(".")
+    return f"{int(whole):,}.{fraction}"
 
 
 def local_time(when: datetime | None, seconds: bool = False, day: bool = False) -> str:
@@ -91,28 +106,41 @@ _AMOUNT = re.compile(r"[0-9.,]*[0-9][0-9.,]*")
 # Thousands grouped by commas, as the app writes them: 1,000 and 12,345,678.
 _GROUPED = re.compile(r"[1-9][0-9]{0,2}(?:,[0-9]{3})+")
 _DIGITS = re.compile(r"[0-9]+")
+_COMMA_THEN_THREE = re.compile(r"[0-9]{1,3},[0-9]{3}")
 
-NOT_AN_AMOUNT = _l(
-    "Enter an amount in digits, like 1,500.00 or 1 500,50, "
-    "or leave it empty to turn the warning off."
-)
+NOT_AN_AMOUNT = _l("Enter an amount in digits, like 1,500.00 or 1 500,50.")
 AMBIGUOUS_AMOUNT = _l(
     "Group thousands by three (1,000 or 1 000) and write decimals after one point or comma "
     "(99.50 or 99,50)."
 )
-TOO_MANY_DECIMALS = _l("Use at most two decimal places.")
+AMBIGUOUS_COMMA = _l(
+    "A comma before three digits may group thousands or start decimals: write 2.755 for "
+    "decimals, or 1 000 for thousands."
+)
+TOO_MANY_DECIMALS = {
+    2: _l("Use at most two decimal places."),
+    PRICE_PLACES: _l("Use at most four decimal places."),
+}
 
 
-def parse_amount(text: str) -> Decimal | None:
+class NotAnAmount(ValueError):
+    """What was typed is not written like an amount at all (letters, an exponent...): a form
+    field may say so with an example of its own (webapp/forms/fields.py)."""
+
+
+def parse_amount(text: str, places: int = 2) -> Decimal | None:
     """An amount as the app writes it ("1,000.00", :func:`money`) or as Russian users type it
     ("1 000,50"); None for an empty one. Raises ValueError with a message a person can act on
-    otherwise.
+    otherwise (:class:`NotAnAmount` when it is not written like an amount at all).
 
     Spaces, non-breaking ones too, are ignored. With both "," and "." the commas group
     thousands. With commas only, groups of exactly three digits are thousands ("1,000",
-    "12,345,678"), and a single comma followed by one or two digits is a decimal comma
-    ("1,5"). Anything else is refused rather than guessed at: several points ("1.000.000"),
-    other groupings ("1,00,000"), more than two decimals, exponents ("1e3"), "nan" or "inf".
+    "12,345,678"), and a single comma followed by other than three digits is a decimal comma
+    ("1,5"; "2,7550" with four ``places``). With more than two ``places`` (a price), one
+    comma before three digits ("2,755") could be either, so it is refused too, as is anything
+    else that would be a guess: several points ("1.000.000"), other groupings ("1,00,000"),
+    more decimals than ``places`` (2 or :data:`PRICE_PLACES`), exponents ("1e3"), "nan" or
+    "inf".
     """
     cleaned = "".join(text.split())  # str.split() knows every Unicode space, NBSP included
     if not cleaned:
@@ -120,8 +148,10 @@ def parse_amount(text: str) -> Decimal | None:
     negative = cleaned.startswith("-")
     number = cleaned[1:] if negative else cleaned
     if not _AMOUNT.fullmatch(number):
-        raise ValueError(NOT_AN_AMOUNT)
+        raise NotAnAmount(NOT_AN_AMOUNT)
     fraction: str | None = None
+    if places > 2 and _COMMA_THEN_THREE.fullmatch(number):
+        raise ValueError(AMBIGUOUS_COMMA)
     if "." in number:
         whole, _point, fraction = number.partition(".")
     elif number.count(",") == 1 and not _GROUPED.fullmatch(number):
@@ -131,10 +161,13 @@ def parse_amount(text: str) -> Decimal | None:
     if "," in whole and not _GROUPED.fullmatch(whole):
         raise ValueError(AMBIGUOUS_AMOUNT)
     if fraction is not None and not _DIGITS.fullmatch(fraction):
-        raise ValueError(AMBIGUOUS_AMOUNT if "." in fraction or "," in fraction else NOT_AN_AMOUNT)
-    if fraction is not None and len(fraction) > 2:
-        raise ValueError(TOO_MANY_DECIMALS)
-    amount = Decimal(f"{whole.replace(',', '') or '0'}.{fraction or '0'}").quantize(CENT)
+        if "." in fraction or "," in fraction:
+            raise ValueError(AMBIGUOUS_AMOUNT)
+        raise NotAnAmount(NOT_AN_AMOUNT)
+    if fraction is not None and len(fraction) > places:
+        raise ValueError(TOO_MANY_DECIMALS[places])
+    amount = Decimal(f"{whole.replace(',', '') or '0'}.{fraction or '0'}")
+    amount = amount.quantize(Decimal(1).scaleb(-places))
     if negative:
         raise ValueError(_l("The amount cannot be negative."))
     if amount >= Decimal(10) ** 12:
@@ -143,8 +176,33 @@ def parse_amount(text: str) -> Decimal | None:
 
 
 def campaign_state(campaign: Campaign) -> str:
-    """The campaign's state as shown: "starting" for a scheduled one whose time has come."""
+    """The campaign's state as shown (messages.shown_state): "starting" for a scheduled one
+    whose time has come, "awaiting_reports" for a finished one still awaiting reports."""
     return messages.shown_state(campaign, utcnow())
+
+
+# How each state a campaign is shown in reads, on every page (messages.SHOWN_STATES).
+CAMPAIGN_STATE_LABELS = {
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    messages.STARTING: _l("starting"),
+    "sending": _l("sending"),
+    "paused": _l("paused"),
+    messages.AWAITING_REPORTS: _l("sent, awaiting reports"),
+    "finished": _l("finished"),
+    "cancelled": _l("cancelled"),
+}
+
+
+def campaign_state_label(shown: str) -> str:
+    """A shown campaign state (campaign_state) in words."""
+    return str(CAMPAIGN_STATE_LABELS.get(shown, shown))
+
+
+def no_longer_a_draft(campaign: Campaign) -> str:
+    """What a composer's page says of a campaign sent (or deleted) meanwhile."""
+    state = campaign_state_label(campaign_state(campaign))
+    return str(_l("This campaign is %(state)s: it is no longer a draft.", state=state))
 
 
 # The campaign summary's counters, in the order a message moves through them.
@@ -163,6 +221,7 @@ SUMMARY_STATES = (
 
 FILTERS = {
     "money": money,
+    "price": price,
     "count": count,
     "balance_amount": balance_amount,
     "percent": percent,
@@ -173,6 +232,8 @@ GLOBALS = {
     "team_zone_name": team_zone_name,
     "report_label": report_label,
     "campaign_state": campaign_state,
+    "campaign_state_label": campaign_state_label,
+    "campaign_state_choices": list(CAMPAIGN_STATE_LABELS.items()),
     "summary_states": SUMMARY_STATES,
     "settled": messages.settled,
     "undelivered": messages.undelivered,

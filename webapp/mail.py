@@ -1,4 +1,5 @@
-"""Email through SMTP (the MAIL_* settings): invitation and password reset links.
+"""Email through SMTP (the MAIL_* settings): invitation and password reset links, and
+notifications (mailed by the worker).
 
 Plain functions of a config mapping, so views and the CLI share them. A message is sent while the
 caller holds no database connection (commit first): a slow mail server then delays one person's
@@ -89,3 +90,21 @@ def reset_mail(email: str, link: str) -> tuple[str, str]:
         link=link,
     )
     return _("Set a new password"), body
+
+
+def notification_message(
+    headline: str, team: str, link: str, settings_link: str
+) -> tuple[str, str]:
+    """The subject and text of a notification's message (webapp/domain/notifications.py)."""
+    body = _(
+        "%(headline)s\n\nTeam: %(team)s\n\nOpen it on iQSMS Dashboard:\n\n%(link)s\n\n"
+        "You can choose which notifications you get, and which by email, on your account "
+        "page:\n\n%(settings)s",
+        headline=headline,
+        team=team,
+        link=link,
+        settings=settings_link,
+    )
+    subject = " ".join(_("%(team)s: %(headline)s", team=team, headline=headline).split())
+    # One line (a gateway's words can hold line breaks), short enough for a mail list.
+    return subject if len(subject) <= 150 else subject[:149] + "…", body

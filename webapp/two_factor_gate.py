@@ -30,6 +30,8 @@ OPEN_BEFORE_CODE = frozenset({"static", "main.healthz", "auth.logout", "two_fact
 # their own account, another team (switching, making one, joining one).
 OPEN_BEFORE_ENROLMENT = OPEN_BEFORE_CODE | {
     "auth.account",
+    "auth.set_phone",
+    "notifications.settings",
     "invitations.accept",
     "teams.new",
     "teams.switch",

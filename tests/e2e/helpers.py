@@ -25,13 +25,15 @@ SECOND = "grace@example.com"
 
 
 @contextmanager
-def another_person(browser: Browser, expected_errors: tuple[str, ...] = ()) -> Iterator[Page]:
+def another_person(
+    browser: Browser, expected_errors: tuple[str | re.Pattern[str], ...] = ()
+) -> Iterator[Page]:
     """A page in a browser context of its own (its own cookies: another person) that fails the
     test on any console error or page script error, like the ``page`` fixture.
 
-    ``expected_errors``: addresses whose error status (a used invitation link is a 404) is what
-    the test expects; Chromium logs "Failed to load resource" for those, and only those are let
-    through.
+    ``expected_errors``: addresses (or patterns of them, like :func:`in_team`'s) whose error
+    status (a used invitation link is a 404) is what the test expects; Chromium logs "Failed
+    to load resource" for those, and only those are let through.
     """
     context = browser.new_context()
     page = context.new_page()
@@ -40,7 +42,9 @@ def another_person(browser: Browser, expected_errors: tuple[str, ...] = ()) -> I
     def on_console(message: ConsoleMessage) -> None:
         if message.type != "error":
             return
-        if message.location.get("url") in expected_errors and message.text.startswith(
+        at = message.location.get("url") or ""
+        expected = any(at == e if isinstance(e, str) else e.fullmatch(at) for e in expected_errors)
+        if expected and message.text.startswith(
             "Failed to load resource: the server responded with a status of 4"
         ):
             return
@@ -53,6 +57,16 @@ def another_person(browser: Browser, expected_errors: tuple[str, ...] = ()) -> I
     finally:
         context.close()
     assert errors == [], errors
+
+
+def in_team(base_url: str, path: str) -> re.Pattern[str]:
+    """The URL of a team's page (``/teams/<id>`` before its path), as ``to_have_url`` matches."""
+    return re.compile(re.escape(base_url) + r"/teams/\d+" + re.escape(path) + "$")
+
+
+def home_url(base_url: str) -> re.Pattern[str]:
+    """The home page's URL: ``/``, or its team's ``/teams/<id>/`` (after choosing a team)."""
+    return re.compile(re.escape(base_url) + r"(/teams/\d+)?/$")
 
 
 def nav_link(page: Page, name: str) -> Locator:
@@ -69,7 +83,7 @@ def sign_up(page: Page, base_url: str, email: str, team: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Team name").fill(team)
     page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(base_url + "/")
+    expect(page).to_have_url(in_team(base_url, "/"))
 
 
 COUNT = 20
@@ -88,6 +102,14 @@ def sender_names_arrive(page: Page, url: str, name: str = "MyBrand") -> None:
         page.wait_for_timeout(250)
         page.reload()
     raise AssertionError(f"the worker did not fetch the sender name {name} within 30 s")
+
+
+def open_new_draft(page: Page, url: str) -> None:
+    """Wait for the new team's sender names, then start a campaign and open its composer."""
+    sender_names_arrive(page, url)
+    nav_link(page, "Campaigns").click()
+    page.get_by_role("button", name="New campaign").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
 
 
 def send_campaign(page: Page, url: str) -> str:

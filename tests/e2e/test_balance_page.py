@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST, nav_link, sandbox_control_headers, sign_up
+from tests.e2e.helpers import FIRST, in_team, nav_link, sandbox_control_headers, sign_up
 from webapp.app import create_app
 from webapp.extensions import db
 from webapp.models import BalanceSnapshot, Team
@@ -233,7 +233,7 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
 
     # One reading: it sits on an axis of the week, not of years around it.
     nav_link(page, "Balance").click()
-    expect(page).to_have_url(url + "/balance")
+    expect(page).to_have_url(in_team(url, "/balance"))
     expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "1")
     assert_axis_is_the_period(page, ["RUB"], 7 * 86400)
 
@@ -256,7 +256,7 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
     # The last 24 hours: htmx swaps the live part, pushes the URL, the charts are redrawn.
     page.evaluate("window.__samePage = true")
     page.get_by_role("link", name="Last 24 hours").click()
-    expect(page).to_have_url(url + "/balance?range=day")
+    expect(page).to_have_url(in_team(url, "/balance?range=day"))
     # Four readings, and the line starts with the one before them (two days ago).
     for type_ in ("RUB", "SMS"):
         expect(page.get_by_test_id(f"chart-{type_}")).to_have_attribute("data-drawn", "5")
@@ -299,7 +299,7 @@ def test_the_chart_and_the_table_show_the_same_figures(live_server, live_db, pag
 
     # Back to the week through the browser's history: drawn again, still agreeing.
     page.go_back()
-    expect(page).to_have_url(url + "/balance?range=day")
+    expect(page).to_have_url(in_team(url, "/balance?range=day"))
     expect(page.get_by_test_id("chart-RUB")).to_have_attribute("data-drawn", "5")
     assert_chart_and_table_agree(page, zone, ["RUB", "SMS"])
     assert_axis_is_the_period(page, ["RUB", "SMS"], 86400)
@@ -360,7 +360,7 @@ def test_refresh_now_brings_the_low_balance_banner_up_to_date(
     expect(banner).to_have_count(1)
     # A range change keeps it, once.
     page.get_by_role("link", name="Last 24 hours").click()
-    expect(page).to_have_url(url + "/balance?range=day")
+    expect(page).to_have_url(in_team(url, "/balance?range=day"))
     expect(banner).to_have_count(1)
     assert page.evaluate("window.__samePage") is True
 

@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     FIRST,
     another_person,
     flash,
+    in_team,
     nav_link,
     sandbox_control_headers,
     sender_names_arrive,
@@ -165,7 +166,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     sender_names_arrive(page, url)
     nav_link(page, "Campaigns").click()
     page.get_by_role("button", name="New campaign").click()
-    expect(page).to_have_url(f"{url}/campaigns/1/edit")
+    expect(page).to_have_url(in_team(url, "/campaigns/1/edit"))
     panel = check_panel(page)
     expect(panel.get_by_test_id("recipient-count")).to_have_text("0")
     page.get_by_label(LIST).check()
@@ -205,7 +206,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
 
     # The confirmation says what will happen.
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(f"{url}/campaigns/1/confirm")
+    expect(page).to_have_url(in_team(url, "/campaigns/1/confirm"))
     expect(page.get_by_test_id("statement")).to_have_text(
         "28 messages will be sent to 28 recipients from the sender name MyBrand."
     )
@@ -218,7 +219,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     # The campaign page follows the campaign by itself (it polls; no reload): it finishes, and
     # every message the sandbox accepted goes on to its end, delivered or failed (the sandbox
     # fails about one in ten on purpose). Nothing was refused, nothing is left unknown.
-    expect(page).to_have_url(f"{url}/campaigns/1")
+    expect(page).to_have_url(in_team(url, "/campaigns/1"))
     expect(flash(page)).to_contain_text("Sending 28 messages now.")
     page.evaluate("window.__samePage = true")
     expect(page.get_by_test_id("state")).to_have_text("finished", timeout=60_000)
@@ -268,7 +269,7 @@ def test_the_composer_keeps_the_text_when_sending_is_refused_and_in_the_draft(
     live_server, browser: Browser
 ) -> None:
     url = live_server.url
-    composer = f"{url}/campaigns/1/edit"
+    composer = in_team(url, "/campaigns/1/edit")
     name, text = "Весенняя распродажа", "Привет! Распродажа до воскресенья."
     # "Continue" with things to do answers the composer with 400, which Chromium logs.
     with another_person(browser, expected_errors=(composer,)) as page:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import COUNT, FIRST, nav_link, send_campaign, sign_up
+from tests.e2e.helpers import COUNT, FIRST, home_url, nav_link, send_campaign, sign_up
 
 PRICE = Decimal("2.50")  # a new team's sandbox account: 1,000.00 RUB at 2.50 a part
 
@@ -21,7 +21,7 @@ def test_the_home_page_shows_what_is_left_and_what_spent_it_without_reloading(
     sign_up(page, url, FIRST, "Acme")
     send_campaign(page, url)
     nav_link(page, "Home").click()
-    expect(page).to_have_url(url + "/")
+    expect(page).to_have_url(home_url(url))
     page.evaluate("window.__samePage = true")  # gone if the page reloads
 
     spent = PRICE * COUNT  # one part each

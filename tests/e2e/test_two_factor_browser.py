@@ -9,7 +9,7 @@ import time
 import pyotp
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import FIRST, sign_up
+from tests.e2e.helpers import FIRST, home_url, sign_up
 from tests.helpers import PASSWORD
 
 PHONE = {"width": 390, "height": 844}
@@ -58,5 +58,5 @@ def test_enrol_and_sign_in_with_a_code_on_a_phone(live_server, page: Page) -> No
         pyotp.TOTP(secret).at(time.time() + 30)
     )
     page.get_by_role("button", name="Continue").click()
-    expect(page).to_have_url(url + "/")
+    expect(page).to_have_url(home_url(url))
     expect(page.get_by_test_id("current-team")).to_have_text("Phone Team")

@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.domain.audit import record
 from webapp.models import LoginAttempt, User, utcnow
 from webapp.models.user import PasswordReset, SignInSession, hash_secret
+from webapp.phones import normalize_phone
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")  # \Z: the sign-up form matches from the start
 MIN_PASSWORD_LENGTH = 8
@@ -163,6 +164,20 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     for membership in user.memberships:
         record(session, membership.team_id, "password_changed", user)
     session.commit()
+
+
+def set_phone(session: Session, user: User, typed: str, region: str) -> str | None:
+    """Keep the person's own phone (where their test sends go by default), normalised as
+    every phone is, or forget it when ``typed`` is empty; the phone kept. Commits."""
+    phone = None
+    if (typed or "").strip():
+        result = normalize_phone(typed, region)
+        if result.phone is None:
+            raise AccountError(f"That is {result.error}. Type it like +7 916 123-45-67.")
+        phone = result.phone
+    user.phone = phone
+    session.commit()
+    return phone
 
 
 def set_password(session: Session, user: User, new: str, keep_secret: str | None) -> None:

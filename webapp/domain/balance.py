@@ -1,5 +1,6 @@
 """Balance snapshots: reading balance.json into ``balance_snapshots``, when it is due, the
-low-balance warning, the balance's history and how fast it goes.
+low-balance warning, and how fast the balance goes (its history over a period is
+:mod:`webapp.domain.balance_history`).
 
 A team's snapshot is due every ``interval`` (the setting ``BALANCE_INTERVAL``, which callers
 read), and at once after one of its campaigns finishes (so a campaign's spending shows in the
@@ -16,12 +17,12 @@ from decimal import Decimal
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import iqsms
-from webapp.domain import audit, gateways, usage
+from webapp.domain import audit, gateways, notifications, usage
 from webapp.formatting import plain_money
-from webapp.models import BalanceSnapshot, Campaign, Team, UsagePeriod, User
-from webapp.periods import Period
+from webapp.models import BalanceSnapshot, Campaign, NotificationKind, Team, UsagePeriod, User
 
 FIRST_RETRY = timedelta(minutes=1)
 CLAIM_TTL = timedelta(minutes=2)  # a worker that died mid-read is replaced after this
@@ -55,6 +56,23 @@ def claim(session: Session, team_id: int, now: datetime) -> bool:
         .values(balance_checked_at=now, balance_next_at=now + CLAIM_TTL)
     )
     session.commit()
+    return bool(result.rowcount)
+
+
+def ask_soon(session: Session, team_id: int, now: datetime, fresh: timedelta) -> bool:
+    """Make the team's snapshot due now if its last reading, or attempt, is older than
+    ``fresh``: the worker's balance tick takes it within seconds, and the page that asked
+    calls no gateway. However often pages ask, a team is read at most once per ``fresh``
+    this way. Whether it asked; the caller commits."""
+    result = session.execute(
+        update(Team.__table__)
+        .where(
+            Team.id == team_id,
+            or_(Team.balance_checked_at.is_(None), Team.balance_checked_at <= now - fresh),
+            or_(Team.balance_next_at.is_(None), Team.balance_next_at > now),
+        )
+        .values(balance_next_at=now)
+    )
     return bool(result.rowcount)
 
 
@@ -196,8 +214,9 @@ def update_warning(
         return
     low = is_low(team, entries)
     if low is not None and team.low_balance_since is None:
-        team.low_balance_since = now
-        audit.record(
+        if not _raise_warning(session, team, now):
+            return  # another reading raised it a moment ago: that one recorded and told it
+        event = audit.record(
             session,
             team.id,
             "balance_low",
@@ -205,6 +224,7 @@ def update_warning(
             balance=plain_money(low.balance),
             threshold=plain_money(team.low_balance_threshold),
         )
+        notifications.notify(session, event, NotificationKind.BALANCE_LOW)
     elif low is None and team.low_balance_since is not None:
         team.low_balance_since = None
         if team.low_balance_threshold is None:
@@ -217,107 +237,20 @@ def update_warning(
         audit.record(session, team.id, "balance_restored", **details)
 
 
-@dataclass(frozen=True)
-class Point:
-    """One moment of the balance chart: when, and each type's balance then."""
-
-    at: datetime
-    balances: dict[str, Decimal]
-
-
-# Chart resolutions, finest first: the finest that keeps a range under MAX_POINTS is used.
-RESOLUTIONS = [timedelta(0), timedelta(hours=1), timedelta(hours=3), timedelta(hours=6)]
-RESOLUTIONS += [timedelta(days=1), timedelta(days=7)]
-MAX_POINTS = 200
-
-
-def history(
-    session: Session, team_id: int, start: datetime, end: datetime
-) -> tuple[list[str], list[Point], timedelta]:
-    """The balance between ``start`` and ``end``: the types seen, and one point per snapshot,
-    or per hour, day... (the last snapshot in each) when there are too many to draw or read.
-    Returns (types, points, resolution)."""
-    rows = session.execute(
-        select(BalanceSnapshot.taken_at, BalanceSnapshot.type, BalanceSnapshot.balance)
-        .where(
-            BalanceSnapshot.team_id == team_id,
-            BalanceSnapshot.taken_at >= start,
-            BalanceSnapshot.taken_at < end,
-        )
-        .order_by(BalanceSnapshot.taken_at, BalanceSnapshot.type)
-    ).all()
-    by_time: dict[datetime, dict[str, Decimal]] = {}
-    types: list[str] = []
-    for taken_at, type_, amount in rows:
-        by_time.setdefault(taken_at, {})[type_] = amount
-        if type_ not in types:
-            types.append(type_)
-    points = [Point(at, balances) for at, balances in by_time.items()]
-    for resolution in RESOLUTIONS:
-        thinned = _thin(points, start, resolution)
-        if len(thinned) <= MAX_POINTS:
-            return types, thinned, resolution
-    return types, thinned, resolution
-
-
-def reading_before(session: Session, team_id: int, start: datetime) -> Point | None:
-    """The last snapshot taken before ``start``: the balance a chart of a period starting
-    there begins with (a balance stays as read until the next reading)."""
-    taken = session.scalar(
-        select(func.max(BalanceSnapshot.taken_at)).where(
-            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at < start
-        )
+def _raise_warning(session: Session, team: Team, now: datetime) -> bool:
+    """Mark the team low since ``now`` unless another reading did meanwhile (the worker's and
+    a person's at once): a conditional UPDATE, so one crossing is recorded and told once."""
+    raised = session.execute(
+        update(Team)
+        .where(Team.id == team.id, Team.low_balance_since.is_(None))
+        .values(low_balance_since=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    since = (
+        now if raised else session.scalar(select(Team.low_balance_since).where(Team.id == team.id))
     )
-    if taken is None:
-        return None
-    rows = session.execute(
-        select(BalanceSnapshot.type, BalanceSnapshot.balance).where(
-            BalanceSnapshot.team_id == team_id, BalanceSnapshot.taken_at == taken
-        )
-    ).all()
-    return Point(taken, {type_: amount for type_, amount in sorted(rows)})
-
-
-@dataclass(frozen=True)
-class History:
-    """The balance over a period as the page draws and lists it: the types worth drawing, the
-    points (oldest first), the reading before the period (the balance the chart starts with),
-    and the resolution the points were thinned to."""
-
-    period: Period
-    types: list[str]
-    points: list[Point]
-    before: Point | None
-    resolution: timedelta
-
-    @property
-    def last_moment(self) -> datetime:
-        """The last instant of the period (its end is excluded)."""
-        return self.period.end - timedelta(microseconds=1)
-
-
-def history_over(session: Session, team_id: int, period: Period, shown_now: set[str]) -> History:
-    """The balance over ``period``; a type is drawn when it is shown now (``shown_now``) or
-    held something in the period (see :func:`worth_showing_type`)."""
-    types, points, resolution = history(session, team_id, period.start, period.end)
-    before = reading_before(session, team_id, period.start) if points else None
-    drawn = [before, *points] if before else points
-    types = [
-        t
-        for t in dict.fromkeys([*(before.balances if before else ()), *types])
-        if t in shown_now or any(worth_showing_type(t, p.balances.get(t)) for p in drawn)
-    ]
-    return History(period, types, points, before, resolution)
-
-
-def _thin(points: list[Point], start: datetime, step: timedelta) -> list[Point]:
-    """The last point in each ``step`` after ``start`` (every point when step is zero)."""
-    if not step:
-        return points
-    last: dict[int, Point] = {}
-    for point in points:
-        last[(point.at - start) // step] = point
-    return list(last.values())
+    set_committed_value(team, "low_balance_since", since)
+    return bool(raised)
 
 
 # -- how long the money lasts ------------------------------------------------------------------
@@ -351,6 +284,22 @@ class Pace:
     def window_days(self) -> int:
         return self.window.days
 
+    @property
+    def nothing_left(self) -> bool:
+        """Nothing is available to spend (``days_left`` 0 otherwise means less than a day)."""
+        return self.available is not None and self.available <= 0
+
+
+def billed_in(entries: list[BalanceSnapshot]) -> tuple[str, BalanceSnapshot | None]:
+    """What an account is billed in, with its entry of that type in a snapshot: "SMS" (parts)
+    when its RUB entry holds nothing available and its SMS entry does, else "RUB" (money).
+    The pace and the funds before sending (webapp/domain/funds.py) measure against it."""
+    by_type = {entry.type: entry for entry in entries}
+    rub, sms = by_type.get("RUB"), by_type.get("SMS")
+    if (rub is None or rub.available <= 0) and sms is not None and sms.available > 0:
+        return "SMS", sms
+    return "RUB", rub
+
 
 def history_start(session: Session, team_id: int) -> datetime | None:
     """When the team's history begins: its first balance snapshot or its first quarter hour
@@ -373,17 +322,15 @@ def pace(session: Session, team: Team, now: datetime, window: timedelta = PACE_W
     ``webapp.domain.usage.totals``) divided by the days that covers: the whole window, or the time
     since the team's history starts (:func:`history_start`) when that is shorter, but one day
     at least. The days left are the latest snapshot's available balance (balance plus
-    credit) divided by that, rounded down (0 when nothing is available). An account is
-    taken as billed in SMS when its RUB entry holds nothing available and its SMS entry does.
+    credit) divided by that, rounded down: 0 when less than a day's spending is left, and
+    when nothing is (:attr:`Pace.nothing_left` tells them apart). What the account is billed
+    in is :func:`billed_in`'s rule.
     """
-    by_type = {entry.type: entry for entry in latest(session, team.id)}
-    rub, sms = by_type.get("RUB"), by_type.get("SMS")
-    billed_in_sms = (rub is None or rub.available <= 0) and sms is not None and sms.available > 0
+    kind, entry = billed_in(latest(session, team.id))
+    billed_in_sms = kind == "SMS"
     end = usage.period_start(now) + usage.PERIOD
     used = usage.totals(session, team.id, end - window, end)
-    kind = "SMS" if billed_in_sms else "RUB"
     spent = Decimal(used.parts) if billed_in_sms else used.cost
-    entry = sms if billed_in_sms else rub
     since = history_start(session, team.id)
     if since is not None and now - since < window:
         covered = min(window, max(now - since, PACE_SHORTEST))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func, insert, literal, select, text
 from sqlalchemy.orm import Session
 
-from webapp.domain import recipients
+from webapp.domain import placeholders, recipients
 from webapp.iqsms.parts import analyse
 from webapp.models import Campaign, Contact, Message, MessageState
 
@@ -33,7 +33,7 @@ def create_messages(
     if campaign.resend_of is not None:
         return _create_resent_messages(session, campaign, campaign.resend_of)
     # One text for everyone: its parts are known now; rendered ones are counted at dispatch.
-    parts = 0 if recipients.placeholders(campaign.text) else analyse(campaign.text).parts
+    parts = 0 if placeholders.names(campaign.text) else analyse(campaign.text).parts
     created = 0
     if list_ids:
         created += _create_from_lists(session, campaign, list_ids, parts)
@@ -47,7 +47,7 @@ def _create_from_lists(
     team_id, template = campaign.team_id, campaign.text
     constants = (literal(team_id), literal(campaign.id))
     tail = (literal(MessageState.QUEUED.value), literal(""), literal(parts))
-    if recipients.placeholders(template):
+    if placeholders.names(template):
         source = select(*constants, Contact.phone, recipients.rendered_text(template), *tail).where(
             Contact.id.in_(recipients.first_contacts(team_id, list_ids)),
             recipients.not_stopped(team_id, Contact.phone),
@@ -68,8 +68,9 @@ def _create_from_lists(
 
 
 def _create_pasted(session: Session, campaign: Campaign, pasted_only: list[str], parts: int) -> int:
-    """Pasted numbers that are in none of the lists, with the text as it is (no fields)."""
-    text = recipients.render(campaign.text, {})
+    """Pasted numbers that are in none of the lists: no fields, so each placeholder is its
+    fallback (the check refuses one without)."""
+    text = placeholders.render(campaign.text, {})
     for start in range(0, len(pasted_only), PASTED_CHUNK):
         chunk = pasted_only[start : start + PASTED_CHUNK]
         session.execute(

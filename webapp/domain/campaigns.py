@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
-from webapp.domain import counters
+from webapp.domain import counters, notifications
 from webapp.domain.audit import record
 from webapp.domain.campaign_messages import create_messages, refresh_statistics
 from webapp.domain.composer import check
+from webapp.domain.funds import Funds
 from webapp.domain.recipients import Recipients
+from webapp.formatting import plain_money
 from webapp.models import (
     COUNTED_STATES,
     AuditEvent,
@@ -29,6 +31,7 @@ from webapp.models import (
     CampaignState,
     Message,
     MessageState,
+    NotificationKind,
     Team,
     User,
     utcnow,
@@ -39,6 +42,18 @@ S = CampaignState
 
 class CampaignError(ValueError):
     """A change the campaign's state or contents do not allow; the message says why."""
+
+
+class NotCovered(CampaignError):
+    """The estimate is more than the account has, and the person did not choose to send
+    anyway: ``funds`` says by how much (the confirmation page words it)."""
+
+    def __init__(self, funds: Funds) -> None:
+        super().__init__(
+            f"The account has {plain_money(funds.available)} {funds.type}, which covers about "
+            f"{funds.covers:,} of {funds.messages:,} messages. Choose to send anyway, or top up."
+        )
+        self.funds = funds
 
 
 # -- transitions ---------------------------------------------------------------------------------
@@ -56,7 +71,8 @@ class Transition:
 
 COMMIT = Transition("campaign_sent", (S.DRAFT,), S.SCHEDULED)
 EDIT = Transition("campaign_edited", (S.SCHEDULED,), S.DRAFT)
-CANCEL = Transition("campaign_cancelled", (S.DRAFT, S.SCHEDULED, S.SENDING, S.PAUSED), S.CANCELLED)
+# A draft is deleted, not cancelled (delete_draft): it has nothing to keep.
+CANCEL = Transition("campaign_cancelled", (S.SCHEDULED, S.SENDING, S.PAUSED), S.CANCELLED)
 PAUSE = Transition("campaign_paused", (S.SENDING,), S.PAUSED)
 RESUME = Transition("campaign_resumed", (S.PAUSED,), S.SENDING)
 # The worker's: a scheduled campaign whose time has come, a sending one with nothing left.
@@ -99,8 +115,13 @@ def _by_person(
     refused: str,
     **values: Any,
 ) -> AuditEvent:
-    """A person's transition of ``campaign``; ``refused`` says why when its state forbids it."""
-    event = transition(session, campaign.id, move, by, values=values)
+    """A person's transition of ``campaign``; ``refused`` says why when its state forbids it.
+    A test send never goes back to a draft: it would become a campaign of its own that no list
+    shows (its recipients and text are the test's)."""
+    if move is EDIT and campaign.test_of is not None:
+        raise CampaignError("A test send cannot be edited: send another test from the composer.")
+    not_a_test = [Campaign.test_of.is_(None)] if move is EDIT else []
+    event = transition(session, campaign.id, move, by, values=values, where=not_a_test)
     if event is None:
         session.rollback()
         session.refresh(campaign)
@@ -128,16 +149,23 @@ def commit(
     *,
     now: datetime | None = None,
     expected: int | None = None,
+    send_anyway: bool = False,
+    revision: int | None = None,
 ) -> int:
     """Send a checked draft: create its messages and schedule it (for ``send_at``, or now).
 
     ``expected`` is the recipient count the person confirmed: if the lists changed since, the
-    campaign is not sent and the error says so. Returns the number of messages created.
+    campaign is not sent and the error says so. A campaign whose estimate is more than the
+    account has (webapp/domain/funds.py) is refused with :class:`NotCovered` unless the person
+    chose ``send_anyway`` (then audited with the shortfall; the campaign pauses when the
+    gateway reports the balance empty). ``revision`` is the draft's revision the person
+    confirmed: a draft saved since (another tab) is not sent. Returns the number of messages
+    created.
     """
     now = now or utcnow()
     team = session.get(Team, campaign.team_id)
     assert team is not None
-    found = _confirmed_recipients(session, team, campaign, now, expected)
+    found, shortfall = _confirmed_recipients(session, team, campaign, now, expected, send_anyway)
     send_at = campaign.send_at or now
     event = transition(
         session,
@@ -145,6 +173,7 @@ def commit(
         COMMIT,
         by,
         now=now,
+        where=[Campaign.revision == revision] if revision is not None else [],
         values={
             "send_at": send_at,
             "scheduled_at": now,
@@ -157,11 +186,23 @@ def commit(
             "sender": campaign.sender,
             "when": send_at.isoformat(),
             "now": campaign.send_at is None,
+            **shortfall,
         },
     )
     if event is None:
         session.rollback()
+        session.refresh(campaign)
+        if campaign.state == S.DRAFT:
+            raise CampaignError("The draft changed since this page was shown. Check it again.")
         raise CampaignError("This campaign was sent already (perhaps from another tab).")
+    created = _queue_messages(session, campaign, found, event)
+    session.commit()
+    session.refresh(campaign)
+    return created
+
+
+def _queue_messages(session: Session, campaign: Campaign, found: Any, event: AuditEvent) -> int:
+    """The committed campaign's messages, queued, and its counters: how many."""
     with session.no_autoflush:  # the event is written once, with what follows in its details
         created = create_messages(session, campaign, found.list_ids, found.pasted_only)
         if created == 0:
@@ -173,15 +214,19 @@ def commit(
             update(Campaign.__table__).where(Campaign.id == campaign.id).values(recipients=created)
         )
         _add_details(event, recipients=created)
-    session.commit()
-    session.refresh(campaign)
     return created
 
 
 def _confirmed_recipients(
-    session: Session, team: Team, campaign: Campaign, now: datetime, expected: int | None
-) -> Recipients:
-    """The draft's recipients, if it may be sent as the person confirmed it."""
+    session: Session,
+    team: Team,
+    campaign: Campaign,
+    now: datetime,
+    expected: int | None,
+    send_anyway: bool = False,
+) -> tuple[Recipients, dict[str, Any]]:
+    """The draft's recipients, if it may be sent as the person confirmed it, and the audit
+    details of a shortfall the person chose to send anyway (empty when there is none)."""
     result = check(session, team, campaign, now)
     if campaign.state != S.DRAFT:
         raise CampaignError(_no_longer(campaign, "sent"))
@@ -192,7 +237,17 @@ def _confirmed_recipients(
             f"The recipients changed since you checked: there are now "
             f"{result.recipients.count:,}, not {expected:,}. Check again before sending."
         )
-    return result.recipients
+    funds = result.funds
+    if funds is None or not funds.short:
+        return result.recipients, {}
+    if not send_anyway:
+        raise NotCovered(funds)
+    return result.recipients, {
+        "sent_anyway": True,
+        "balance_type": funds.type,
+        "available": plain_money(funds.available),
+        "needed": plain_money(funds.needed),
+    }
 
 
 def edit(session: Session, campaign: Campaign, by: User | None = None) -> None:
@@ -284,6 +339,8 @@ def pause_by_worker(session: Session, campaign_id: int, reason: str) -> bool:
         values={"pause_reason": reason[:500]},
         details={"reason": reason, "by": "worker"},
     )
+    if event is not None:
+        notifications.notify(session, event, NotificationKind.PAUSED, campaign_id)
     session.commit()
     return event is not None
 
@@ -294,13 +351,14 @@ def finish_done(session: Session, now: datetime) -> list[int]:
     done = session.scalars(
         select(Campaign.id).where(Campaign.state == S.SENDING, *nothing_left)
     ).all()
-    finished = [
-        campaign_id
-        for campaign_id in done
-        if transition(
+    finished = []
+    for campaign_id in done:
+        event = transition(
             session, campaign_id, FINISH, now=now, where=nothing_left, values={"finished_at": now}
         )
-    ]
+        if event is not None:
+            notifications.notify(session, event, NotificationKind.FINISHED, campaign_id)
+            finished.append(campaign_id)
     session.commit()
     return finished
 
@@ -323,44 +381,3 @@ def new_draft(session: Session, team: Team, by: User | None) -> Campaign:
     session.flush()
     campaign.name = f"Campaign {campaign.id}"
     return campaign
-
-
-def resend_draft(
-    session: Session, team: Team, source: Campaign, by: User | None, name: str
-) -> tuple[Campaign, bool]:
-    """The draft that resends ``source``'s failed and unknown messages, and whether it is new:
-    the one not sent yet when there is one (a double click, or the back button and again),
-    else a new one with the source's text, sender and options. The caller commits.
-
-    Two requests at once make one draft. The source's row is written first (to itself), which
-    holds it until commit: its row lock on PostgreSQL, the database's single write lock on
-    SQLite (nothing was read in this transaction before it, so the wait is for a fresh start,
-    not a stale snapshot). The second request looks for the draft only after the first has
-    committed it. A check without that lock would let both see none and both add one.
-    """
-    session.execute(
-        update(Campaign)
-        .where(Campaign.id == source.id)
-        .values(updated_at=Campaign.updated_at)  # no change; not utcnow() by onupdate either
-        .execution_options(synchronize_session=False)
-    )
-    waiting = session.scalar(
-        select(Campaign)
-        .where(
-            Campaign.team_id == source.team_id,
-            Campaign.resend_of == source.id,
-            Campaign.state == S.DRAFT,
-        )
-        .order_by(Campaign.id)
-        .limit(1)
-    )
-    if waiting is not None:
-        return waiting, False
-    draft = new_draft(session, team, by)
-    draft.name = name[:200]
-    draft.text, draft.sender = source.text, source.sender
-    draft.flash, draft.wapurl = source.flash, source.wapurl
-    draft.list_ids, draft.pasted_numbers = [], ""
-    draft.resend_of = source.id
-    session.flush()
-    return draft, True

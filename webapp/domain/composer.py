@@ -1,35 +1,51 @@
 """The composer's check: everything the composer shows about a draft (recipients, text,
-placeholders, sample, estimate, sender, schedule) and what stops it from being sent; storing
-what the composer holds while the campaign is a draft; and the reads the campaign pages need.
+placeholders, sample, estimate, sender, schedule) and what stops it from being sent. Storing
+what the composer holds is :mod:`webapp.domain.drafts`.
 
 The check is the same one :func:`webapp.domain.campaigns.commit` runs before it sends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from webapp.domain import contacts, recipient_fields, recipients, senders
-from webapp.domain import messages as table
-from webapp.domain.audit import record
-from webapp.iqsms.parts import TextInfo, analyse, non_gsm7_chars
-from webapp.models import Campaign, CampaignState, ContactList, SenderName, Team, User, utcnow
+from webapp.domain import contacts, funds, placeholders, recipient_fields, recipients, senders
+from webapp.iqsms.parts import GSM7_PART, MAX_PARTS, UCS2_PART, TextInfo, analyse
+from webapp.models import Campaign, CampaignState, SenderName, Team
 from webapp.timezones import in_team_zone, team_zone
 
 KOPECK = Decimal("0.01")
-# What a draft may hold; the form's own limits, applied again to what is stored.
-DRAFT_LIMITS = {"name": 200, "pasted_numbers": 200_000, "text": 5_000, "wapurl": 300}
-# What the composer states beside its fields: placeholders in a text, lines in a paste.
+# What a campaign may hold to be sent. A draft keeps whatever was typed (the request's size is
+# bounded, IQSMS_MAX_CONTENT_LENGTH), and the check says what is too long: nothing is cut.
+NAME_MAX = 200
+WAPURL_MAX = 300
+PASTED_MAX = 200_000  # characters of pasted numbers read at once (besides the lines' limit)
+# Texts longer than this are not parsed, rendered nor marked (the work of a check stays
+# bounded); they are far past the longest message anyway (MAX_PARTS parts).
+TEXT_CHECK_LIMIT = 20_000
+# The most of each field the check reads; more is kept as typed and reported as too long.
+DRAFT_LIMITS = {
+    "name": NAME_MAX,
+    "pasted_numbers": PASTED_MAX,
+    "text": TEXT_CHECK_LIMIT,
+    "wapurl": WAPURL_MAX,
+}
+LONG_FROM = 5  # parts from which the composer warns of the cost per recipient
+ODD_SHOWN = 30  # characters forcing UCS-2 shown boxed, at most
+# What the composer states beside its fields, before anyone types past it.
 LIMITS = {
     "placeholders": recipient_fields.MAX_PLACEHOLDERS,
     "pasted_lines": contacts.MAX_PASTED_LINES,
+    "parts": MAX_PARTS,
+    "gsm_chars": MAX_PARTS * GSM7_PART,
+    "ucs2_chars": MAX_PARTS * UCS2_PART,
+    "long_from": LONG_FROM,
+    "name": NAME_MAX,
 }
 DRAFT_FIELDS = ("name", "text", "sender", "flash", "wapurl", "list_ids", "pasted_numbers")
 
@@ -61,6 +77,25 @@ class Check:
     sender_names: list[SenderName]
     send_at: datetime | None  # UTC; None: now
     errors: dict[str, list[str]] = field(default_factory=dict)
+    funds: funds.Funds | None = None  # what the account has against the estimate (check())
+    mostly_cyrillic: bool = False  # said once, instead of boxing every letter
+    odd_chars: tuple[str, ...] = ()  # the other characters forcing UCS-2, at most ODD_SHOWN
+    more_odd_chars: int = 0  # and how many more
+    covered: frozenset[str] = frozenset()  # placeholders every use of which has a fallback
+
+    @property
+    def cost_per_recipient(self) -> Decimal:
+        return money(self.parts[1] * self.price_per_part)
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """What the composer states beside its fields (LIMITS)."""
+        return LIMITS
+
+    @property
+    def long_text(self) -> bool:
+        """Long enough to warn of its cost (LONG_FROM parts), not too long to send."""
+        return LONG_FROM <= self.parts[1] <= MAX_PARTS
 
     @property
     def ready(self) -> bool:
@@ -76,23 +111,21 @@ class Check:
     def first_error(self) -> str:
         return next((m for ms in self.errors.values() for m in ms), "")
 
+    def messages(self, sections: Iterable[str], only: Iterable[str] | None = None) -> list[str]:
+        """The errors of these sections, in their order (only of those in ``only``, if given):
+        what a page shows beside the field the sections concern."""
+        wanted = None if only is None else set(only)
+        return [
+            m
+            for section in sections
+            if wanted is None or section in wanted
+            for m in self.errors.get(section, [])
+        ]
 
-def mark_ucs2(text: str) -> list[tuple[str, bool]]:
-    """Split a text into runs, flagging the characters that force UCS-2 (for ``<mark>``).
-
-    Placeholders are never sent as typed, so their letters are not flagged: ``{Имя}`` does
-    not make a Latin text UCS-2 (the values filled in may, which the sample shows).
-    """
-    forcing = set(non_gsm7_chars(recipients.PLACEHOLDER.sub("", text)))
-    spans = [m.span() for m in recipients.PLACEHOLDER.finditer(text)]
-    runs: list[tuple[str, bool]] = []
-    for i, ch in enumerate(text):
-        flagged = ch in forcing and not any(start <= i < end for start, end in spans)
-        if runs and runs[-1][1] == flagged:
-            runs[-1] = (runs[-1][0] + ch, flagged)
-        else:
-            runs.append((ch, flagged))
-    return runs
+    def unplaced(self, placed: Iterable[str]) -> list[str]:
+        """The errors of sections that no field shows (the page links them to the panel)."""
+        known = set(placed)
+        return [m for section, ms in self.errors.items() if section not in known for m in ms]
 
 
 def money(value: Decimal) -> Decimal:
@@ -127,11 +160,15 @@ def check(
         result.add("recipients", nobody)
     if not (campaign.text or "").strip():
         result.add("text", "Write the message.")
+    _check_length(result, campaign.text or "")
     _check_placeholders(result)
     _check_sender(result, campaign.sender or sender)
-    if campaign.wapurl and (" " in campaign.wapurl.strip() or len(campaign.wapurl) > 300):
-        result.add("wapurl", "A WAP-push link is one address without spaces, like wap.example.ru.")
+    _check_name_and_link(result, campaign)
     _check_time(result, team, now)
+    count, parts_each = result.recipients.count, result.parts[1]
+    result.funds = funds.of(
+        session, team, now, messages=count, parts_each=parts_each, estimate=result.estimate
+    )
     return result
 
 
@@ -141,33 +178,61 @@ def _draft_facts(session: Session, team: Team, campaign: Campaign) -> Check:
     list_ids = recipients.team_list_ids(session, team.id, campaign.list_ids or [])
     pasted = campaign.pasted_numbers or ""
     too_long = contacts.pasted_lines_error(pasted)
+    if not too_long and len(pasted) > PASTED_MAX:
+        too_long = (
+            f"Paste at most {PASTED_MAX:,} characters of numbers at a time; this has "
+            f"{len(pasted):,}. Paste the rest separately, or upload them as a CSV file."
+        )
     found = recipients.resolve(
         session, team.id, list_ids, "" if too_long else pasted, team.phone_region
     )
     text = campaign.text or ""
-    names = recipients.placeholders(text)
-    too_many = len(names) > recipient_fields.MAX_PLACEHOLDERS
+    # Past the bound nothing of the text is parsed or rendered: it cannot be sent as it is,
+    # and the check says so (_check_length).
+    parsed = placeholders.parse(text if len(text) <= TEXT_CHECK_LIMIT else "")
+    names = list(parsed.names)
+    uses, most_uses = len(parsed.placeholders), recipient_fields.MAX_PLACEHOLDER_USES
+    too_many = len(names) > recipient_fields.MAX_PLACEHOLDERS or uses > most_uses
     # Over the limit nothing is looked up: the text cannot be sent as it is.
     known = [] if too_many else [n for n in names if n in found.field_names]
     facts = recipient_fields.field_facts(session, team.id, found, known) if found.count else {}
     missing = {name: fact.missing for name, fact in facts.items()}
     sample = None
     first = recipients.first_recipient(session, team.id, found)
-    if first is not None and text:
-        rendered = recipients.render(text, first[1])
+    if first is not None and parsed.text:
+        rendered = parsed.render(first[1])
         sample = Sample(first[0], rendered, analyse(rendered))
-    parts = recipient_fields.parts_range(text, facts, found) if text else (0, 0)
-    result = _facts(session, team, campaign, found, sample, parts, mark_ucs2(text), names, missing)
+    parts = recipient_fields.parts_range(parsed.text, facts, found) if parsed.text else (0, 0)
+    marked = placeholders.mark_ucs2(parsed.text)
+    result = _facts(session, team, campaign, found, sample, parts, marked, names, missing)
+    result.covered = frozenset(names) - {p.name for p in parsed.placeholders if p.fallback is None}
+    for slip in parsed.slips:
+        result.add("placeholder_syntax", placeholders.describe(text, slip))
+    if parsed.more_slips:
+        result.add(
+            "placeholder_syntax", f"And {parsed.more_slips:,} more braces like these to mend."
+        )
     if too_long:
         result.add("pasted_lines", too_long)
     if too_many:
+        _too_many_placeholders(result, len(names), uses)
+    if sample is not None and not sample.text.strip():
         result.add(
-            "placeholder_limit",
-            f"A message can use at most {recipient_fields.MAX_PLACEHOLDERS} different "
-            f"placeholders; this one uses {len(names)}. Remove some of them.",
+            "text",
+            f"The message is empty once its placeholders are filled in for +{sample.phone}: "
+            "give the empty fields a fallback, like {name|friend}, or write some text.",
         )
-        result.placeholders = []
     return result
+
+
+def _too_many_placeholders(result: Check, names: int, uses: int) -> None:
+    most, most_uses = recipient_fields.MAX_PLACEHOLDERS, recipient_fields.MAX_PLACEHOLDER_USES
+    if names > most:
+        why = f"use at most {most} different placeholders; this one uses {names}"
+    else:
+        why = f"hold at most {most_uses} placeholders in all; this one holds {uses:,}"
+    result.add("placeholder_limit", f"A message can {why}. Remove some of them.")
+    result.placeholders = []
 
 
 def _resend_facts(session: Session, team: Team, campaign: Campaign, source_id: int) -> Check:
@@ -180,7 +245,7 @@ def _resend_facts(session: Session, team: Team, campaign: Campaign, source_id: i
     low, high = recipients.resend_parts_range(session, team.id, source_id)
     if sample is not None and high == 0:  # never counted by the gateway: count them here
         low = high = sample.info.parts
-    marked = mark_ucs2(sample.text if sample else campaign.text or "")
+    marked = placeholders.mark_ucs2(sample.text if sample else campaign.text or "")
     return _facts(session, team, campaign, found, sample, (low, high), marked, [], {})
 
 
@@ -192,17 +257,27 @@ def _facts(
     sample: Sample | None,
     parts: tuple[int, int],
     marked: list[tuple[str, bool]],
-    placeholders: list[str],
+    names: list[str],
     missing: dict[str, int],
 ) -> Check:
     price = Decimal(team.price_per_part or 0)
-    bare = recipients.PLACEHOLDER.sub("", campaign.text or "")
+    # The text as it will travel: the sample's when there is one, else as a recipient without
+    # fields gets it (each placeholder its fallback, or nothing).
+    text = campaign.text or ""
+    travels = sample.text if sample else placeholders.render(text[:TEXT_CHECK_LIMIT], {})
+    info = analyse(travels)
+    odd = info.ucs2_chars
+    cyrillic = info.encoding == "UCS-2" and placeholders.is_mostly_cyrillic(travels)
+    if cyrillic:
+        odd = tuple(ch for ch in odd if not ("\u0400" <= ch <= "\u04ff"))
     return Check(
         recipients=found,
-        # The text as it will travel: the sample's when there is one, else without placeholders.
-        info=sample.info if sample else analyse(bare),
-        marked=marked,
-        placeholders=placeholders,
+        info=info,
+        mostly_cyrillic=cyrillic,
+        odd_chars=odd[:ODD_SHOWN],
+        more_odd_chars=max(0, len(odd) - ODD_SHOWN),
+        marked=[] if cyrillic else marked,
+        placeholders=names,
         missing=missing,
         sample=sample,
         parts=parts,
@@ -213,10 +288,67 @@ def _facts(
     )
 
 
+def _check_length(result: Check, text: str) -> None:
+    """A message takes at most MAX_PARTS parts (see webapp.iqsms.parts): past them the check
+    says by how much, for the text as typed or for its longest rendering."""
+    most = (
+        f"{MAX_PARTS} parts ({LIMITS['gsm_chars']:,} characters, "
+        f"or {LIMITS['ucs2_chars']:,} in UCS-2)"
+    )
+    if len(text) > TEXT_CHECK_LIMIT:
+        result.add(
+            "text_length",
+            f"This text has {len(text):,} characters; a message can take at most {most}. "
+            "Shorten it.",
+        )
+        return
+    low, high = result.parts
+    if high <= MAX_PARTS:
+        return
+    if not result.placeholders:
+        info = result.info
+        over = info.units - MAX_PARTS * info.per_part
+        result.add(
+            "text_length",
+            f"This message takes {high} parts; a message can take at most {most}. "
+            f"Shorten it by at least {over:,} {'character' if over == 1 else 'characters'}.",
+        )
+    else:
+        result.add(
+            "text_length",
+            f"With its fields filled in, a message can take up to {high} parts; a message can "
+            f"take at most {most}. Shorten the text"
+            + (f" (the shortest takes {low})" if low > MAX_PARTS else "")
+            + ", or use shorter fields.",
+        )
+
+
+def _check_name_and_link(result: Check, campaign: Campaign) -> None:
+    name = campaign.name or ""
+    if len(name) > NAME_MAX:
+        result.add(
+            "name",
+            f"A campaign name can be at most {NAME_MAX} characters; this one has {len(name):,}. "
+            "Shorten it.",
+        )
+    link = campaign.wapurl or ""
+    if len(link) > WAPURL_MAX:
+        result.add(
+            "wapurl",
+            f"A WAP-push link can be at most {WAPURL_MAX} characters; this one has {len(link):,}.",
+        )
+    elif " " in link.strip():
+        result.add("wapurl", "A WAP-push link is one address without spaces, like wap.example.ru.")
+
+
 def _check_placeholders(result: Check) -> None:
-    """Every placeholder must be a field of the chosen lists, filled in for every recipient."""
+    """Every placeholder must be a field of the chosen lists, filled in for every recipient,
+    unless each of its uses has a fallback (``{name|friend}``): then the recipients without it
+    get the fallback. Without lists (pasted numbers only) a fallback is what everyone gets."""
     found, missing = result.recipients, result.missing
     for name in result.placeholders:
+        if name in result.covered and (name in found.field_names or not found.list_ids):
+            continue
         if name not in found.field_names:
             if found.field_names:
                 available = ", ".join("{" + f + "}" for f in found.field_names)
@@ -235,7 +367,8 @@ def _check_placeholders(result: Check) -> None:
                 "placeholders",
                 f"{{{name}}} is empty for {missing[name]:,} of {found.count:,} recipients"
                 + (" (pasted numbers have no fields)" if found.pasted_only else "")
-                + ". Remove it, or choose lists where every contact has it.",
+                + f". Give it a fallback, like {{{name}|friend}}, remove it, or choose lists "
+                "where every contact has it.",
             )
 
 
@@ -263,78 +396,3 @@ def _check_time(result: Check, team: Team, now: datetime) -> None:
             f"That time has already passed (it is now {in_team_zone(now, team):%Y-%m-%d %H:%M} "
             f"in {team_zone(team).key}). Choose a later time, or send now.",
         )
-
-
-# -- the draft -----------------------------------------------------------------------------------
-
-
-def save_draft(session: Session, campaign: Campaign, values: dict[str, Any]) -> bool:
-    """Store what the composer holds, only while the campaign is still a draft (a conditional
-    UPDATE: a draft sent meanwhile from another tab is not changed). Texts longer than a draft
-    holds are cut; an empty name keeps the one it had. The caller commits."""
-    values = {k: v for k, v in values.items() if k in (*DRAFT_FIELDS, "send_at")}
-    if "name" in values:
-        values["name"] = (values["name"] or "").strip()[: DRAFT_LIMITS["name"]] or campaign.name
-    for name, limit in DRAFT_LIMITS.items():
-        if isinstance(values.get(name), str):
-            values[name] = values[name][:limit]
-    done = session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.state == S.DRAFT)
-        .values(**values, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(campaign)
-    return done.rowcount == 1
-
-
-def version(campaign: Campaign) -> str:
-    """What the confirmation page carries, to refuse a draft changed since it was shown."""
-    return campaign.updated_at.isoformat() if campaign.updated_at else ""
-
-
-def draft_resend(
-    session: Session, team: Team, source: Campaign, by: User | None, name: str
-) -> tuple[Campaign, bool] | None:
-    """The draft that resends ``source`` (see campaigns.resend_draft) and whether it is new,
-    recorded in the audit log when it is; None when ``source`` has nothing to resend (a draft,
-    or no failed or unknown messages). The caller commits."""
-    from webapp.domain import campaigns  # it imports this module's check
-
-    if source.state == S.DRAFT or not table.resendable(source):
-        return None
-    draft, created = campaigns.resend_draft(session, team, source, by, name)
-    if created:
-        record(session, team.id, "campaign_resend_drafted", by, campaign=source.id, draft=draft.id)
-    return draft, created
-
-
-# -- reads for the pages -------------------------------------------------------------------------
-
-
-def recent(session: Session, team_id: int, limit: int) -> Sequence[Campaign]:
-    """The team's campaigns, newest first."""
-    return session.scalars(
-        select(Campaign)
-        .where(Campaign.team_id == team_id)
-        .order_by(Campaign.id.desc())
-        .limit(limit)
-    ).all()
-
-
-def team_lists(session: Session, team_id: int) -> Sequence[ContactList]:
-    """The contact lists a draft may choose, by name."""
-    return session.scalars(
-        select(ContactList).where(ContactList.team_id == team_id).order_by(ContactList.name)
-    ).all()
-
-
-def resend_source(session: Session, campaign: Campaign) -> Campaign | None:
-    """The campaign a resend sends again, when it is still there (of the same team only)."""
-    if campaign.resend_of is None:
-        return None
-    return session.scalar(
-        select(Campaign).where(
-            Campaign.id == campaign.resend_of, Campaign.team_id == campaign.team_id
-        )
-    )

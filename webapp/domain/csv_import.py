@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from webapp import csv_writer
 from webapp.domain.contacts import add_phones, merge_field_names, remove_upload
-from webapp.domain.csv_preview import CsvError
+from webapp.domain.csv_preview import CsvError, column_name
 from webapp.models import ContactImport, ContactList, ImportState, Team
 from webapp.phones import normalize_phone
 
@@ -153,7 +153,7 @@ class ImportRun:
         for row in reader:
             lines.reset()
             if any(c.strip() for c in row):
-                return [c.strip() for c in row]
+                return [column_name(c) for c in row]
         raise CsvError("The file is empty: it has no header row.")
 
     def _read(

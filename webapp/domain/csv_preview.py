@@ -166,8 +166,20 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None)
     rows = [r for r in _rows(io.StringIO(text, newline=""), delimiter) if any(c.strip() for c in r)]
     if not rows:
         raise CsvError("The file has no header row.")
-    header = [c.strip() for c in rows[0]]
+    header = [column_name(c) for c in rows[0]]
     return Sniffed(encoding, delimiter, header, rows[1 : PREVIEW_ROWS + 1])
+
+
+# What a field's name cannot hold: the braces and bar of placeholders (``{name|fallback}``), and
+# the quote and backslash that a JSON path in SQLite cannot name (the messages are rendered in
+# SQL when a campaign is sent, and must read the same field as the preview).
+NOT_IN_NAMES = re.compile(r'[{}|"\\]+')
+
+
+def column_name(cell: str) -> str:
+    """A header cell as the field's name: trimmed, without the characters a placeholder or a
+    JSON path cannot carry (``Name "nick"`` becomes ``Name nick``)."""
+    return " ".join(NOT_IN_NAMES.sub(" ", cell).split())
 
 
 def _rows(text: IO[str], delimiter: str) -> Iterator[list[str]]:

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp import periods
-from webapp.domain import balance, senders, usage
+from webapp.domain import balance, balance_history, senders, usage
 from webapp.iqsms import describe
 from webapp.models import (
     FAILURE_STATES,
@@ -71,11 +71,11 @@ TREND_WINDOW = timedelta(days=7)
 
 
 def sparkline(
-    points: list[balance.Point], type_: str, start: datetime, end: datetime
+    points: list[balance_history.Point], type_: str, start: datetime, end: datetime
 ) -> Sparkline | None:
-    """The ``type_`` balance of ``points`` (from :func:`webapp.domain.balance.history`) between
-    ``start`` (or the first reading, if later) and ``end`` as a sparkline; None with fewer
-    than two readings."""
+    """The ``type_`` balance of ``points`` (from :func:`webapp.domain.balance_history.history`)
+    between ``start`` (or the first reading, if later) and ``end`` as a sparkline; None with
+    fewer than two readings."""
     readings = [(p.at, p.balances[type_]) for p in points if type_ in p.balances]
     if len(readings) < 2:
         return None
@@ -146,7 +146,7 @@ def trend(
     if not shown:
         return None
     start, end = now - TREND_WINDOW, now + timedelta(seconds=1)
-    _types, points, _resolution = balance.history(session, team_id, start, end)
+    _types, points, _resolution = balance_history.history(session, team_id, start, end)
     return sparkline(points, shown[0].type, start, end)
 
 

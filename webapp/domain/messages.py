@@ -42,6 +42,20 @@ SUMMARY_STATES = COUNTED_STATES
 FINAL_CAMPAIGN_STATES = (CampaignState.FINISHED.value, CampaignState.CANCELLED.value)
 # What a scheduled campaign whose time has come is shown as (not a stored state).
 STARTING = "starting"
+# What a finished campaign is shown as while some of its messages still await their delivery
+# report: every message was sent, not every one reported.
+AWAITING_REPORTS = "awaiting_reports"
+# Every state a campaign is shown in, in the order of its life (the campaigns list's filter).
+SHOWN_STATES = (
+    CampaignState.DRAFT.value,
+    CampaignState.SCHEDULED.value,
+    STARTING,
+    CampaignState.SENDING.value,
+    CampaignState.PAUSED.value,
+    AWAITING_REPORTS,
+    CampaignState.FINISHED.value,
+    CampaignState.CANCELLED.value,
+)
 
 EXPORT_COLUMNS = (
     "phone",
@@ -87,15 +101,37 @@ def resendable(campaign: Campaign) -> int:
 
 
 def shown_state(campaign: Campaign, now: datetime) -> str:
-    """The campaign's state as a person should read it. A scheduled campaign whose time has
-    come (sent "now", or its time passed) is "starting": it waits for nothing but the worker's
-    next dispatch tick (``campaigns.start_due``), which makes it "sending". The stored state
-    stays "scheduled" until then, and so do the actions it allows (edit, cancel)."""
+    """The campaign's state as a person should read it, on every page (the list, its page,
+    the home page): one of ``SHOWN_STATES``; :func:`shown_state_where` is the same rule in
+    SQL. A scheduled campaign whose time has come (sent "now", or its time passed) is
+    "starting": it waits for nothing but the worker's next dispatch tick
+    (``campaigns.start_due``), which makes it "sending". The stored state stays "scheduled"
+    until then, and so do the actions it allows (edit, cancel). A finished campaign some of
+    whose messages still await their delivery report is "sent, awaiting reports"."""
     if campaign.state == CampaignState.SCHEDULED and (
         campaign.send_at is None or campaign.send_at <= now
     ):
         return STARTING
+    if campaign.state == CampaignState.FINISHED and any(
+        getattr(campaign, state) for state in MOVING_STATES
+    ):
+        return AWAITING_REPORTS
     return campaign.state
+
+
+def shown_state_where(shown: str, now: datetime) -> ColumnElement[bool]:
+    """The campaigns :func:`shown_state` shows as ``shown`` (one of ``SHOWN_STATES``)."""
+    moving = or_(*(getattr(Campaign, state) > 0 for state in MOVING_STATES))
+    due = or_(Campaign.send_at.is_(None), Campaign.send_at <= now)
+    if shown == STARTING:
+        return and_(Campaign.state == CampaignState.SCHEDULED, due)
+    if shown == CampaignState.SCHEDULED:
+        return and_(Campaign.state == CampaignState.SCHEDULED, Campaign.send_at > now)
+    if shown == AWAITING_REPORTS:
+        return and_(Campaign.state == CampaignState.FINISHED, moving)
+    if shown == CampaignState.FINISHED:
+        return and_(Campaign.state == CampaignState.FINISHED, ~moving)
+    return Campaign.state == shown
 
 
 def version(campaigns: Sequence[Campaign], now: datetime) -> str:

@@ -16,13 +16,16 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.domain import field_stats, recipients
+from webapp.domain import field_stats, placeholders, recipients
 from webapp.domain.field_stats import FieldFacts
 from webapp.iqsms.parts import GSM7_PART, GSM7_SINGLE, UCS2_PART, UCS2_SINGLE, analyse
 from webapp.models import Contact, ContactList, StopListEntry
 
 # Distinct placeholders a text may use: each is a field looked up for every recipient.
 MAX_PLACEHOLDERS = 20
+# Placeholders a text may hold in all (one name used many times included): each is a piece of
+# the SQL expression that writes every message when the campaign is sent.
+MAX_PLACEHOLDER_USES = 50
 STREAM_ROWS = 10_000
 
 
@@ -147,35 +150,54 @@ def parts_range(
     """Fewest and most parts a message of this campaign can take.
 
     Without placeholders every message has the template's parts. With them, each field's
-    shortest and longest values (and whether any value forces UCS-2) bound the rendered texts:
-    the upper bound may be above the true maximum, never below, so the estimate errs high.
+    shortest and longest values (and whether any value forces UCS-2) bound the rendered texts,
+    and a placeholder's fallback stands in for the recipients who lack the field: the upper
+    bound may be above the true maximum, never below, so the estimate errs high.
     """
-    names = recipients.placeholders(template)
-    if not names or not found.list_ids:
-        parts = analyse(recipients.render(template, {})).parts
+    parsed = placeholders.parse(template)
+    if not parsed.names or not found.list_ids:
+        parts = analyse(parsed.render({})).parts
         return parts, parts
-    bare = recipients.PLACEHOLDER.sub("", template)
+    bare = parsed.bare
     bare_info = analyse(bare)
-    occurrences = dict.fromkeys(names, 0)
-    for match in recipients.PLACEHOLDER.finditer(template):
-        occurrences[match.group(1).strip()] += 1
     low_gsm = high_gsm = bare_info.units if bare_info.encoding == "GSM-7" else 0
     low_ucs = high_ucs = len(bare.encode("utf-16-le")) // 2
     ucs2_possible = ucs2_always = bare_info.encoding == "UCS-2"
-    for name in names:
-        fact = facts.get(name) or FieldFacts()
-        if fact.max_gsm is None:  # nobody has it: it renders empty
+    for placeholder in parsed.placeholders:
+        bounds = _value_bounds(facts.get(placeholder.name) or FieldFacts(), placeholder.fallback)
+        if bounds is None:  # nobody has it and there is no fallback: it renders empty
             continue
-        ucs2_possible |= fact.ucs2 > 0
-        ucs2_always |= fact.all_ucs2
-        n = occurrences[name]
-        empty = fact.missing > 0  # some get it empty: the shortest value is ""
-        low_gsm += 0 if empty else n * (fact.min_gsm or 0)
-        high_gsm += n * fact.max_gsm
-        low_ucs += 0 if empty else n * (fact.min_utf16 or 0)
-        high_ucs += n * (fact.max_utf16 or 0)
-    if found.pasted_only:  # they get the bare text (and are refused anyway: no fields)
-        ucs2_always = bare_info.encoding == "UCS-2"
+        min_gsm, max_gsm, min_ucs, max_ucs, possible, always = bounds
+        ucs2_possible |= possible
+        ucs2_always |= always
+        low_gsm += min_gsm
+        high_gsm += max_gsm
+        low_ucs += min_ucs
+        high_ucs += max_ucs
     low = _parts(low_ucs, True) if ucs2_always else _parts(low_gsm, False)
     high = max(_parts(high_ucs, True) if ucs2_possible else 0, _parts(high_gsm, False))
     return low, high
+
+
+def _value_bounds(
+    fact: FieldFacts, fallback: str | None
+) -> tuple[int, int, int, int, bool, bool] | None:
+    """What one placeholder adds to a rendered text: shortest and longest in GSM-7 septets and
+    in UTF-16 units, whether it can force UCS-2 and whether it always does. Recipients who
+    lack the field get the fallback (or nothing)."""
+    values = fact.max_gsm is not None
+    lacking = fact.missing > 0 or not values
+    if not values and not fallback:
+        return None
+    spare = field_stats.value_facts(fallback) if fallback else (0, 0, False)
+    gsm, ucs, always = [], [], []
+    if values:
+        gsm += [fact.min_gsm or 0, fact.max_gsm or 0]
+        ucs += [fact.min_utf16 or 0, fact.max_utf16 or 0]
+        always.append(fact.ucs2 == fact.filled > 0)
+    if lacking:
+        gsm.append(spare[0])
+        ucs.append(spare[1])
+        always.append(spare[2])
+    possible = fact.ucs2 > 0 or (lacking and spare[2])
+    return min(gsm), max(gsm), min(ucs), max(ucs), possible, all(always)

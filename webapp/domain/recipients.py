@@ -1,5 +1,6 @@
 """Who a campaign goes to: the chosen lists' phones and pasted numbers, each once, minus the
-team's stop list; and the contact fields its placeholders (``{name}``) are filled from.
+team's stop list; and the contact fields its placeholders (``{name}``, the grammar in
+:mod:`webapp.domain.placeholders`) are filled from, in SQL.
 
 A resend (``Campaign.resend_of``) goes instead to the phones of the source campaign's failed
 and unknown messages, each once (its lowest message id), minus the stop list, with the texts
@@ -11,7 +12,6 @@ Everything here is counted in SQL, so it stays quick on lists of millions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     Subquery,
     and_,
     distinct,
@@ -29,30 +30,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from webapp.domain import field_stats
+from webapp.domain import field_stats, placeholders
 from webapp.domain.contacts import field_names_of_lists
 from webapp.models import RESENDABLE_STATES, Contact, ContactList, Message, StopListEntry
 from webapp.phones import split_pasted
 
-# ``{name}``: a field name without braces or line breaks; spaces around it are ignored.
-PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
 CHUNK = 500  # phones per IN (...) list
-
-
-def placeholders(text: str) -> list[str]:
-    """The field names a text uses, in order of first appearance."""
-    return list(dict.fromkeys(m.group(1).strip() for m in PLACEHOLDER.finditer(text or "")))
-
-
-def render(text: str, fields: dict[str, Any] | None) -> str:
-    """The text with each ``{name}`` replaced by the recipient's field (empty when missing)."""
-    fields = fields or {}
-
-    def value(match: re.Match[str]) -> str:
-        found = fields.get(match.group(1).strip())
-        return "" if found is None else str(found)
-
-    return PLACEHOLDER.sub(value, text or "")
 
 
 @dataclass(frozen=True)
@@ -119,13 +102,26 @@ def field_value(name: str) -> ColumnElement[str]:
 
 
 def rendered_text(template: str) -> ColumnElement[str]:
-    """The template rendered for each contact in SQL: nested REPLACE of every ``{...}``."""
-    expression: ColumnElement[str] = literal(template)
-    for match in dict.fromkeys(m.group(0) for m in PLACEHOLDER.finditer(template)):
-        name = match[1:-1].strip()
-        value = func.coalesce(field_value(name), literal(""))
-        expression = func.replace(expression, literal(match), value)
-    return expression
+    """The template rendered for each contact in SQL, as :func:`placeholders.render` renders
+    it: its literal runs and fields joined with ``||`` (a field's value is never searched for
+    placeholders again, as nested REPLACE would), a missing or empty field replaced by the
+    placeholder's fallback. Joined as a balanced tree, so a text of many placeholders stays
+    within the databases' expression depth."""
+    terms: list[ColumnElement[str]] = []
+    for piece in placeholders.parse(template).pieces:
+        if isinstance(piece, str):
+            terms.append(literal(piece, String))
+        else:
+            filled = func.nullif(field_value(piece.name), literal("", String))
+            terms.append(func.coalesce(filled, literal(piece.fallback or "", String)))
+    return _joined(terms) if terms else literal("", String)
+
+
+def _joined(terms: list[ColumnElement[str]]) -> ColumnElement[str]:
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return _joined(terms[:middle]).concat(_joined(terms[middle:]))
 
 
 @dataclass

@@ -111,6 +111,17 @@ class ChangePasswordForm(ResetPasswordForm):
     )
 
 
+class PhoneForm(FlaskForm):
+    """One's own phone on the Account page: where test sends go by default."""
+
+    phone = StringField(
+        _l("Phone number"),
+        validators=[Length(max=40, message=_l("A phone number is at most 40 characters."))],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        render_kw={"inputmode": "tel", "autocomplete": "tel"},
+    )
+
+
 class EndSessionForm(FlaskForm):
     """Sign out one of one's own sessions from the Account page."""
 

@@ -12,7 +12,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import DateInput
 
 from webapp import periods
-from webapp.formatting import parse_amount
+from webapp.forms.fields import AmountField
 from webapp.models import Team
 
 # The ranges offered as links (their keys are the page's URLs), as presets of webapp/periods.py.
@@ -68,19 +68,19 @@ class RangeForm(Form):
 class WarningForm(FlaskForm):
     """The team's low-balance warning: warn while a balance type is below an amount."""
 
-    amount = StringField(
+    amount = AmountField(
         _l("Warn when the balance is below"),
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        render_kw={"inputmode": "decimal", "autocomplete": "off"},
+        not_an_amount=_l(
+            "Enter an amount in digits, like 1,500.00 or 1 500,50, "
+            "or leave it empty to turn the warning off."
+        ),
     )
     type = SelectField(_l("Balance"), choices=[], validate_choice=False)
-    threshold: Decimal | None = None  # the amount read by validate_amount
 
-    def validate_amount(self, field: StringField) -> None:
-        try:
-            self.threshold = parse_amount(field.data or "")
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+    @property
+    def threshold(self) -> Decimal | None:
+        """The amount read (None: the warning off)."""
+        return self.amount.data
 
     def validate_type(self, field: SelectField) -> None:
         if field.data not in [value for value, _label in field.choices]:

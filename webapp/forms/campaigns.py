@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -21,14 +22,12 @@ from wtforms import (
     TimeField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from webapp import timezones
+from webapp.domain import drafts
 from webapp.models import Campaign, ContactList, Team
-
-# The composer's sections where the errors of these fields are shown (the same names).
-READ_FIELDS = ("name", "pasted_numbers", "text", "wapurl")
 
 
 def _strip(value: object) -> object:
@@ -39,7 +38,10 @@ class ComposerForm(FlaskForm):
     """Everything a draft holds. Choices of lists and senders are set by the view; the
     composer's check, not the form, decides what stops sending, so nothing typed is refused."""
 
-    name = StringField(_l("Campaign name"), validators=[Length(max=200)], filters=[_strip])
+    # No length validators: they would render ``maxlength``, and the browser would cut what is
+    # typed or pasted without a word. The composer's check states each limit beside its field
+    # and reports what is past it (webapp.domain.composer); the request's size bounds them.
+    name = StringField(_l("Campaign name"), filters=[_strip])
     list_ids = SelectMultipleField(
         _l("Contact lists"),
         coerce=int,
@@ -49,20 +51,13 @@ class ComposerForm(FlaskForm):
         option_widget=CheckboxInput(),
     )
     pasted_numbers = TextAreaField(
-        _l("Numbers"),
-        validators=[Length(max=200_000, message=_l("Paste at most 200,000 characters."))],
-        render_kw={"rows": 4, "spellcheck": "false", "autocomplete": "off"},
+        _l("Numbers"), render_kw={"rows": 4, "spellcheck": "false", "autocomplete": "off"}
     )
-    text = TextAreaField(
-        _l("Message"),
-        validators=[Length(max=5_000, message=_l("A message can be at most 5,000 characters."))],
-        render_kw={"rows": 6},
-    )
+    text = TextAreaField(_l("Message"), render_kw={"rows": 6})
     sender = SelectField(_l("Sender name"), choices=[], validate_choice=False)
     flash = BooleanField(_l("Flash SMS: shown at once on the screen, not saved on the phone"))
     wapurl = StringField(
         _l("WAP-push link (optional)"),
-        validators=[Optional(), Length(max=300)],
         filters=[_strip],
         render_kw={"placeholder": "wap.example.ru", "autocomplete": "off"},
     )
@@ -77,6 +72,11 @@ class ComposerForm(FlaskForm):
     send_time = TimeField(
         _l("Time"), validators=[Optional()], format="%H:%M", render_kw={"type": "time"}
     )
+    # The draft's revision this form was filled from (drafts.version): a save over a newer
+    # one, made in another tab, is refused. Kept current by each autosave's answer.
+    version = HiddenField()
+    # This composer page, among the tabs open on the draft (see drafts.save_draft).
+    tab = HiddenField()
 
     @classmethod
     def of(cls, campaign: Campaign, team: Team) -> ComposerForm:
@@ -93,6 +93,8 @@ class ComposerForm(FlaskForm):
             "when": "at" if local else "now",
             "send_date": local.date() if local else None,
             "send_time": local.time().replace(second=0, microsecond=0) if local else None,
+            "version": drafts.version(campaign),
+            "tab": secrets.token_hex(8),
         }
         return cls(formdata=None, data=data)
 
@@ -113,9 +115,6 @@ class ComposerForm(FlaskForm):
                 errors["when"] = [_("Choose the date and the time to send at, or choose Send now.")]
             else:
                 send_at = timezones.local_to_utc(self.send_date.data, self.send_time.data, team)
-        for name in READ_FIELDS:
-            for error in getattr(self, name).errors:
-                errors.setdefault(name, []).append(str(error))
         values = {
             "name": self.name.data or "",
             "list_ids": [int(i) for i in (self.list_ids.data or [])],
@@ -134,6 +133,9 @@ class ConfirmForm(FlaskForm):
 
     version = HiddenField()
     recipients = HiddenField()
+    # Required when the estimate is more than the account has (campaigns.commit); its label
+    # states the shortfall (campaigns/_funds.html).
+    send_anyway = BooleanField(_l("Send anyway"))
 
     def expected(self) -> int:
         """The recipient count the person confirmed (-1 when the page sent none)."""

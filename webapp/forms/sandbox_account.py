@@ -6,29 +6,20 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
 from wtforms.validators import ValidationError
 
 from webapp.domain.sandbox_account import MAX_TOP_UP, too_much
-from webapp.formatting import parse_amount
+from webapp.forms.fields import AmountField
 
 
 class TopUpForm(FlaskForm):
     """An amount of RUB to add, typed as people type money ("1 000,50" too); a valid form holds
     it as :attr:`value`."""
 
-    amount = StringField(
-        _l("Amount, RUB"),
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        render_kw={"inputmode": "decimal", "autocomplete": "off"},
-    )
+    amount = AmountField(_l("Amount, RUB"), required=_l("Enter the amount to add."))
     value: Decimal | None = None
 
-    def validate_amount(self, field: StringField) -> None:
-        try:
-            value = parse_amount(field.data or "")
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
-        if value is None or not Decimal(0) < value <= MAX_TOP_UP:
+    def validate_amount(self, field: AmountField) -> None:
+        if not Decimal(0) < field.data <= MAX_TOP_UP:
             raise ValidationError(too_much())
-        self.value = value
+        self.value = field.data

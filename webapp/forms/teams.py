@@ -6,11 +6,13 @@ from __future__ import annotations
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, IntegerField, SelectField, StringField
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from webapp import timezones
+from webapp.formatting import PRICE_PLACES
+from webapp.forms.fields import AmountField
 from webapp.models import Role
 
 ROLE_CHOICES = [
@@ -54,13 +56,13 @@ class SendingSettingsForm(FlaskForm):
         _l("Phone region"), choices=_region_choices(), validators=[DataRequired()]
     )
     timezone = SelectField(_l("Time zone"), choices=[], validators=[DataRequired()])
-    price_per_part = DecimalField(
+    # Up to four decimals, as the column holds: a price may be a fraction of a kopeck.
+    price_per_part = AmountField(
         _l("Price per message part, RUB"),
-        places=4,
-        validators=[
-            InputRequired(_l("Enter the price per part.")),
-            NumberRange(min=0, max=1000, message=_l("Enter a price from 0 to 1,000 RUB.")),
-        ],
+        places=PRICE_PLACES,
+        required=_l("Enter the price per part."),
+        not_an_amount=_l("Enter the price in digits, like 2.50 or 2,75."),
+        validators=[NumberRange(min=0, max=1000, message=_l("Enter a price from 0 to 1,000 RUB."))],
     )
     send_rate = IntegerField(
         _l("Send rate, messages per second at most"),

@@ -24,6 +24,14 @@ _EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM7_EXTENSION))) + "]")
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
 
+# The most parts one message may take. The provider's page names no limit; the SMS standard's
+# concatenation header counts parts in one byte (3GPP TS 23.040 9.2.3.24.1: at most 255), but
+# operators and handsets do not reliably join that many (Twilio refuses bodies over 1,600
+# characters, about 10 parts), and 200 messages of the longest text must still make one
+# send.json body well under the 4 MB the sandbox takes: 10 UCS-2 parts are 670 UTF-16 units,
+# at most 2 KB of UTF-8 each, 400 KB for 200. Ten parts: 1,530 GSM-7 characters, 670 UCS-2.
+MAX_PARTS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class TextInfo:

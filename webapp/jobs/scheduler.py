@@ -31,6 +31,7 @@ def default_ticks() -> list[Tick]:
         dispatch,
         housekeeping,
         imports,
+        notifications,
         senders,
         statuses,
         uploads,
@@ -51,6 +52,8 @@ def default_ticks() -> list[Tick]:
         # and come soon after a campaign finishes.
         Tick("balance", balance.run, 10),
         Tick("housekeeping", housekeeping.run, 3600),
+        # Notifications the app has shown go out by mail too, where it is set up.
+        Tick("notification-mail", notifications.run, 10),
         # Every team hourly; a team without names yet (new, or on another gateway) soon.
         Tick("senders", senders.run, 5),
     ]

@@ -19,6 +19,14 @@ from webapp.models.campaign import (
     PendingStatus,
 )
 from webapp.models.contact import Contact, ContactImport, ContactList, ImportState, StopListEntry
+from webapp.models.message_template import MessageTemplate
+from webapp.models.notification import (
+    Delivery,
+    MailState,
+    Notification,
+    NotificationKind,
+    NotificationSetting,
+)
 from webapp.models.sender import SenderName
 from webapp.models.team import GatewayMode, Invitation, Membership, Role, Team
 from webapp.models.two_factor import RecoveryCode, TwoFactor
@@ -41,14 +49,20 @@ __all__ = [
     "Contact",
     "ContactImport",
     "ContactList",
+    "Delivery",
     "GatewayMode",
     "ImportState",
     "Invitation",
     "Lease",
     "LoginAttempt",
+    "MailState",
     "Membership",
     "Message",
     "MessageState",
+    "MessageTemplate",
+    "Notification",
+    "NotificationKind",
+    "NotificationSetting",
     "PendingStatus",
     "RecoveryCode",
     "Role",

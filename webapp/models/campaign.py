@@ -71,28 +71,43 @@ class Campaign(db.Model):
     """A broadcast: its text, sender, options and schedule, its lifecycle and its counters."""
 
     __tablename__ = "campaigns"
-    __table_args__ = (Index("ix_campaigns_state_scheduled", "state", "scheduled_at"),)
+    __table_args__ = (
+        Index("ix_campaigns_state_scheduled", "state", "scheduled_at"),
+        # The campaigns list: a team's campaigns newest first, by keyset pages.
+        Index("ix_campaigns_team_id_id", "team_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    name: Mapped[str] = mapped_column(String(200), default="")
+    # Name and link are kept as typed (text, not a cut): the composer's check refuses what is
+    # longer than a campaign may hold (composer.NAME_MAX, WAPURL_MAX).
+    name: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(16), default=CampaignState.DRAFT)
     text: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str | None] = mapped_column(String(32))
     flash: Mapped[bool] = mapped_column(default=False)
-    wapurl: Mapped[str | None] = mapped_column(String(300))
+    wapurl: Mapped[str | None] = mapped_column(Text)
     # Recipients as chosen in the composer: list ids and pasted numbers, kept with the draft.
     list_ids: Mapped[list] = mapped_column(JSON, default=list)
     pasted_numbers: Mapped[str] = mapped_column(Text, default="")
     # A resend: the campaign whose failed and unknown messages this one sends again (with
     # their texts as rendered then); its lists and pasted numbers stay empty.
-    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
-    # A test send: the campaign (a draft) whose rendered message this one sends to a few typed
-    # numbers, never to its recipients; kept out of the campaigns list.
-    test_of: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    # At most one resend per campaign, whatever the number of tabs or processes: the database
+    # refuses a second (a deleted resend draft frees its source to be resent again).
+    resend_of: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), unique=True
     )
+    # A test send: the campaign (a draft) whose rendered message this one sends to a few typed
+    # numbers, never to its recipients; kept out of the campaigns list. No foreign key: the id
+    # stays when the draft is deleted, so the test is still known as one.
+    test_of: Mapped[int | None] = mapped_column(index=True)
+    # The draft's revision: each save of the composer moves it on, and a save carrying an
+    # older one is refused (two tabs on one draft never overwrite each other silently).
+    revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The composer page (a random token each page carries) that saved the revision: a tab's
+    # own saves racing each other (a click before its autosave answered) are no conflict.
+    revision_tab: Mapped[str] = mapped_column(String(32), default="", server_default="")
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as possible
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it was committed
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

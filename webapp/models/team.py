@@ -69,7 +69,7 @@ class Team(db.Model):
     balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_failures: Mapped[int] = mapped_column(default=0)
     balance_error: Mapped[str] = mapped_column(String(500), default="")
-    # Owners and admins are warned while this type's balance is below the threshold.
+    # Owners, admins and senders are warned while this type's balance is below the threshold.
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     low_balance_type: Mapped[str] = mapped_column(String(16), default="RUB")
     low_balance_since: Mapped[datetime | None] = mapped_column(UTCDateTime)

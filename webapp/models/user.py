@@ -33,6 +33,8 @@ class User(UserMixin, db.Model):
     # longer read (sessions are rows of SignInSession, ended on the server).
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     last_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # Normalised like every phone (webapp.phones); a test send goes here unless another is typed.
+    phone: Mapped[str | None] = mapped_column(String(16))
 
     memberships: Mapped[list[Membership]] = relationship(  # noqa: F821
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -9,14 +9,18 @@ def register_blueprints(app: Flask) -> None:
         balance,
         campaigns,
         contacts,
+        drafts,
         gateway,
         invitations,
         main,
+        message_templates,
+        notifications,
         password_reset,
         reports,
         sandbox_account,
         senders,
         teams,
+        test_sends,
         two_factor,
     )
 
@@ -29,11 +33,15 @@ def register_blueprints(app: Flask) -> None:
         gateway,
         contacts,
         campaigns,
+        drafts,
+        message_templates,
+        test_sends,
         senders,
         balance,
         reports,
         two_factor,
         sandbox_account,
+        notifications,
     )
     for module in areas:
         app.register_blueprint(module.bp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -10,9 +10,16 @@ from sqlalchemy import func, select
 
 from webapp.domain import accounts, teams
 from webapp.extensions import db
-from webapp.forms.auth import ChangePasswordForm, EndSessionForm, SignInForm, SignUpForm
+from webapp.forms.auth import (
+    ChangePasswordForm,
+    EndSessionForm,
+    PhoneForm,
+    SignInForm,
+    SignUpForm,
+)
 from webapp.models import User
 from webapp.security import begin_session, end_session, safe_next_url
+from webapp.views.notifications import settings_form
 
 bp = Blueprint("auth", __name__)
 
@@ -38,7 +45,7 @@ def signup() -> ResponseReturnValue:
                 db.session, form.email.data, form.password.data, [form.team_name.data or ""]
             )
             name = form.team_name.data or _("%(email)s's team", email=user.email.split("@")[0])
-            teams.create_team(db.session, current_app.config, name, user)
+            team = teams.create_team(db.session, current_app.config, name, user)
         except (accounts.AccountError, teams.TeamError) as exc:
             db.session.rollback()
             form.email.errors.append(str(exc))
@@ -46,7 +53,7 @@ def signup() -> ResponseReturnValue:
             db.session.commit()
             begin_session(user)
             flash(_("Welcome! Your team is set up on the sandbox: you can send right away."))
-            return redirect(url_for("main.index"))
+            return redirect(url_for("main.index", team_id=team.id))
     return render_template("auth/signup.html", form=form)
 
 
@@ -101,12 +108,41 @@ def account() -> ResponseReturnValue:
         else:
             flash(_("Your password is changed. Other devices have been signed out."))
             return redirect(url_for("auth.account"))
+    return _account_page(form=form)
+
+
+@bp.post("/account/phone")
+@login_required
+def set_phone() -> ResponseReturnValue:
+    """One's own phone (test sends go there by default), read in the current team's region;
+    empty forgets it. A number that cannot be read is refused beside the field, as typed."""
+    phone_form = PhoneForm()
+    if phone_form.validate_on_submit():
+        region = g.team.phone_region if g.get("team") is not None else "RU"
+        try:
+            phone = accounts.set_phone(db.session, current_user, phone_form.phone.data, region)
+        except accounts.AccountError as exc:
+            phone_form.phone.errors.append(str(exc))
+        else:
+            flash(_("Your phone is saved.") if phone else _("Your phone is removed."))
+            return redirect(url_for("auth.account"))
+    return _account_page(phone_form=phone_form), 400
+
+
+def _account_page(
+    form: ChangePasswordForm | None = None, phone_form: PhoneForm | None = None
+) -> str:
+    if phone_form is None:
+        own = f"+{current_user.phone}" if current_user.phone else ""
+        phone_form = PhoneForm(formdata=None, phone=own)
     return render_template(
         "auth/account.html",
-        form=form,
+        form=form or ChangePasswordForm(formdata=None),
+        phone_form=phone_form,
         sessions=accounts.sessions_of(db.session, current_user),
         this_session=accounts.current_session_id(db.session, current_user),
         end_form=EndSessionForm(),
+        notify_form=settings_form(formdata=None),
     )
 
 

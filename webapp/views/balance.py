@@ -15,9 +15,9 @@ from flask_login import current_user
 
 from webapp import periods
 from webapp.access import Permission, current_team, team_required
-from webapp.domain import balance, gateway_calls
+from webapp.domain import balance, balance_history, gateway_calls
 from webapp.extensions import db
-from webapp.formatting import balance_amount, plain_money
+from webapp.formatting import balance_amount
 from webapp.forms.balance import RANGES, RangeForm, WarningForm
 from webapp.htmx import htmx_details
 from webapp.jobs.balance import configured_interval
@@ -122,7 +122,7 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
     if ranges.read(team, now):
         assert ranges.period is not None
         shown_types = {e.type for e in shown}
-        history = balance.history_over(db.session, team.id, ranges.period, shown_types)
+        history = balance_history.history_over(db.session, team.id, ranges.period, shown_types)
         context.update(
             history=history,
             resolution=RESOLUTION_LABELS.get(history.resolution, ""),
@@ -132,13 +132,13 @@ def _live_context(ranges: RangeForm, refresh_failure: str | None = None) -> dict
     return context
 
 
-def _chart(zone: str, history: balance.History) -> dict[str, Any]:
+def _chart(zone: str, history: balance_history.History) -> dict[str, Any]:
     """The chart's data for static/js/balance-chart.js: the period's bounds (the x axis spans
     all of it), unix times and one series per type (null where a reading lacks the type), in
     the team's time zone. The reading before the period, if any, is the first point, moved
     to the period's start: the balance there."""
     start, before, points = history.period.start, history.before, history.points
-    drawn = [balance.Point(start, before.balances), *points] if before else points
+    drawn = [balance_history.Point(start, before.balances), *points] if before else points
     return {
         "zone": zone,
         "timeLabel": _("Time"),
@@ -156,7 +156,7 @@ def _chart(zone: str, history: balance.History) -> dict[str, Any]:
     }
 
 
-def _fractional(type_: str, points: list[balance.Point]) -> bool:
+def _fractional(type_: str, points: list[balance_history.Point]) -> bool:
     return any(
         (v := p.balances.get(type_)) is not None and v != v.to_integral_value() for p in points
     )
@@ -178,6 +178,6 @@ def _warning_form() -> WarningForm:
     billed in stays at zero, and a warning on it would always be on."""
     team = current_team()
     types = balance.types_worth_showing(db.session, team.id)
-    form = WarningForm(amount=plain_money(team.low_balance_threshold), type=team.low_balance_type)
+    form = WarningForm(amount=team.low_balance_threshold, type=team.low_balance_type)
     form.type.choices = [(t, t) for t in types]
     return form

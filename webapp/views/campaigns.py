@@ -1,10 +1,10 @@
-"""Campaigns: the list, the composer (with its live check), confirmation, and the actions of a
-campaign's lifecycle (edit, cancel, pause, resume). Routes only: what a draft holds and what
-stops it is webapp.domain.composer, the lifecycle webapp.domain.campaigns."""
+"""Campaigns: the list, a campaign's page, the composer (with its live check), confirmation and
+sending; the routes after sending are in :mod:`webapp.views.campaign_actions`, on the same
+blueprint. Routes only: what stops a draft is webapp.domain.composer, the lifecycle
+webapp.domain.campaigns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -13,12 +13,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from webapp import csv_writer, timezones
+from webapp import periods, timezones
 from webapp.access import Permission, current_team, team_required, team_scoped
-from webapp.domain import campaigns, composer, gateway_health, senders
+from webapp.domain import campaign_list, campaigns, composer, drafts, funds, gateway_health, senders
 from webapp.domain import messages as table
 from webapp.extensions import db
-from webapp.formatting import plain_money
+from webapp.formatting import no_longer_a_draft
 from webapp.forms.campaigns import ComposerForm, ConfirmForm
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.models import Campaign, CampaignState, utcnow
@@ -27,21 +27,37 @@ bp = Blueprint("campaigns", __name__)
 
 S = CampaignState
 
-LIST_LIMIT = 200
-
 
 @bp.get("/campaigns")
 @team_required()
 def index() -> ResponseReturnValue:
-    """The team's campaigns, newest first, with their progress. The table polls itself while
-    any campaign on it can still change (slower while nothing does) and stops (286) after."""
-    rows = composer.recent(db.session, current_team().id, LIST_LIMIT)
-    live = any(table.is_live(c) for c in rows)
-    poll = _poll(rows, live)
-    context = {"campaigns": rows, "live": live, "poll": poll, "action_form": FlaskForm()}
+    """The team's campaigns, newest first, by keyset pages, searched by name and filtered by
+    state, sender and period (a GET form: its URL can be shared), with their progress. The
+    table polls itself while any campaign on its page can still change (slower while nothing
+    does) and stops (286) after."""
+    team, now = current_team(), utcnow()
+    choice = campaign_list.ListChoice.read(request.args, team, now)
+    cursor = {
+        "after": request.args.get("after", type=int),
+        "before": request.args.get("before", type=int),
+    }
+    found = campaign_list.page(db.session, team.id, choice, now, **cursor)
+    live = any(table.is_live(c) for c in found.rows)
+    context = {
+        "campaigns": found.rows,
+        "pages": found,
+        "choice": choice,
+        "here": {**choice.url_args(), **{k: v for k, v in cursor.items() if v}},
+        "sender_choices": campaign_list.sender_choices(db.session, team.id, choice.sender),
+        "period_choices": [(name, periods.LABELS[name]) for name in campaign_list.PERIODS],
+        "is_day": periods.is_day,
+        "live": live,
+        "poll": _poll(found.rows, live),
+        "action_form": FlaskForm(),
+    }
     if htmx_details().wants_fragment:
         return _fragment("campaigns/_campaigns.html", context)
-    return render_template("campaigns/index.html", **context)
+    return render_template("campaigns/index.html", **context), (400 if choice.errors else 200)
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -67,6 +83,8 @@ def show(campaign_id: int) -> ResponseReturnValue:
         "poll": _poll([campaign], live),
         "action_form": FlaskForm(),
         "gateway_silence": gateway_health.silence(current_team(), utcnow()),
+        "resent_as": drafts.resent_as(db.session, campaign),
+        "resend_source": drafts.resend_source(db.session, campaign),
     }
     if htmx_details().wants_fragment:
         return _fragment("campaigns/_live.html", context)
@@ -106,20 +124,31 @@ def edit(campaign_id: int) -> ResponseReturnValue:
     "Continue" goes to the confirmation once nothing stops the campaign."""
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state != S.DRAFT:
-        flash(_("This campaign is %(state)s: it is no longer a draft.", state=campaign.state))
+        flash(no_longer_a_draft(campaign))
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
     if campaign.resend_of is not None:
         # A resend has no lists or pasted numbers to choose, and its texts were rendered for
         # the source campaign: it is sent as it is, or not at all.
-        flash(_("A resend cannot be edited: send it as it is, or cancel it."))
+        flash(_("A resend cannot be edited: send it as it is, or delete it."))
         return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
     if request.method == "GET":
-        # Opening the composer writes nothing and calls no gateway: the team's default
-        # sender is preselected (saved with the first change), and sender names not yet
-        # fetched come from the worker's senders tick or the Senders page's refresh.
+        # Opening the composer calls no gateway: the team's default sender is preselected
+        # (saved with the first change), and sender names not yet fetched come from the
+        # worker's senders tick or the Senders page's refresh. A balance reading older than
+        # a minute is asked of the worker, once per visit (the live panel only reads it).
+        funds.ask_for_fresh(db.session, current_team(), utcnow())
         return _composer(_form(campaign), campaign, preselected=True)
-    form, errors = _save(campaign)
+    form, errors, saved = _save(campaign)
+    if saved == drafts.Saved.NOT_A_DRAFT:
+        flash(_("This campaign is no longer a draft, so your changes were not saved."), "error")
+        return redirect(url_for("campaigns.index"))
+    if saved == drafts.Saved.CHANGED_ELSEWHERE:
+        # Nothing was saved; the page keeps what was typed and offers the choice.
+        return _composer(form, campaign, show_errors=True, conflict=True), 409
     action = request.form.get("action", "preview")
+    if request.form.get("overwrite"):
+        flash(_("Your version is saved; the one from the other tab is replaced."))
+        return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
     if action == "save":
         flash(_("Draft saved."))
         return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
@@ -139,34 +168,54 @@ def preview(campaign_id: int) -> ResponseReturnValue:
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state != S.DRAFT or campaign.resend_of is not None:
         return render_template("campaigns/_check.html", campaign=campaign, result=None)
-    form, errors = _save(campaign)
+    form, errors, saved = _save(campaign)
+    if saved == drafts.Saved.NOT_A_DRAFT:
+        return render_template("campaigns/_check.html", campaign=campaign, result=None)
+    conflict = saved == drafts.Saved.CHANGED_ELSEWHERE
     result = composer.check(db.session, current_team(), campaign, utcnow(), errors)
     if is_htmx():
-        return render_template(
-            "campaigns/_check.html", campaign=campaign, result=result, show_errors=True
+        html = render_template(
+            "campaigns/_check.html",
+            campaign=campaign,
+            result=result,
+            show_errors=True,
+            conflict=conflict,
         )
-    return _composer(form, campaign, result, show_errors=True)
+        # Saved: the form's hidden version moves on with the draft (an out-of-band swap).
+        return (
+            html
+            if conflict
+            else html
+            + render_template("campaigns/_draft_version.html", version=drafts.version(campaign))
+        )
+    return _composer(form, campaign, result, show_errors=True, conflict=conflict)
 
 
 def _form(campaign: Campaign | None = None) -> ComposerForm:
     """The composer's form, as posted (or as ``campaign`` holds it), with its choices."""
     team = current_team()
     form = ComposerForm() if campaign is None else ComposerForm.of(campaign, team)
-    form.offer(composer.team_lists(db.session, team.id), senders.usable_names(db.session, team.id))
+    form.offer(drafts.team_lists(db.session, team.id), senders.usable_names(db.session, team.id))
     if campaign is not None and not campaign.sender:
         form.sender.data = senders.default_name(db.session, team.id) or ""
     return form
 
 
-def _save(campaign: Campaign) -> tuple[ComposerForm, dict[str, list[str]]]:
-    """Store the posted form in the draft; the form, and the errors of fields that could not
-    be read, by composer section."""
+def _save(campaign: Campaign) -> tuple[ComposerForm, dict[str, list[str]], drafts.Saved]:
+    """Store the posted form in the draft if the draft is still at the revision the form
+    carries (or the one "Keep mine" names, ``overwrite``); the form (its version moved on
+    when saved), the errors of fields that could not be read by composer section, and what
+    became of the save."""
     form = _form()
     form.validate()
     values, errors = form.draft(current_team())
-    composer.save_draft(db.session, campaign, values)
+    overwrite = drafts.read_revision(request.form.get("overwrite"))
+    revision = overwrite if overwrite is not None else drafts.read_revision(form.version.data)
+    saved = drafts.save_draft(db.session, campaign, values, revision, form.tab.data or "")
     db.session.commit()
-    return form, errors
+    if saved == drafts.Saved.SAVED:
+        form.version.data = drafts.version(campaign)
+    return form, errors, saved
 
 
 def _composer(
@@ -176,6 +225,7 @@ def _composer(
     *,
     show_errors: bool = False,
     preselected: bool = False,
+    conflict: bool = False,
 ) -> str:
     team = current_team()
     sender = (form.sender.data or None) if preselected else None
@@ -185,6 +235,7 @@ def _composer(
         campaign=campaign,
         result=result or composer.check(db.session, team, campaign, utcnow(), sender=sender),
         show_errors=show_errors,
+        conflict=conflict,
         senders_unknown=not senders.ever_synced(db.session, team.id),
         limits=composer.LIMITS,
         now_local=timezones.shown(utcnow(), team),
@@ -201,15 +252,51 @@ def confirm(campaign_id: int) -> ResponseReturnValue:
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state != S.DRAFT:
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    funds.ask_for_fresh(db.session, current_team(), utcnow())  # read by the worker, not here
     result = composer.check(db.session, current_team(), campaign, utcnow())
-    form = ConfirmForm(version=composer.version(campaign), recipients=result.recipients.count)
+    form = ConfirmForm(version=drafts.version(campaign), recipients=result.recipients.count)
+    return _confirmation(campaign, result, form)
+
+
+def _confirmation(
+    campaign: Campaign, result: composer.Check, form: ConfirmForm, *, refused: bool = False
+) -> str:
+    """The confirmation page; ``refused``: a send refused because the account does not cover
+    the estimate and "Send anyway" was not chosen (said beside that box)."""
     return render_template(
         "campaigns/confirm.html",
         campaign=campaign,
         result=result,
         form=form,
-        source=composer.resend_source(db.session, campaign),
+        refused=refused,
+        source=drafts.resend_source(db.session, campaign),
     )
+
+
+@bp.get("/campaigns/<int:campaign_id>/funds")
+@team_required(Permission.SEND)
+def funds_now(campaign_id: int) -> ResponseReturnValue:
+    """What the account has against a draft's estimate, alone (htmx): the composer's live
+    panel and the confirmation page ask for it a few times while a fresh reading of the
+    balance is on its way from the worker, then stop (286). Reads the stored snapshot only."""
+    campaign = team_scoped(Campaign, campaign_id)
+    if campaign.state != S.DRAFT:
+        return stop_polling(current_app.make_response(""))
+    result = composer.check(db.session, current_team(), campaign, utcnow())
+    polls = request.args.get("polls", default=0, type=int)
+    confirming = request.args.get("confirming") == "1"
+    form = ConfirmForm(formdata=request.args if confirming else None, meta={"csrf": False})
+    html = render_template(
+        "campaigns/_funds.html",
+        campaign=campaign,
+        result=result,
+        polls=polls,
+        confirming=confirming,
+        form=form,
+    )
+    response = current_app.make_response(html)
+    again = result.funds is not None and result.funds.poll_again(polls)
+    return response if again else stop_polling(response)
 
 
 @bp.post("/campaigns/<int:campaign_id>/send")
@@ -221,11 +308,23 @@ def send(campaign_id: int) -> ResponseReturnValue:
     if campaign.state != S.DRAFT:
         flash(_("This campaign was sent already."), "warning")
         return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    if form.version.data != composer.version(campaign):
+    if form.version.data != drafts.version(campaign):
         flash(_("The draft changed since this page was shown. Check it again."), "warning")
         return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
     try:
-        created = campaigns.commit(db.session, campaign, current_user, expected=form.expected())
+        created = campaigns.commit(
+            db.session,
+            campaign,
+            current_user,
+            expected=form.expected(),
+            send_anyway=bool(form.send_anyway.data),
+            revision=drafts.read_revision(form.version.data),
+        )
+    except campaigns.NotCovered:
+        # Said beside the "Send anyway" box, on the page as it was; the draft is untouched.
+        db.session.rollback()
+        result = composer.check(db.session, current_team(), campaign, utcnow())
+        return _confirmation(campaign, result, form, refused=True), 400
     except campaigns.CampaignError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -238,91 +337,5 @@ def send(campaign_id: int) -> ResponseReturnValue:
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 
-# -- after sending -------------------------------------------------------------------------------
-
-# The lifecycle's actions, each a route of its own name (``campaigns.cancel``, ...).
-ACTIONS = {
-    "reopen": campaigns.edit,  # a scheduled campaign back to a draft, before it starts
-    "cancel": campaigns.cancel,
-    "pause": campaigns.pause,
-    "resume": campaigns.resume,
-}
-
-
-def _act(campaign_id: int, action: str) -> ResponseReturnValue:
-    campaign = team_scoped(Campaign, campaign_id)
-    try:
-        cancelled = ACTIONS[action](db.session, campaign, current_user)
-    except campaigns.CampaignError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    if action == "reopen":
-        flash(_("Back to a draft: its messages were removed. Send it again when ready."))
-        return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
-    if action == "cancel":
-        flash(_("Cancelled. %(n)s messages not yet sent will not be sent.", n=cancelled or 0))
-    elif action == "pause":
-        flash(_("Paused. No more messages are sent until you resume."))
-    else:
-        flash(_("Resumed."))
-    return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-
-
-for _action in ACTIONS:
-    bp.add_url_rule(
-        f"/campaigns/<int:campaign_id>/{_action}",
-        endpoint=_action,
-        view_func=team_required(Permission.SEND)(_act),
-        methods=["POST"],
-        defaults={"action": _action},
-    )
-
-
-# -- export and resend ---------------------------------------------------------------------------
-
-
-@bp.get("/campaigns/<int:campaign_id>/messages.csv")
-@team_required()
-def export(campaign_id: int) -> ResponseReturnValue:
-    """The message table, with its filters, as CSV: streamed by keyset chunks, so a million
-    rows never sit in memory. UTF-8 with a BOM, so that Excel reads Cyrillic right."""
-    campaign = team_scoped(Campaign, campaign_id)
-    filters = table.Filters.from_args(request.args)
-    zone = timezones.team_zone(current_team())
-    team_id = campaign.team_id
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def rows() -> Iterator[list[Any]]:
-        # An app context (a database session) of its own, only while the body is read; not
-        # stream_with_context, which would keep the whole request open until the last byte,
-        # or for ever when a client never reads the body.
-        with app.app_context():
-            yield list(table.EXPORT_COLUMNS)
-            for row in table.export_rows(db.session, team_id, campaign_id, filters):
-                phone, state, status, parts, cost, *times = row
-                local = [timezones.iso_in_zone(t, zone) for t in times]
-                yield [phone, state, status, parts, plain_money(cost), *local]
-
-    name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"
-    return csv_writer.download(rows(), name)
-
-
-@bp.post("/campaigns/<int:campaign_id>/resend")
-@team_required(Permission.SEND)
-def resend(campaign_id: int) -> ResponseReturnValue:
-    """Start a new draft that resends the campaign's failed and unknown messages (each phone
-    once, with the text it had), with the same sender and options, and open its confirmation:
-    nothing is sent until that is confirmed. The draft names its source (``resend_of``); its
-    messages are copied from the source's in SQL when it is sent, however many there are.
-    Pressed again while that draft is unsent, it opens the same draft."""
-    campaign = team_scoped(Campaign, campaign_id)
-    name = _("Resend of %(name)s", name=campaign.name)
-    resend = composer.draft_resend(db.session, current_team(), campaign, current_user, name)
-    if resend is None:
-        flash(_("This campaign has no failed or unknown messages to resend."), "warning")
-        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
-    draft, created = resend
-    db.session.commit()
-    if not created:
-        flash(_("This resend is already waiting for your confirmation."))
-    return redirect(url_for("campaigns.confirm", campaign_id=draft.id))
+# The routes after sending (lifecycle actions, export, resend) are on this blueprint too.
+from webapp.views import campaign_actions  # noqa: E402, F401

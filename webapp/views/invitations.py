@@ -54,4 +54,4 @@ def _join(invitation: Invitation, user) -> ResponseReturnValue:
     db.session.commit()
     session["team_id"] = membership.team_id
     flash(_("You joined %(team)s as %(role)s.", team=membership.team.name, role=membership.role))
-    return redirect(url_for("main.index"))
+    return redirect(url_for("main.index", team_id=membership.team_id))

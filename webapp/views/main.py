@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.access import team_page
 from webapp.domain import gateways, home
 from webapp.domain import messages as table
 from webapp.extensions import db
@@ -16,6 +17,7 @@ bp = Blueprint("main", __name__)
 
 
 @bp.get("/")
+@team_page
 def index() -> ResponseReturnValue:
     """Signed out: what this is and how to start. Signed in: the current team at a glance,
     kept up to date by polling (the same template's live region) while a campaign is sending,

@@ -160,7 +160,7 @@ def _remove(membership: Membership, done: str) -> ResponseReturnValue:
     if membership.user_id == current_user.id:
         session.pop("team_id", None)
         flash(done)
-        return redirect(url_for("main.index"))
+        return redirect(url_for("main.index", team_id=None))  # not the team just left
     flash(done)
     return redirect(url_for("teams.members"))
 
@@ -175,7 +175,7 @@ def new() -> ResponseReturnValue:
         db.session.commit()
         session["team_id"] = team.id
         flash(_("Team %(name)s is ready, on the sandbox.", name=team.name))
-        return redirect(url_for("main.index"))
+        return redirect(url_for("main.index", team_id=team.id))
     return render_template("teams/new.html", form=form)
 
 
@@ -189,7 +189,7 @@ def switch() -> ResponseReturnValue:
         abort(404)
     team = switch_team(team_id)
     flash(_("Now working in %(team)s.", team=team.name))
-    return redirect(url_for("main.index"))
+    return redirect(url_for("main.index", team_id=team.id))
 
 
 @bp.route("/team/settings", methods=["GET", "POST"])
@@ -248,7 +248,7 @@ def delete() -> ResponseReturnValue:
     db.session.commit()
     session.pop("team_id", None)
     flash(_("Team %(name)s was deleted.", name=name))
-    return redirect(url_for("main.index"))
+    return redirect(url_for("main.index", team_id=None))  # not the team just deleted
 
 
 @bp.get("/team/audit")

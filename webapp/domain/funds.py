@@ -1,0 +1,121 @@
+"""What the account has, against what a campaign will cost: does it cover the estimate, and
+about how many of the messages when it does not.
+
+The composer's check fills it in (``composer.Check.funds``), so the composer's live panel, the
+confirmation page and :func:`webapp.domain.campaigns.commit` (which refuses a campaign it does
+not cover unless the person chose to send anyway) all read the one rule here.
+
+An account billed in money compares RUB (balance plus credit) with the estimated cost; one
+billed in SMS compares its parts with the parts the messages take (which of the two an account
+is billed in is :func:`webapp.domain.balance.billed_in`). The figures are the latest stored
+snapshot, never a gateway call: the live panel checks on every keystroke. A reading older than
+:data:`FRESH` is asked for again when the composer or the confirmation page opens
+(:func:`ask_for_fresh`), and the worker's balance tick takes it within seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from webapp.domain import balance
+from webapp.models import Team
+
+# A reading older than this is read again before sending (in the background).
+FRESH = timedelta(minutes=1)
+# The live panel asks again for a reading under way at most this often and this many times
+# (the worker's balance tick runs every 10 s; its gateway call has a deadline of its own).
+POLL_SECONDS = 3
+POLLS = 10
+
+
+@dataclass(frozen=True)
+class Funds:
+    """What the account has (``available``, of ``type``: "RUB" or "SMS") against what the
+    campaign needs (``needed``: its estimated cost in RUB, or its parts in SMS) for its
+    ``messages``, each taking at most ``per_message`` (RUB or parts).
+
+    ``available`` is None when the balance was never read; ``as_of`` is when the reading was
+    taken; ``failure`` says why the last attempt to read it failed ("" when it did not), and
+    ``stale`` that the reading is older than :data:`FRESH`.
+    """
+
+    type: str
+    needed: Decimal
+    messages: int
+    per_message: Decimal
+    available: Decimal | None
+    as_of: datetime | None
+    failure: str
+    stale: bool
+
+    @property
+    def known(self) -> bool:
+        return self.available is not None
+
+    @property
+    def short(self) -> bool:
+        """What the account has does not cover the estimate."""
+        return self.available is not None and self.messages > 0 and self.needed > self.available
+
+    @property
+    def covers(self) -> int:
+        """About how many of the messages what the account has pays for (at the largest
+        message's parts, as the estimate is): all of them when it is not short."""
+        if not self.short:
+            return self.messages
+        assert self.available is not None
+        if self.available <= 0:
+            return 0
+        if self.per_message <= 0:
+            return self.messages
+        return min(self.messages, int(self.available // self.per_message))
+
+    poll_seconds = POLL_SECONDS
+
+    def poll_again(self, polls: int) -> bool:
+        """Whether the page, having asked ``polls`` times already, asks once more for a
+        reading that is still older than :data:`FRESH` (the worker is reading it)."""
+        return self.stale and 0 <= polls < POLLS
+
+
+def of(
+    session: Session,
+    team: Team,
+    now: datetime,
+    *,
+    messages: int,
+    parts_each: int,
+    estimate: Decimal,
+) -> Funds:
+    """The team's funds against a campaign of ``messages`` taking up to ``parts_each`` parts
+    each, estimated at ``estimate`` RUB, from the latest snapshot."""
+    entries = balance.latest(session, team.id)
+    kind, entry = balance.billed_in(entries)
+    if kind == "SMS":
+        needed, per_message = Decimal(messages * parts_each), Decimal(parts_each)
+    else:
+        needed, per_message = estimate, Decimal(team.price_per_part or 0) * parts_each
+    as_of = entries[0].taken_at if entries else None
+    return Funds(
+        type=kind,
+        needed=needed,
+        messages=messages,
+        per_message=per_message,
+        available=entry.available if entry is not None else None,
+        as_of=as_of,
+        failure=team.balance_error or "",
+        stale=as_of is None or now - as_of > FRESH,
+    )
+
+
+def ask_for_fresh(session: Session, team: Team, now: datetime) -> bool:
+    """Have the worker read the balance now if the last reading (or attempt) is older than
+    :data:`FRESH`: once per composer or confirmation visit at most, never per keystroke, and
+    at most once a minute per team however many pages ask. Commits; whether it asked."""
+    asked = balance.ask_soon(session, team.id, now, FRESH)
+    session.commit()
+    return asked
