@@ -174,21 +174,53 @@ def test_a_deleted_resend_draft_frees_its_campaign_to_be_resent(app, ann, team_i
     assert [state for _, state in resends_of(app, source_id)] == ["draft"]
 
 
-def test_a_cancelled_resend_stays_the_resend(app, ann, team_id):
-    """What a cancelled resend sent must not be sent twice: its source still links to it and
-    offers nothing again."""
-    source_id = finished_campaign(app, team_id, ["failed"])
+def send_resend(ann, source_id: int) -> int:
     draft_id = confirm_id(ann.post(f"/campaigns/{source_id}/resend").location)
     confirm = ann.get(f"/campaigns/{draft_id}/confirm").text
     ann.post(
         f"/campaigns/{draft_id}/send",
         {"version": hidden(confirm, "version"), "recipients": hidden(confirm, "recipients")},
     )
-    ann.post(f"/campaigns/{draft_id}/cancel")
-    assert resends_of(app, source_id) == [(draft_id, "cancelled")]
+    return draft_id
+
+
+def test_a_cancelled_resend_that_sent_some_stays_the_resend(app, ann, team_id):
+    """What a cancelled resend sent must not be sent twice: its source still links to it and
+    offers nothing again."""
+    source_id = finished_campaign(app, team_id, ["failed", "failed"])
+    resend_id = send_resend(ann, source_id)
+    with app.app_context():  # the worker sent one of its two before it was cancelled
+        first = db.session.scalar(
+            sa.select(sa.func.min(Message.id)).where(Message.campaign_id == resend_id)
+        )
+        db.session.execute(sa.update(Message).where(Message.id == first).values(state="accepted"))
+        db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == resend_id)
+            .values(queued=Campaign.queued - 1, accepted=1)
+        )
+        db.session.commit()
+    ann.post(f"/campaigns/{resend_id}/cancel")
+    assert resends_of(app, source_id) == [(resend_id, "cancelled")]
     page = ann.get(f"/campaigns/{source_id}").text
     assert "(cancelled)" in text_of(page, "resent-as")
     assert "Resend failed and unknown" not in page
+
+
+def test_a_resend_cancelled_before_it_sent_anything_lets_its_campaign_be_resent(
+    app, ann, team_id
+):
+    source_id = finished_campaign(app, team_id, ["failed"])
+    resend_id = send_resend(ann, source_id)
+    ann.post(f"/campaigns/{resend_id}/cancel")
+    page = ann.get(f"/campaigns/{source_id}").text
+    assert 'data-testid="resent-as"' not in page
+    assert "Resend failed and unknown" in page
+    again = confirm_id(ann.post(f"/campaigns/{source_id}/resend").location)
+    assert again != resend_id
+    assert resends_of(app, source_id) == [(again, "draft")]
+    with app.app_context():  # the cancelled one stays, as a campaign of its own
+        assert db.session.get(Campaign, resend_id).state == "cancelled"
 
 
 # -- drafts are deleted --------------------------------------------------------------------------

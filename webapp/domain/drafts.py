@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import and_, delete, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -53,6 +53,14 @@ def resend_draft(
     there = resent_as(session, source)
     if there is not None:
         return there, False
+    # A resend cancelled before it sent anything resent nothing: it lets go of its source,
+    # which may be resent again (a resend that sent some keeps it: those phones got it).
+    session.execute(
+        update(Campaign)
+        .where(Campaign.team_id == source.team_id, Campaign.resend_of == source.id)
+        .values(resend_of=None)
+        .execution_options(synchronize_session=False)
+    )
     try:
         with session.begin_nested():
             draft = new_draft(session, team, by)
@@ -72,9 +80,14 @@ def resend_draft(
 
 def resent_as(session: Session, source: Campaign) -> Campaign | None:
     """The campaign that resends ``source``'s failed and unknown messages (a draft waiting
-    for its confirmation, or sent), of the same team only; None when there is none."""
+    for its confirmation, or sent), of the same team only; None when there is none, or when
+    it was cancelled before it sent anything (then it resent nothing)."""
     return session.scalar(
-        select(Campaign).where(Campaign.team_id == source.team_id, Campaign.resend_of == source.id)
+        select(Campaign).where(
+            Campaign.team_id == source.team_id,
+            Campaign.resend_of == source.id,
+            ~and_(Campaign.state == S.CANCELLED, Campaign.cancelled == Campaign.recipients),
+        )
     )
 
 
