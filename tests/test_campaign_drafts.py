@@ -207,9 +207,7 @@ def test_a_cancelled_resend_that_sent_some_stays_the_resend(app, ann, team_id):
     assert "Resend failed and unknown" not in page
 
 
-def test_a_resend_cancelled_before_it_sent_anything_lets_its_campaign_be_resent(
-    app, ann, team_id
-):
+def test_a_resend_cancelled_before_it_sent_anything_lets_its_campaign_be_resent(app, ann, team_id):
     source_id = finished_campaign(app, team_id, ["failed"])
     resend_id = send_resend(ann, source_id)
     ann.post(f"/campaigns/{resend_id}/cancel")

@@ -177,6 +177,48 @@ def test_the_live_panel_and_the_confirmation_state_the_shortfall(app, ann):
     assert 'name="send_anyway"' not in ann.get(f"/campaigns/{small}/confirm").text
 
 
+def test_what_other_campaigns_still_have_to_send_is_held_for_them(app, ann):
+    """Two campaigns that each fit the balance but not together are not both sent without a
+    word: a committed campaign's estimate, for its messages not sent yet, is held."""
+    team = team_of(app, ann)
+    read_balance(ann)  # 1,000.00 RUB
+    people = big_list(app, team.id, 240)  # 240 × 2.50 = 600.00 RUB each
+    first = draft_to(ann, people)
+    assert not the_check(app, team.id, first).funds.short
+    assert send_form(ann, first).status_code == 302
+    assert load(app, first).estimate == Decimal("600.00")
+
+    second = draft_to(ann, people, text="Second wave")
+    found = the_check(app, team.id, second).funds
+    assert (found.held, found.held_by, found.spendable) == (Decimal("600.00"), 1, Decimal("400"))
+    assert found.short and found.covers == 160
+    panel = unescape(preview(ann, second, list_ids=[people], text="Second wave"))
+    assert (
+        "600.00 RUB of it is still to be spent by 1 other campaign scheduled or sending: "
+        "400.00 RUB is left for this one." in text_of(panel, "funds-held")
+    )
+    assert "400.00 RUB covers about 160 of 240 messages." in text_of(panel, "shortfall")
+    assert send_form(ann, second).status_code == 400  # not without "Send anyway"
+
+    # Half of the first sent: half of its estimate is still held.
+    with app.app_context():
+        db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == first)
+            .values(state="sending", queued=120, accepted=120)
+        )
+        db.session.commit()
+    found = the_check(app, team.id, second).funds
+    assert (found.held, found.short) == (Decimal("300.00"), False)
+    # Once it is final it holds nothing.
+    with app.app_context():
+        db.session.execute(
+            sa.update(Campaign).where(Campaign.id == first).values(state="cancelled")
+        )
+        db.session.commit()
+    assert the_check(app, team.id, second).funds.held == 0
+
+
 def test_a_shortfall_is_sent_only_when_the_person_chooses_to_send_anyway(app, ann, sandbox):
     team = team_of(app, ann)
     read_balance(ann)

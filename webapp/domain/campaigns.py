@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from webapp.domain import counters, notifications
 from webapp.domain.audit import record
 from webapp.domain.campaign_messages import create_messages, refresh_statistics
-from webapp.domain.composer import check
+from webapp.domain.composer import Check, check
 from webapp.domain.funds import Funds
-from webapp.domain.recipients import Recipients
 from webapp.formatting import plain_money
 from webapp.models import (
     COUNTED_STATES,
@@ -50,8 +49,9 @@ class NotCovered(CampaignError):
 
     def __init__(self, funds: Funds) -> None:
         super().__init__(
-            f"The account has {plain_money(funds.available)} {funds.type}, which covers about "
-            f"{funds.covers:,} of {funds.messages:,} messages. Choose to send anyway, or top up."
+            f"The account has {plain_money(funds.spendable)} {funds.type} left for it, which "
+            f"covers about {funds.covers:,} of {funds.messages:,} messages. Choose to send "
+            "anyway, or top up."
         )
         self.funds = funds
 
@@ -165,7 +165,8 @@ def commit(
     now = now or utcnow()
     team = session.get(Team, campaign.team_id)
     assert team is not None
-    found, shortfall = _confirmed_recipients(session, team, campaign, now, expected, send_anyway)
+    result, shortfall = _confirmed(session, team, campaign, now, expected, send_anyway)
+    found = result.recipients
     send_at = campaign.send_at or now
     event = transition(
         session,
@@ -181,6 +182,8 @@ def commit(
             "finished_at": None,
             "pause_reason": "",
             "price_per_part": team.price_per_part,
+            "estimate": result.estimate,
+            "estimate_parts": found.count * result.parts[1],
         },
         details={
             "sender": campaign.sender,
@@ -217,15 +220,15 @@ def _queue_messages(session: Session, campaign: Campaign, found: Any, event: Aud
     return created
 
 
-def _confirmed_recipients(
+def _confirmed(
     session: Session,
     team: Team,
     campaign: Campaign,
     now: datetime,
     expected: int | None,
     send_anyway: bool = False,
-) -> tuple[Recipients, dict[str, Any]]:
-    """The draft's recipients, if it may be sent as the person confirmed it, and the audit
+) -> tuple[Check, dict[str, Any]]:
+    """The draft's check, if it may be sent as the person confirmed it, and the audit
     details of a shortfall the person chose to send anyway (empty when there is none)."""
     result = check(session, team, campaign, now)
     if campaign.state != S.DRAFT:
@@ -239,13 +242,14 @@ def _confirmed_recipients(
         )
     funds = result.funds
     if funds is None or not funds.short:
-        return result.recipients, {}
+        return result, {}
     if not send_anyway:
         raise NotCovered(funds)
-    return result.recipients, {
+    return result, {
         "sent_anyway": True,
         "balance_type": funds.type,
         "available": plain_money(funds.available),
+        "held": plain_money(funds.held),
         "needed": plain_money(funds.needed),
     }
 

@@ -166,9 +166,7 @@ def check(
     _check_name_and_link(result, campaign)
     _check_time(result, team, now)
     count, parts_each = result.recipients.count, result.parts[1]
-    result.funds = funds.of(
-        session, team, now, messages=count, parts_each=parts_each, estimate=result.estimate
-    )
+    result.funds = funds.of(session, team, now, count, parts_each, result.estimate, campaign.id)
     return result
 
 

@@ -165,7 +165,7 @@ def send_test(
         session.rollback()
         funds = exc.funds
         raise TestSendError(
-            f"The account has {plain_money(funds.available or 0)} {funds.type}, not enough for "
+            f"The account has {plain_money(funds.spendable or 0)} {funds.type}, not enough for "
             f"this test ({plain_money(funds.needed)} {funds.type}). Top up the account first."
         ) from exc
     except campaigns.CampaignError as exc:

@@ -117,6 +117,11 @@ class Campaign(db.Model):
     failed_attempts: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     price_per_part: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal(0))
+    # What the composer's check estimated when it was committed: RUB, and parts (at most). The
+    # share its unsent messages stand for is held for it when another campaign is checked
+    # against the balance (webapp/domain/funds.py).
+    estimate: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    estimate_parts: Mapped[int] = mapped_column(BigInteger, default=0)
     recipients: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
