@@ -109,3 +109,32 @@ def test_send_a_test_to_ones_own_phone_and_see_it_delivered(live_server, page: P
     assert fits(page)
     page.set_viewport_size({"width": 1280, "height": 900})
     assert fits(page)
+
+
+def test_a_template_replaces_the_message_only_once_confirmed(live_server, page: Page) -> None:
+    url = live_server.url
+    sign_up(page, url, "tess@example.com", "Tess Team")
+    page.goto(url + "/templates")
+    page.get_by_role("link", name=re.compile("New template")).first.click()
+    page.get_by_label("Template name").fill("Promo")
+    page.get_by_label(re.compile("^(Text|Message)")).first.fill("Template text")
+    page.get_by_role("button", name=re.compile("Save|Create")).click()
+    nav_link(page, "Campaigns").click()
+    page.get_by_role("button", name="New campaign").click()
+    message = page.get_by_label("Message", exact=True)
+    message.fill("My own words")
+    page.get_by_label("Campaign name").click()  # the autosave on leaving the field
+    expect(page.get_by_test_id("composer-check").get_by_test_id("text-counter")).to_contain_text(
+        "12 characters"
+    )
+
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.get_by_role("button", name="Use template").click()
+    expect(message).to_have_value("My own words")  # dismissed: nothing replaced
+    assert asked == ["Replace the message with the template’s text?"]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Use template").click()
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Template text")
+    expect(page.locator(".flashes")).to_contain_text("The text of “Promo” is in the draft.")
