@@ -345,6 +345,12 @@ def test_two_tabs_never_overwrite_each_other_silently(app, ann, team_id):
     )
     assert page.status_code == 409
     assert "From tab B</textarea>" in page.text and 'data-testid="draft-conflict"' in page.text
+    # The summary at the top says why, and links to the choice (not the other version's todo).
+    summary = re.findall(r'data-testid="error-summary".*?<ul>(.*?)</ul>', page.text, re.S)
+    assert [item.strip() for item in summary] == [
+        '<li><a href="#draft-conflict">Not saved: this draft was changed elsewhere after you '
+        "opened it. Choose which version to keep.</a></li>"
+    ]
     assert hidden(page.text, "version") == version  # still stale, until a choice is made
     keep_mine = re.search(r'<button[^>]*name="overwrite"[^>]*value="(\d+)"', page.text).group(1)
     assert keep_mine == a_version

@@ -60,7 +60,7 @@ def test_a_placeholder_slip_is_pointed_out_with_what_and_where(app, ann, text, e
     campaign_id = new_draft(ann)
     html = preview(ann, campaign_id, list_ids=[list_id], text=text)
     assert expected in unescape(text_of(html, "error-placeholder_syntax"))
-    assert "thing(s) to do before sending" in text_of(html, "readiness")
+    assert "to do before sending" in text_of(html, "readiness")
     assert load(app, campaign_id).text == text  # kept as typed
     # The slip is neither filled in nor emptied in the sample: its brace stays as typed.
     assert re.search(r"[{}]", text_of(html, "sample-text"))
@@ -266,8 +266,13 @@ def test_with_fields_the_longest_rendering_decides(app, ann):
     list_id = people(app, ann, rows)
     campaign_id = new_draft(ann)
     html = preview(ann, campaign_id, list_ids=[list_id], text="Hello {name}, " + "y" * 100)
-    assert "With its fields filled in, a message can take up to 11 parts" in text_of(
+    assert "With the longest fields filled in, this message takes 11 parts" in text_of(
         html, "error-text_length"
+    )
+    # Too long whatever the fields hold: shorter fields would not help, and it says so.
+    html = preview(ann, campaign_id, list_ids=[list_id], text="Hello {name}, " + "y" * 1600)
+    assert "Even with the shortest fields this message takes 11 parts" in unescape(
+        text_of(html, "error-text_length")
     )
 
 

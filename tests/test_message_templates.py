@@ -7,7 +7,7 @@ import re
 from html import unescape
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.helpers import (
     add_list,
@@ -267,3 +267,18 @@ def test_another_teams_template_or_campaign_is_a_404(app, ann, make_person):
     with app.app_context():
         assert db.session.get(Campaign, ours).text == ""
     assert templates_of(app, team.id) == [("Secret", "Our secret text", None, False, False)]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("Hi {{name}}", "“{{name}}” at character 4 has double braces: write {name}."),
+        ("Привет " * 100, "This text takes 11 parts before its fields are filled in"),
+    ],
+)
+def test_a_text_the_composer_would_refuse_is_refused_beside_the_field(app, ann, text, error):
+    response = make(ann, name="Slip", text=text)
+    assert response.status_code == 400
+    assert error in unescape(response.text)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(MessageTemplate)) == 0

@@ -130,3 +130,20 @@ def test_a_shared_link_opens_the_right_team_for_a_member_and_404_for_anyone_else
     response = visitor.get(link)
     assert response.status_code == 302 and response.location.startswith("/login?next=")
     assert link in response.location.replace("%2F", "/")
+
+
+def test_a_page_of_the_current_team_leaves_the_session_cookie_alone(app: Flask, make_person):
+    """A session rewritten by every request (its cookie in every answer) loses what a request
+    alongside it wrote: a flash message set by a form's post is overwritten by the cookie of
+    an htmx request answered after it. Only a change of team writes it."""
+    olga = make_person("olga@alpha.example")
+    alpha = team_of(app, olga)
+    olga.get("/")  # the first page stores what it needs (the CSRF token)
+    for path in ("/", f"/teams/{alpha.id}/campaigns", "/campaigns"):
+        response = olga.get(path)
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers, path
+    beta_owner = make_person("bob@beta.example")
+    join(app, olga, team_of(app, beta_owner).id)
+    response = olga.get(f"/teams/{team_of(app, beta_owner).id}/campaigns")
+    assert "session=" in response.headers.get("Set-Cookie", "")  # the team changed

@@ -54,7 +54,11 @@ def load_current_team() -> None:
     membership = memberships.get(wanted) or next(iter(_by_name(memberships.values())), None)
     if membership is not None:
         g.membership, g.team = membership, membership.team
-        session["team_id"] = membership.team_id
+        if session.get("team_id") != membership.team_id:
+            # Written only when it changes: a session written by every request (its cookie
+            # sent back with every answer) loses what a request alongside it wrote, such as
+            # a flash message, when an htmx request's answer comes back after it.
+            session["team_id"] = membership.team_id
 
 
 def switch_team(team_id: int) -> Team:

@@ -286,7 +286,7 @@ def test_the_composer_keeps_the_text_when_sending_is_refused_and_in_the_draft(
         page.get_by_label("Message", exact=True).fill(text)
         panel = check_panel(page)
         expect(panel.get_by_test_id("text-counter")).to_contain_text(f"{len(text)} characters")
-        expect(panel.get_by_test_id("readiness")).to_have_text("2 thing(s) to do before sending.")
+        expect(panel.get_by_test_id("readiness")).to_have_text("2 things to do before sending.")
         with page.expect_response(composer) as answer:
             page.get_by_role("button", name="Continue").click()
         assert (answer.value.request.method, answer.value.status) == ("POST", 400)

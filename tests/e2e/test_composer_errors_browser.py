@@ -91,8 +91,10 @@ def test_a_long_cyrillic_text_with_odd_characters_fits_the_window(page):
         expect(panel.get_by_test_id("ucs2-chars")).to_contain_text("🚀")
         expect(panel.get_by_test_id("error-text_length")).to_contain_text("at most 10 parts")
         assert page.evaluate(WIDER), (width, page.evaluate("document.documentElement.scrollWidth"))
-        # The same after Continue, with the summary and the errors beside the fields.
-        page.get_by_role("button", name="Continue").click()
+        # The same after Continue, with the summary and the errors beside the fields (the
+        # page that comes back: the summary of the one before may still be showing).
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
         expect(page.get_by_test_id("error-summary")).to_be_visible()
         assert page.evaluate(WIDER), (width, page.evaluate("document.documentElement.scrollWidth"))
     # A Latin text with a few odd characters still boxes each, and marks where it is.

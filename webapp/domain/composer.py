@@ -311,13 +311,17 @@ def _check_length(result: Check, text: str) -> None:
             f"This message takes {high} parts; a message can take at most {most}. "
             f"Shorten it by at least {over:,} {'character' if over == 1 else 'characters'}.",
         )
+    elif low > MAX_PARTS:  # too long whatever the fields hold
+        result.add(
+            "text_length",
+            f"Even with the shortest fields this message takes {low} parts; a message can take "
+            f"at most {most}. Shorten the text.",
+        )
     else:
         result.add(
             "text_length",
-            f"With its fields filled in, a message can take up to {high} parts; a message can "
-            f"take at most {most}. Shorten the text"
-            + (f" (the shortest takes {low})" if low > MAX_PARTS else "")
-            + ", or use shorter fields.",
+            f"With the longest fields filled in, this message takes {high} parts; a message "
+            f"can take at most {most}. Shorten the text, or use shorter fields.",
         )
 
 

@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp.domain import composer, drafts
+from webapp.domain import composer, drafts, placeholders
 from webapp.domain.audit import record
+from webapp.iqsms.parts import GSM7_PART, MAX_PARTS, UCS2_PART, analyse
 from webapp.models import Campaign, CampaignState, MessageTemplate, Team, User, utcnow
 
 MAX_NAME = 200
@@ -213,9 +214,31 @@ def _checked(values: Values) -> Values:
             f"hold); this one has {len(text):,}.",
             "text",
         )
+    _sendable(text)
     if sender is not None and len(sender) > MAX_SENDER:
         raise TemplateError(f"A sender name has at most {MAX_SENDER} characters.", "sender")
     return Values(name, text, sender, bool(values.flash))
+
+
+def _sendable(text: str) -> None:
+    """A template's text must be one a campaign can send, as the composer checks it: no
+    placeholder slips, and at most MAX_PARTS parts before its fields are filled in."""
+    parsed = placeholders.parse(text)
+    if parsed.slips:
+        more = len(parsed.slips) - 1 + parsed.more_slips
+        raise TemplateError(
+            placeholders.describe(text, parsed.slips[0])
+            + (f" And {more:,} more braces like this to mend." if more else ""),
+            "text",
+        )
+    parts = analyse(parsed.render({})).parts
+    if parts > MAX_PARTS:
+        raise TemplateError(
+            f"This text takes {parts} parts before its fields are filled in; a message can "
+            f"take at most {MAX_PARTS} parts ({MAX_PARTS * GSM7_PART:,} characters, or "
+            f"{MAX_PARTS * UCS2_PART:,} in UCS-2). Shorten it.",
+            "text",
+        )
 
 
 def _name_is_free(session: Session, team_id: int, name: str, *, but: int | None = None) -> None:
