@@ -4,7 +4,8 @@ Builds a team with two overlapping contact lists (a tenth of the phones in both)
 (one phone in a thousand), then times ``campaign_messages.create_messages`` three ways:
 
 - plain text: one INSERT ... SELECT DISTINCT phone (what commit does without placeholders);
-- placeholders rendered in SQL: nested REPLACE over each phone's lowest contact's fields;
+- placeholders rendered in SQL: the text's runs and each phone's lowest contact's fields joined
+  with || (recipients.rendered_text, fallbacks included);
 - placeholders rendered in Python (for comparison): contacts streamed in chunks of 10,000,
   rendered, and inserted with executemany.
 
@@ -28,7 +29,7 @@ sys.path.insert(0, ROOT)
 from sqlalchemy import delete, func, insert, select  # noqa: E402
 
 from webapp.app import create_app  # noqa: E402
-from webapp.domain import campaign_messages, recipients  # noqa: E402
+from webapp.domain import campaign_messages, placeholders, recipients  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
     Campaign,
@@ -97,7 +98,7 @@ def python_render(campaign: Campaign, list_ids: list[int]) -> int:
                     "team_id": team_id,
                     "campaign_id": campaign.id,
                     "phone": row.phone,
-                    "text": recipients.render(campaign.text, row.fields),
+                    "text": placeholders.render(campaign.text, row.fields),
                     "state": "queued",
                     "gateway_status": "",
                     "parts": 0,
