@@ -91,7 +91,12 @@ def test_secret_key_is_generated_once_and_reused(clean_environment: Path) -> Non
     assert key_file.read_text().strip() == first
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert create_app().config["SECRET_KEY"] == first
-    assert sorted(p.name for p in clean_environment.iterdir()) == ["encryption_key", "secret_key"]
+    # Beside the keys, only the compiled catalogues (webapp.i18n).
+    assert sorted(p.name for p in clean_environment.iterdir()) == [
+        "encryption_key",
+        "secret_key",
+        "translations",
+    ]
 
 
 def test_given_secret_key_writes_no_file(clean_environment: Path) -> None:

@@ -57,6 +57,7 @@ PUBLIC = frozenset(
     {
         "static",
         "main.healthz",
+        "language.choose",
         "auth.login",
         "auth.signup",
         "invitations.accept",

@@ -5,11 +5,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from webapp import access, cli, formatting, htmx, models, security  # noqa: F401  (models: tables)
+from webapp import access, cli, formatting, htmx, i18n, models, security  # noqa: F401  (models)
 from webapp.at_rest import private_database, private_folder, private_sqlite_connection
 from webapp.body_limits import init_app as init_body_limits
 from webapp.config import load_config
@@ -41,7 +41,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     init_body_limits(app)  # first of the before_request functions: CSRF reads the body
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    i18n.init_app(app)  # compiles the catalogues before Flask-Babel reads its configuration
+    babel.init_app(app, locale_selector=i18n.select_language)
     app.jinja_env.globals["get_locale"] = get_locale
     htmx.init_app(app)
     formatting.init_app(app)
@@ -92,14 +93,6 @@ def _stamp_request_address(session: Any, _context: Any, _instances: Any) -> None
     for obj in session.new:
         if isinstance(obj, AuditEvent) and not obj.ip:
             obj.ip = request.remote_addr or ""
-
-
-def select_locale() -> str | None:
-    """Pick the UI language from the browser's Accept-Language among the configured ones
-    (outside a request, as in the worker, the default language)."""
-    if not has_request_context():
-        return None
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:

@@ -11,6 +11,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from webapp import i18n
 from webapp.config import DEFAULT_SANDBOX_URL, ensure_sandbox_control_token
 from webapp.jobs.scheduler import create_scheduler
 
@@ -20,6 +21,7 @@ def register(app: Flask) -> None:
     from webapp.admin_cli import teams_cli, users_cli
 
     app.cli.add_command(worker)
+    app.cli.add_command(i18n.translations_cli)
     app.cli.add_command(serve)
     app.cli.add_command(users_cli)
     app.cli.add_command(teams_cli)

@@ -180,6 +180,12 @@ def set_phone(session: Session, user: User, typed: str, region: str) -> str | No
     return phone
 
 
+def set_language(session: Session, user: User, language: str | None) -> None:
+    """Keep the language the person reads the dashboard in (None: their browser's). Commits."""
+    user.language = language
+    session.commit()
+
+
 def set_password(session: Session, user: User, new: str, keep_secret: str | None) -> None:
     """The one way a password changes (own change or reset link): rules checked, every
     sign-in session but ``keep_secret``'s ended, every open reset link voided."""

@@ -35,6 +35,8 @@ class User(UserMixin, db.Model):
     last_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     # Normalised like every phone (webapp.phones); a test send goes here unless another is typed.
     phone: Mapped[str | None] = mapped_column(String(16))
+    # The dashboard's language this person chose (one of LANGUAGES); None: their browser's.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     memberships: Mapped[list[Membership]] = relationship(  # noqa: F821
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
         drafts,
         gateway,
         invitations,
+        language,
         main,
         message_templates,
         notifications,
@@ -26,6 +27,7 @@ def register_blueprints(app: Flask) -> None:
 
     areas = (
         main,
+        language,
         auth,
         invitations,
         password_reset,
