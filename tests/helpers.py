@@ -33,8 +33,27 @@ from webapp.models import (
     utcnow,
 )
 
+
+def _own_schema(url: str | None) -> str | None:
+    """Under pytest-xdist each worker process gets a schema of its own in the PostgreSQL test
+    database (the tests empty the database before and after each test: two workers sharing it
+    would empty it under each other). The URL names the schema in the connection's search
+    path, so the app, Alembic and the processes a test starts (given the URL) all use it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker or not url.startswith("postgresql") or "search_path" in url:
+        return url
+    schema = f"test_{re.sub(r'[^a-z0-9]', '', worker.lower())}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    engine.dispose()
+    url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    os.environ["TEST_DATABASE_URL"] = url  # for what reads the environment: started servers
+    return url
+
+
 # The PostgreSQL database the suite runs on, or None for a SQLite file per test.
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_DATABASE_URL = _own_schema(os.environ.get("TEST_DATABASE_URL"))
 
 PASSWORD = "correct horse battery"
 # The control API token of the test sandboxes (tests/gateway_fixtures.py) and of make_app's apps.
