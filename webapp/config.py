@@ -100,6 +100,18 @@ class Defaults:
     GATEWAY_INTERACTIVE_COOLDOWN = 5.0
     # Trust X-Forwarded-* from this many proxies (for HTTPS detection behind a load balancer).
     PROXY_FIX_HOPS = 0
+    # Flask-Compress (webapp/static_assets.py): pages, fragments, styles, scripts and JSON go
+    # compressed (zstd, brotli or gzip, as the browser accepts). CSV downloads do not: their
+    # stream would be wrapped in stream_with_context, holding the request and its database
+    # session open until a slow client reads the last byte of a million rows.
+    COMPRESS_MIMETYPES: ClassVar[list[str]] = [
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+        "application/json",
+        "image/svg+xml",
+    ]
     # Request body limits (bytes): every form at most MAX_CONTENT_LENGTH, each multipart text
     # field at most MAX_FORM_MEMORY_SIZE; only the CSV upload takes up to UPLOAD_MAX_BYTES,
     # spooled to disk, never to memory (webapp/body_limits.py).
