@@ -13,6 +13,8 @@ import phonenumbers
 from phonenumbers import PhoneMetadata
 from sqlalchemy import ColumnElement, and_
 
+from webapp.texts import N_
+
 NOT_DIGITS = re.compile(r"\D")
 # What people type around a number: spaces, dashes, dots, brackets, a leading plus.
 PHONE_CHARACTERS = re.compile(r"[\d\s\-().+]+")
@@ -28,10 +30,11 @@ MAX_NUMBER_DIGITS = 17
 # The longest phone the API takes is 15 digits; a longer prefix matches nothing anyway.
 MAX_PREFIX_DIGITS = 16
 
-# Why a text is not a phone, as people read it.
-NO_PHONE = "no phone"
-NOT_A_PHONE = "not a phone number"
-NOT_VALID = "not a valid number"
+# Why a text is not a phone, as people read it: English msgids, kept so (an import's report
+# stores them) and translated where they are shown (webapp.texts.shown).
+NO_PHONE = N_("no phone").msgid
+NOT_A_PHONE = N_("not a phone number").msgid
+NOT_VALID = N_("not a valid number").msgid
 
 
 @dataclass(frozen=True, slots=True)

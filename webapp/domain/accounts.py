@@ -11,11 +11,15 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp import texts
 from webapp.domain.audit import record
+from webapp.domain.password_feedback import feedback_text
 from webapp.models import LoginAttempt, User, utcnow
 from webapp.models.user import PasswordReset, SignInSession, hash_secret
 from webapp.phones import normalize_phone
@@ -49,18 +53,30 @@ def check_password_rules(password: str, user_inputs: Iterable[str] = ()) -> None
     must not lean on). The message says why, in plain words."""
     password = password or ""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError(
+            ngettext(
+                "Use a password of at least %(num)s character.",
+                "Use a password of at least %(num)s characters.",
+                MIN_PASSWORD_LENGTH,
+            )
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"Use a password of at most {MAX_PASSWORD_LENGTH} characters.")
+        raise AccountError(
+            ngettext(
+                "Use a password of at most %(num)s character.",
+                "Use a password of at most %(num)s characters.",
+                MAX_PASSWORD_LENGTH,
+            )
+        )
     from zxcvbn import zxcvbn  # its dictionaries take a moment to load: only when needed
 
     inputs = [word for value in user_inputs if value for word in _words(value)]
     estimate = zxcvbn(password, user_inputs=inputs)
     if estimate["score"] < MIN_PASSWORD_SCORE:
-        feedback = estimate["feedback"]
-        why = feedback.get("warning") or " ".join(feedback.get("suggestions") or [])
-        reason = "This password is too easy to guess."
-        raise AccountError(f"{reason} {why}".strip())
+        why = feedback_text(estimate["feedback"])
+        if not why:
+            raise AccountError(_("This password is too easy to guess."))
+        raise AccountError(_("This password is too easy to guess. %(why)s", why=why))
 
 
 def _words(value: str) -> list[str]:
@@ -87,10 +103,10 @@ def create_user(
     weak password."""
     email = normalize_email(email)
     if not EMAIL.fullmatch(email):
-        raise AccountError("Enter an email address like name@example.com.")
+        raise AccountError(_("Enter an email address like name@example.com."))
     check_password_rules(password, [email, *user_inputs])
     if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise AccountError("An account with this email already exists. Sign in instead.")
+        raise AccountError(_("An account with this email already exists. Sign in instead."))
     user = User(email=email, password_hash=hash_password(password))
     session.add(user)
     session.flush()
@@ -107,7 +123,8 @@ def authenticate(
     wait = throttle_wait(session, config, email, ip, now)
     if wait:
         raise SignInRefused(
-            f"Too many failed sign-ins. Try again in {_in_words(wait)}.", retry_after=wait
+            _("Too many failed sign-ins. Try again in %(wait)s.", wait=_in_words(wait)),
+            retry_after=wait,
         )
     user = session.scalar(select(User).where(User.email == email))
     stored = user.password_hash if user is not None else _unknown_account_hash()
@@ -115,7 +132,7 @@ def authenticate(
     session.add(LoginAttempt(email=email, ip=ip, succeeded=ok, created_at=now))
     if not ok:
         session.commit()
-        raise SignInRefused("The email or password is not right.")
+        raise SignInRefused(_("The email or password is not right."))
     for membership in user.memberships:
         record(session, membership.team_id, "sign_in", user)
     session.commit()
@@ -159,7 +176,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     """Set a new password after checking the current one; ends every other sign-in session
     of the account (the one ``user`` was loaded for stays). Commits."""
     if not check_password_hash(user.password_hash, current or ""):
-        raise AccountError("Your current password is not right.")
+        raise AccountError(_("Your current password is not right."))
     set_password(session, user, new, keep_secret=user.sign_in_secret)
     for membership in user.memberships:
         record(session, membership.team_id, "password_changed", user)
@@ -173,7 +190,10 @@ def set_phone(session: Session, user: User, typed: str, region: str) -> str | No
     if (typed or "").strip():
         result = normalize_phone(typed, region)
         if result.phone is None:
-            raise AccountError(f"That is {result.error}. Type it like +7 916 123-45-67.")
+            problem = texts.shown(result.error)
+            raise AccountError(
+                _("That is %(problem)s. Type it like +7 916 123-45-67.", problem=problem)
+            )
         phone = result.phone
     user.phone = phone
     session.commit()
@@ -265,9 +285,9 @@ def end_session_by_id(session: Session, user: User, public_id: str) -> bool:
 
 def _in_words(seconds: int) -> str:
     if seconds < 60:
-        return f"{seconds} seconds"
+        return ngettext("%(num)s second", "%(num)s seconds", seconds)
     minutes = -(-seconds // 60)
-    return f"{minutes} minute{'s' if minutes > 1 else ''}"
+    return ngettext("%(num)s minute", "%(num)s minutes", minutes)
 
 
 def prune_login_attempts(

@@ -19,7 +19,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp import iqsms
+from webapp import iqsms, texts
 from webapp.domain import audit, gateways, notifications, usage
 from webapp.formatting import plain_money
 from webapp.models import BalanceSnapshot, Campaign, NotificationKind, Team, UsagePeriod, User
@@ -106,7 +106,7 @@ def record_reading(
     database connection held, webapp/domain/gateway_calls.py). Commits."""
     if not check.ok:
         team.balance_failures += 1
-        team.balance_error = check.message[:500]
+        team.balance_error = texts.stored(check.reason, 500)  # shown in each reader's language
         wait = min(FIRST_RETRY * 2 ** (team.balance_failures - 1), interval)
         team.balance_next_at = now + wait
         session.commit()

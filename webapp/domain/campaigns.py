@@ -14,15 +14,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from webapp import texts
 from webapp.domain import counters, notifications
 from webapp.domain.audit import record
 from webapp.domain.campaign_messages import create_messages, refresh_statistics
+from webapp.domain.campaign_refusals import (
+    REFUSED_CANCEL,
+    REFUSED_EDIT,
+    REFUSED_PAUSE,
+    REFUSED_RESUME,
+    REFUSED_SEND,
+    CampaignError,
+    NotCovered,
+    no_longer,
+)
 from webapp.domain.composer import Check, check
-from webapp.domain.funds import Funds
-from webapp.formatting import plain_money
+from webapp.formatting import count, plain_money
 from webapp.models import (
     COUNTED_STATES,
     AuditEvent,
@@ -37,25 +48,6 @@ from webapp.models import (
 )
 
 S = CampaignState
-
-
-class CampaignError(ValueError):
-    """A change the campaign's state or contents do not allow; the message says why."""
-
-
-class NotCovered(CampaignError):
-    """The estimate is more than the account has, and the person did not choose to send
-    anyway: ``funds`` says by how much (the confirmation page words it)."""
-
-    def __init__(self, funds: Funds) -> None:
-        super().__init__(
-            f"The account has {plain_money(funds.spendable)} {funds.type} left for it, which "
-            f"covers about {funds.covers:,} of {funds.messages:,} messages. Choose to send "
-            "anyway, or top up."
-        )
-        self.funds = funds
-
-
 # -- transitions ---------------------------------------------------------------------------------
 
 
@@ -112,31 +104,26 @@ def _by_person(
     campaign: Campaign,
     move: Transition,
     by: User | None,
-    refused: str,
+    refused: texts.Text,
     **values: Any,
 ) -> AuditEvent:
     """A person's transition of ``campaign``; ``refused`` says why when its state forbids it.
     A test send never goes back to a draft: it would become a campaign of its own that no list
     shows (its recipients and text are the test's)."""
     if move is EDIT and campaign.test_of is not None:
-        raise CampaignError("A test send cannot be edited: send another test from the composer.")
+        raise CampaignError(_("A test send cannot be edited: send another test from the composer."))
     not_a_test = [Campaign.test_of.is_(None)] if move is EDIT else []
     event = transition(session, campaign.id, move, by, values=values, where=not_a_test)
     if event is None:
         session.rollback()
         session.refresh(campaign)
-        raise CampaignError(_no_longer(campaign, refused))
+        raise CampaignError(no_longer(campaign, refused))
     return event
 
 
 def _add_details(event: AuditEvent, **details: Any) -> None:
     """What became known after the transition (a new dict: the JSON column sees the change)."""
     event.details = {**event.details, **details}
-
-
-def _no_longer(campaign: Campaign, verb: str) -> str:
-    state = campaign.state
-    return f"This campaign is {state} now, so it cannot be {verb}."
 
 
 # -- by a person ---------------------------------------------------------------------------------
@@ -196,8 +183,8 @@ def commit(
         session.rollback()
         session.refresh(campaign)
         if campaign.state == S.DRAFT:
-            raise CampaignError("The draft changed since this page was shown. Check it again.")
-        raise CampaignError("This campaign was sent already (perhaps from another tab).")
+            raise CampaignError(_("The draft changed since this page was shown. Check it again."))
+        raise CampaignError(_("This campaign was sent already (perhaps from another tab)."))
     created = _queue_messages(session, campaign, found, event)
     session.commit()
     session.refresh(campaign)
@@ -210,7 +197,7 @@ def _queue_messages(session: Session, campaign: Campaign, found: Any, event: Aud
         created = create_messages(session, campaign, found.list_ids, found.pasted_only)
         if created == 0:
             session.rollback()
-            raise CampaignError("There are no recipients left to send to.")
+            raise CampaignError(_("There are no recipients left to send to."))
         counters.shift(session, campaign.id, {MessageState.QUEUED: created})
         refresh_statistics(session, created)
         session.execute(
@@ -232,13 +219,17 @@ def _confirmed(
     details of a shortfall the person chose to send anyway (empty when there is none)."""
     result = check(session, team, campaign, now)
     if campaign.state != S.DRAFT:
-        raise CampaignError(_no_longer(campaign, "sent"))
+        raise CampaignError(no_longer(campaign, REFUSED_SEND))
     if not result.ready:
         raise CampaignError(result.first_error())
     if expected is not None and result.recipients.count != expected:
         raise CampaignError(
-            f"The recipients changed since you checked: there are now "
-            f"{result.recipients.count:,}, not {expected:,}. Check again before sending."
+            _(
+                "The recipients changed since you checked: there are now %(now)s, not "
+                "%(expected)s. Check again before sending.",
+                now=count(result.recipients.count),
+                expected=count(expected),
+            )
         )
     funds = result.funds
     if funds is None or not funds.short:
@@ -264,7 +255,7 @@ def edit(session: Session, campaign: Campaign, by: User | None = None) -> None:
         campaign,
         EDIT,
         by,
-        "edited (only scheduled ones that have not started)",
+        REFUSED_EDIT,
         scheduled_at=None,
         send_at=None if as_soon_as_possible else campaign.send_at,
         recipients=0,
@@ -281,7 +272,7 @@ def cancel(session: Session, campaign: Campaign, by: User | None = None) -> int:
     """Cancel a campaign: messages not yet sent never will be. Returns how many were
     cancelled; messages a worker already claimed stay as the worker leaves them."""
     now = utcnow()
-    event = _by_person(session, campaign, CANCEL, by, "cancelled", finished_at=now)
+    event = _by_person(session, campaign, CANCEL, by, REFUSED_CANCEL, finished_at=now)
     with session.no_autoflush:  # the event is written once, with the count in its details
         done = session.execute(
             update(Message)
@@ -299,15 +290,16 @@ def cancel(session: Session, campaign: Campaign, by: User | None = None) -> int:
 
 def pause(session: Session, campaign: Campaign, by: User | None = None) -> None:
     """Stop a sending campaign for now; the worker claims nothing more of it."""
-    reason = f"Paused by {by.email}" if by is not None else "Paused"
-    _by_person(session, campaign, PAUSE, by, "paused (only sending ones)", pause_reason=reason)
+    # Kept untranslated, shown in each reader's language (webapp/texts.py).
+    why = texts.N_("Paused by %(email)s", email=by.email) if by else texts.N_("Paused")
+    _by_person(session, campaign, PAUSE, by, REFUSED_PAUSE, pause_reason=texts.stored(why, 500))
     session.commit()
     session.refresh(campaign)
 
 
 def resume(session: Session, campaign: Campaign, by: User | None = None) -> None:
     """Let a paused campaign send again."""
-    _by_person(session, campaign, RESUME, by, "resumed (only paused ones)", pause_reason="")
+    _by_person(session, campaign, RESUME, by, REFUSED_RESUME, pause_reason="")
     session.commit()
     session.refresh(campaign)
 
@@ -333,15 +325,16 @@ def start_due(session: Session, now: datetime) -> list[int]:
     return started
 
 
-def pause_by_worker(session: Session, campaign_id: int, reason: str) -> bool:
+def pause_by_worker(session: Session, campaign_id: int, reason: texts.Text) -> bool:
     """Stop claiming a sending campaign's messages until a person resumes it (wrong
-    credentials, no balance, repeated failures); commits."""
+    credentials, no balance, repeated failures); commits. The reason is kept untranslated,
+    for each reader's language (webapp/texts.py)."""
     event = transition(
         session,
         campaign_id,
         PAUSE,
-        values={"pause_reason": reason[:500]},
-        details={"reason": reason, "by": "worker"},
+        values={"pause_reason": texts.stored(reason, 500)},
+        details={"reason": texts.stored(reason), "by": "worker"},
     )
     if event is not None:
         notifications.notify(session, event, NotificationKind.PAUSED, campaign_id)
@@ -383,5 +376,5 @@ def new_draft(session: Session, team: Team, by: User | None) -> Campaign:
     )
     session.add(campaign)
     session.flush()
-    campaign.name = f"Campaign {campaign.id}"
+    campaign.name = _("Campaign %(number)s", number=campaign.id)
     return campaign

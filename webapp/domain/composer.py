@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from webapp import gateway_texts
+from webapp.domain import composer_texts as say
 from webapp.domain import contacts, funds, placeholders, recipient_fields, recipients, senders
+from webapp.formatting import team_time
 from webapp.iqsms.parts import GSM7_PART, MAX_PARTS, UCS2_PART, TextInfo, analyse
 from webapp.models import Campaign, CampaignState, SenderName, Team
-from webapp.timezones import in_team_zone, team_zone
+from webapp.timezones import team_zone
 
 KOPECK = Decimal("0.01")
 # What a campaign may hold to be sent. A draft keeps whatever was typed (the request's size is
@@ -149,17 +153,15 @@ def check(
     ``sender``, the name a form preselects for a draft without one (not saved yet)."""
     if campaign.resend_of is not None:
         result = _resend_facts(session, team, campaign, campaign.resend_of)
-        nobody = "There are no failed or unknown messages left to resend."
     else:
         result = _draft_facts(session, team, campaign)
-        nobody = "There are no recipients yet: choose a list or paste numbers."
     for section, messages in (extra_errors or {}).items():
         for message in messages:
             result.add(section, message)
     if result.recipients.count == 0:
-        result.add("recipients", nobody)
+        result.add("recipients", say.no_recipients(campaign.resend_of is not None))
     if not (campaign.text or "").strip():
-        result.add("text", "Write the message.")
+        result.add("text", _("Write the message."))
     _check_length(result, campaign.text or "")
     _check_placeholders(result)
     _check_sender(result, campaign.sender or sender)
@@ -177,10 +179,7 @@ def _draft_facts(session: Session, team: Team, campaign: Campaign) -> Check:
     pasted = campaign.pasted_numbers or ""
     too_long = contacts.pasted_lines_error(pasted)
     if not too_long and len(pasted) > PASTED_MAX:
-        too_long = (
-            f"Paste at most {PASTED_MAX:,} characters of numbers at a time; this has "
-            f"{len(pasted):,}. Paste the rest separately, or upload them as a CSV file."
-        )
+        too_long = say.too_much_pasted(PASTED_MAX, len(pasted))
     found = recipients.resolve(
         session, team.id, list_ids, "" if too_long else pasted, team.phone_region
     )
@@ -205,31 +204,24 @@ def _draft_facts(session: Session, team: Team, campaign: Campaign) -> Check:
     result = _facts(session, team, campaign, found, sample, parts, marked, names, missing)
     result.covered = frozenset(names) - {p.name for p in parsed.placeholders if p.fallback is None}
     for slip in parsed.slips:
-        result.add("placeholder_syntax", placeholders.describe(text, slip))
+        result.add("placeholder_syntax", say.slip(text, slip))
     if parsed.more_slips:
-        result.add(
-            "placeholder_syntax", f"And {parsed.more_slips:,} more braces like these to mend."
-        )
+        result.add("placeholder_syntax", say.more_slips(parsed.more_slips))
     if too_long:
         result.add("pasted_lines", too_long)
     if too_many:
         _too_many_placeholders(result, len(names), uses)
     if sample is not None and not sample.text.strip():
-        result.add(
-            "text",
-            f"The message is empty once its placeholders are filled in for +{sample.phone}: "
-            "give the empty fields a fallback, like {name|friend}, or write some text.",
-        )
+        result.add("text", say.empty_sample(sample.phone))
     return result
 
 
 def _too_many_placeholders(result: Check, names: int, uses: int) -> None:
     most, most_uses = recipient_fields.MAX_PLACEHOLDERS, recipient_fields.MAX_PLACEHOLDER_USES
     if names > most:
-        why = f"use at most {most} different placeholders; this one uses {names}"
+        result.add("placeholder_limit", say.too_many_names(most, names))
     else:
-        why = f"hold at most {most_uses} placeholders in all; this one holds {uses:,}"
-    result.add("placeholder_limit", f"A message can {why}. Remove some of them.")
+        result.add("placeholder_limit", say.too_many_uses(most_uses, uses))
     result.placeholders = []
 
 
@@ -289,16 +281,9 @@ def _facts(
 def _check_length(result: Check, text: str) -> None:
     """A message takes at most MAX_PARTS parts (see webapp.iqsms.parts): past them the check
     says by how much, for the text as typed or for its longest rendering."""
-    most = (
-        f"{MAX_PARTS} parts ({LIMITS['gsm_chars']:,} characters, "
-        f"or {LIMITS['ucs2_chars']:,} in UCS-2)"
-    )
+    most = say.most_parts(MAX_PARTS, LIMITS["gsm_chars"], LIMITS["ucs2_chars"])
     if len(text) > TEXT_CHECK_LIMIT:
-        result.add(
-            "text_length",
-            f"This text has {len(text):,} characters; a message can take at most {most}. "
-            "Shorten it.",
-        )
+        result.add("text_length", say.text_too_long(len(text), most))
         return
     low, high = result.parts
     if high <= MAX_PARTS:
@@ -306,41 +291,24 @@ def _check_length(result: Check, text: str) -> None:
     if not result.placeholders:
         info = result.info
         over = info.units - MAX_PARTS * info.per_part
-        result.add(
-            "text_length",
-            f"This message takes {high} parts; a message can take at most {most}. "
-            f"Shorten it by at least {over:,} {'character' if over == 1 else 'characters'}.",
-        )
+        result.add("text_length", say.too_many_parts(high, most, over))
     elif low > MAX_PARTS:  # too long whatever the fields hold
-        result.add(
-            "text_length",
-            f"Even with the shortest fields this message takes {low} parts; a message can take "
-            f"at most {most}. Shorten the text.",
-        )
+        result.add("text_length", say.too_many_parts_at_shortest(low, most))
     else:
-        result.add(
-            "text_length",
-            f"With the longest fields filled in, this message takes {high} parts; a message "
-            f"can take at most {most}. Shorten the text, or use shorter fields.",
-        )
+        result.add("text_length", say.too_many_parts_at_longest(high, most))
 
 
 def _check_name_and_link(result: Check, campaign: Campaign) -> None:
     name = campaign.name or ""
     if len(name) > NAME_MAX:
-        result.add(
-            "name",
-            f"A campaign name can be at most {NAME_MAX} characters; this one has {len(name):,}. "
-            "Shorten it.",
-        )
+        result.add("name", say.name_too_long(NAME_MAX, len(name)))
     link = campaign.wapurl or ""
     if len(link) > WAPURL_MAX:
-        result.add(
-            "wapurl",
-            f"A WAP-push link can be at most {WAPURL_MAX} characters; this one has {len(link):,}.",
-        )
+        result.add("wapurl", say.link_too_long(WAPURL_MAX, len(link)))
     elif " " in link.strip():
-        result.add("wapurl", "A WAP-push link is one address without spaces, like wap.example.ru.")
+        result.add(
+            "wapurl", _("A WAP-push link is one address without spaces, like wap.example.ru.")
+        )
 
 
 def _check_placeholders(result: Check) -> None:
@@ -353,48 +321,26 @@ def _check_placeholders(result: Check) -> None:
             continue
         if name not in found.field_names:
             if found.field_names:
-                available = ", ".join("{" + f + "}" for f in found.field_names)
-                result.add(
-                    "placeholders",
-                    f"{{{name}}} is not a field of the chosen lists. Their fields: {available}.",
-                )
+                result.add("placeholders", say.not_a_field(name, found.field_names))
             else:
-                result.add(
-                    "placeholders",
-                    f"{{{name}}} cannot be filled: placeholders come from the fields of contact "
-                    "lists, and no chosen list has fields (pasted numbers have none).",
-                )
+                result.add("placeholders", say.no_fields(name))
         elif missing.get(name):
-            result.add(
-                "placeholders",
-                f"{{{name}}} is empty for {missing[name]:,} of {found.count:,} recipients"
-                + (" (pasted numbers have no fields)" if found.pasted_only else "")
-                + f". Give it a fallback, like {{{name}|friend}}, remove it, or choose lists "
-                "where every contact has it.",
-            )
+            empty = say.empty_for_some(name, missing[name], found.count, found.pasted_only)
+            result.add("placeholders", empty)
 
 
 def _check_sender(result: Check, sender: str | None) -> None:
     """The sender name must be one of the team's that can send (see senders.can_send)."""
     if not sender:
-        result.add("sender", "Choose a sender name.")
+        result.add("sender", _("Choose a sender name."))
         return
     row = next((s for s in result.sender_names if s.name == sender), None)
     if row is not None and senders.can_send(row):
         return
-    why = f"it is {row.status}" + (f": {row.info}" if row.info else "") if row else ""
-    result.add(
-        "sender",
-        f"The sender name {sender} cannot send"
-        + (f" ({why})" if why else ": the gateway does not list it")
-        + ". Choose an active one.",
-    )
+    status = gateway_texts.sender_status_text(row.status) if row is not None else None
+    result.add("sender", say.sender_cannot_send(sender, status, row.info if row else ""))
 
 
 def _check_time(result: Check, team: Team, now: datetime) -> None:
     if result.send_at is not None and result.send_at <= now:
-        result.add(
-            "when",
-            f"That time has already passed (it is now {in_team_zone(now, team):%Y-%m-%d %H:%M} "
-            f"in {team_zone(team).key}). Choose a later time, or send now.",
-        )
+        result.add("when", say.time_passed(team_time(now, team), team_zone(team).key))

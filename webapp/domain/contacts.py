@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, paging
+from webapp import bulk, paging, texts
 from webapp.domain import contact_search, field_stats
 from webapp.domain.audit import record
+from webapp.domain.pasted import (  # noqa: F401  (MAX_PASTED_LINES, pasted_lines_error: here too)
+    MAX_PASTED_LINES,
+    AddReport,
+    add_all,
+    pasted_lines_error,
+)
 from webapp.models import (
     Contact,
     ContactImport,
@@ -30,13 +38,10 @@ from webapp.models import (
     User,
     utcnow,
 )
-from webapp.phones import normalize_phone, phone_prefix, split_pasted, starts_with
+from webapp.phones import normalize_phone, phone_prefix, starts_with
 
 PAGE_SIZE = 50
 MAX_LIST_NAME = 100
-CHUNK = 5000  # pasted phones per statement
-# Lines one paste may hold (contacts, the stop list, the composer): more is a CSV upload.
-MAX_PASTED_LINES = 10_000
 FIELD_LINE = re.compile(r"\s*([^=:]*[^=:\s])\s*[=:](.*)$")
 
 
@@ -46,16 +51,6 @@ class ContactError(ValueError):
 
 class FieldsError(ContactError):
     """Fields typed by hand that cannot be read."""
-
-
-@dataclass
-class AddReport:
-    """What happened to numbers given to a list or the stop list."""
-
-    added: int = 0
-    duplicates: int = 0
-    # (what was given, why it is not a phone)
-    invalid: list[tuple[str, str]] = field(default_factory=list)
 
 
 # -- writing many rows at once ------------------------------------------------------------------
@@ -137,9 +132,14 @@ def team_list(session: Session, team: Team, list_id: object) -> ContactList | No
 def clean_list_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name:
-        raise ContactError("Give the list a name.")
+        raise ContactError(_("Give the list a name."))
     if len(name) > MAX_LIST_NAME:
-        raise ContactError(f"Keep the name under {MAX_LIST_NAME} characters.")
+        under = ngettext(
+            "Keep the name under %(num)s character.",
+            "Keep the name under %(num)s characters.",
+            MAX_LIST_NAME,
+        )
+        raise ContactError(under)
     return name
 
 
@@ -170,14 +170,8 @@ def delete_list(
             remove_upload(upload_root, contact_import.stored_path)
     session.execute(delete(ContactImport).where(ContactImport.list_id == contact_list.id))
     session.execute(delete(Contact).where(Contact.list_id == contact_list.id))
-    record(
-        session,
-        contact_list.team_id,
-        "contact_list_deleted",
-        user,
-        list=contact_list.name,
-        contacts=contact_list.contact_count,
-    )
+    details = {"list": contact_list.name, "contacts": contact_list.contact_count}
+    record(session, contact_list.team_id, "contact_list_deleted", user, **details)
     session.delete(contact_list)
 
 
@@ -249,7 +243,7 @@ def parse_fields(text: str | None) -> dict[str, str]:
             continue
         match = FIELD_LINE.match(line)
         if match is None:
-            raise FieldsError(f"Line {number}: write a field as name = value.")
+            raise FieldsError(_("Line %(line)s: write a field as name = value.", line=number))
         fields[match.group(1).strip()] = match.group(2).strip()
     return fields
 
@@ -277,10 +271,10 @@ def add_contact(
     already in the list."""
     result = normalize_phone(raw_phone, team.phone_region)
     if result.phone is None:
-        raise ContactError(result.error)
+        raise ContactError(texts.shown(result.error))
     fields = {k.strip(): v.strip() for k, v in fields.items() if k.strip()}
     if not add_phones(session, contact_list, [(result.phone, fields)]):
-        raise ContactError(f"{result.phone} is already in this list.")
+        raise ContactError(_("%(phone)s is already in this list.", phone=result.phone))
     merge_field_names(contact_list, fields)
     return session.scalars(
         select(Contact).where(Contact.list_id == contact_list.id, Contact.phone == result.phone)
@@ -301,40 +295,11 @@ def remove_contact(session: Session, contact: Contact) -> None:
     session.delete(contact)
 
 
-def pasted_lines_error(text: str | None) -> str:
-    """Why pasted numbers are too many to read at once, or "" when they are not."""
-    lines = len((text or "").strip().splitlines())
-    if lines <= MAX_PASTED_LINES:
-        return ""
-    return (
-        f"Paste at most {MAX_PASTED_LINES:,} lines at a time; this has {lines:,}. "
-        "Paste the rest separately, or upload them as a CSV file."
-    )
-
-
-def _add_pasted(text: str, region: str, add: Callable[[list[str]], int]) -> AddReport:
-    """Split pasted text and give its phones to ``add`` (5,000 at a time, returning how many
-    went in): the report of added, already there, and not phones with the reason."""
-    report = AddReport()
-    phones: list[str] = []
-    for item in split_pasted(text, region):
-        if item.phone is None:
-            report.invalid.append((item.given, item.reason or ""))
-        else:
-            phones.append(item.phone)
-    for start in range(0, len(phones), CHUNK):
-        chunk = phones[start : start + CHUNK]
-        added = add(chunk)
-        report.added += added
-        report.duplicates += len(chunk) - added
-    return report
-
-
 def add_pasted(
     session: Session, contact_list: ContactList, team: Team, text: str, user: User | None
 ) -> AddReport:
     """Add pasted numbers to a list: how many were added, already there, and not phones."""
-    report = _add_pasted(
+    report = add_all(
         text,
         team.phone_region,
         lambda phones: add_phones(session, contact_list, [(p, {}) for p in phones]),
@@ -371,7 +336,7 @@ def add_to_stop_list(
         rows = [dict(team_id=team.id, phone=p, reason=reason, created_at=now) for p in phones]
         return bulk.executemany(session, STOP_LIST_INSERT, rows)
 
-    report = _add_pasted(text, team.phone_region, add)
+    report = add_all(text, team.phone_region, add)
     if report.added:
         record(session, team.id, "stop_list_added", user, phones=report.added)
     return report

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp import csv_writer
+from webapp import csv_writer, texts
 from webapp.domain.contacts import add_phones, merge_field_names, remove_upload
 from webapp.domain.csv_preview import CsvError, column_name
 from webapp.models import ContactImport, ContactList, ImportState, Team
@@ -35,8 +35,9 @@ CHUNK_ROWS = 5000
 MAX_LINE_BYTES = 1024 * 1024
 # A running import that has not moved for this long lost its worker; another may take it over.
 ABANDONED_AFTER = timedelta(minutes=10)
-INVALID_ROWS_HEADER = ("row", "phone", "reason")
 SHOWN_INVALID_ROWS = 20
+# Why a row is invalid besides its phone (webapp/phones.py says why a phone is not one).
+UNREADABLE = texts.N_("unreadable characters")
 
 
 # -- the import ----------------------------------------------------------------------------------
@@ -104,7 +105,9 @@ class DecodedLines:
         if not raw:
             raise StopIteration
         if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
-            raise CsvError("A line of the file is longer than 1 MB: this is not a contacts CSV.")
+            raise CsvError(
+                texts.N_("A line of the file is longer than 1 MB: this is not a contacts CSV.")
+            )
         try:
             return raw.decode(self.encoding)
         except UnicodeDecodeError:
@@ -137,14 +140,14 @@ class ImportRun:
         self._save(rows_read=0, added=0, duplicates=0, invalid=0, invalid_report="")
         path = self.upload_root / imp.stored_path
         if not path.exists():
-            raise CsvError("The uploaded file is gone. Upload it again.")
+            raise CsvError(texts.N_("The uploaded file is gone. Upload it again."))
         with open(path, "rb") as f:
             lines = DecodedLines(f, imp.encoding)
             reader = csv.reader(lines, delimiter=imp.delimiter)
             header = self._header(reader, lines)
             column = imp.phone_column or 0
             if column >= len(header):
-                raise CsvError("The chosen phone column is not in the file's header.")
+                raise CsvError(texts.N_("The chosen phone column is not in the file's header."))
             fields = [(i, name) for i, name in enumerate(header) if i != column and name]
             merge_field_names(self.contact_list, [n for _, n in fields])
             self._read(reader, lines, column, len(header), fields)
@@ -154,7 +157,7 @@ class ImportRun:
             lines.reset()
             if any(c.strip() for c in row):
                 return [column_name(c) for c in row]
-        raise CsvError("The file is empty: it has no header row.")
+        raise CsvError(texts.N_("The file is empty: it has no header row."))
 
     def _read(
         self,
@@ -174,12 +177,16 @@ class ImportRun:
                 continue  # blank lines are not rows
             read += 1
             given = row[column].strip() if column < len(row) else ""
+            # Each reason kept untranslated, shown in the reader's language (webapp/texts.py).
             if unreadable:
-                invalid.append((row_number, given, "unreadable characters"))
+                invalid.append((row_number, given, texts.stored(UNREADABLE)))
             elif len(row) < columns:
-                invalid.append(
-                    (row_number, given, f"too few columns ({len(row)}, the header has {columns})")
+                few = texts.N_(
+                    "too few columns (%(found)s, the header has %(columns)s)",
+                    found=len(row),
+                    columns=columns,
                 )
+                invalid.append((row_number, given, texts.stored(few)))
             else:
                 result = normalize_phone(given, self.region)
                 if result.phone is None:
@@ -190,7 +197,7 @@ class ImportRun:
                 self._write(read, phones, invalid)
                 phones, invalid, read = [], [], 0
         if not self.imp.rows_read and not read:
-            raise CsvError("The file has a header but no rows.")
+            raise CsvError(texts.N_("The file has a header but no rows."))
         self._write(read, phones, invalid)
 
     def _write(
@@ -250,11 +257,13 @@ def run_import(session: Session, import_id: int, upload_root: Path, clock: Clock
         session.rollback()
         log.exception("contact import %s failed", import_id)
         state = ImportState.FAILED
-        error = "The import stopped on an unexpected error. Upload the file again to retry."
+        error = texts.N_(
+            "The import stopped on an unexpected error. Upload the file again to retry."
+        )
     result = session.execute(
         update(ContactImport)
         .where(ContactImport.id == import_id, ContactImport.claimed_at == run.claimed_at)
-        .values(state=state, error=error[:500], finished_at=clock())
+        .values(state=state, error=texts.stored(error, 500), finished_at=clock())
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -262,10 +271,10 @@ def run_import(session: Session, import_id: int, upload_root: Path, clock: Clock
         remove_upload(upload_root, stored_path)
 
 
-def _plain(exc: Exception) -> str:
+def _plain(exc: Exception) -> texts.Text | str:
     if isinstance(exc, CsvError):
-        return str(exc)
-    return f"The file is not a valid CSV: {exc}."
+        return exc.text
+    return texts.N_("The file is not a valid CSV: %(problem)s.", problem=str(exc))
 
 
 def process_imports(session: Session, upload_root: Path, clock: Clock) -> int:
@@ -287,12 +296,19 @@ def process_imports(session: Session, upload_root: Path, clock: Clock) -> int:
 
 
 def first_invalid_rows(report: str | None, limit: int = SHOWN_INVALID_ROWS) -> list[list[str]]:
-    """The first rows of an import's invalid-rows report (row, phone, reason), for its page."""
+    """The first rows of an import's invalid-rows report (row, phone, reason), for its page,
+    the reasons in the reader's language."""
     lines = io.StringIO(report or "", newline="")
-    return list(itertools.islice(csv.reader(lines), limit))
+    return [_shown_row(row) for row in itertools.islice(csv.reader(lines), limit)]
 
 
-def invalid_rows_table(report: str | None) -> Iterator[list[str]]:
-    """The invalid-rows download: its header, then every row of the report."""
-    yield list(INVALID_ROWS_HEADER)
-    yield from csv.reader(io.StringIO(report or "", newline=""))
+def invalid_rows_table(report: str | None, header: list[str]) -> Iterator[list[str]]:
+    """The invalid-rows download: ``header`` (in the reader's language), then every row of
+    the report."""
+    yield header
+    yield from map(_shown_row, csv.reader(io.StringIO(report or "", newline="")))
+
+
+def _shown_row(row: list[str]) -> list[str]:
+    """A report row with its reason (kept untranslated) in the reader's language."""
+    return [*row[:2], texts.shown(row[2]), *row[3:]] if len(row) > 2 else row

@@ -20,11 +20,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from webapp import texts
 from webapp.domain.audit import record
 from webapp.domain.contacts import remove_upload
+from webapp.formatting import count
 from webapp.models import ContactImport, ContactList, ImportState, User
 from webapp.phones import normalize_phone
 from webapp.sizes import shown
@@ -34,8 +38,8 @@ PREVIEW_ROWS = 5
 RECENT_IMPORTS = 5
 UPLOAD_DIR = "uploads"
 
-ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1251": "Windows-1251"}
-DELIMITERS = {";": "semicolon ( ; )", ",": "comma ( , )"}
+ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": _l("UTF-8 with BOM"), "cp1251": "Windows-1251"}
+DELIMITERS = {";": _l("semicolon ( ; )"), ",": _l("comma ( , )")}
 # Header names that say "this is the phone" (lowercase, compared without spaces and punctuation).
 PHONE_HEADERS = (
     "phone",
@@ -60,7 +64,12 @@ NOT_LETTERS = re.compile(r"[\W_]+")
 
 
 class CsvError(ValueError):
-    """A file that cannot be imported, said in plain words."""
+    """A file that cannot be imported, said in plain words: a :class:`webapp.texts.Text`,
+    translated when shown (the worker keeps an import's for whoever opens its page)."""
+
+    def __init__(self, text: texts.Text | str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 class QuotaError(Exception):
@@ -155,9 +164,11 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None)
         sample = f.read(SNIFF_BYTES)
         complete = not f.read(1)
     if not sample.strip():
-        raise CsvError("The file is empty.")
+        raise CsvError(texts.N_("The file is empty."))
     if b"\x00" in sample:
-        raise CsvError("This is not a CSV file (it holds binary data). Save it as CSV and retry.")
+        raise CsvError(
+            texts.N_("This is not a CSV file (it holds binary data). Save it as CSV and retry.")
+        )
     encoding = encoding if encoding in ENCODINGS else detect_encoding(sample)
     text = sample.decode(encoding, errors="replace")
     if not complete:
@@ -165,7 +176,7 @@ def sniff(path: Path, encoding: str | None = None, delimiter: str | None = None)
     delimiter = delimiter if delimiter in DELIMITERS else detect_delimiter(text)
     rows = [r for r in _rows(io.StringIO(text, newline=""), delimiter) if any(c.strip() for c in r)]
     if not rows:
-        raise CsvError("The file has no header row.")
+        raise CsvError(texts.N_("The file has no header row."))
     header = [column_name(c) for c in rows[0]]
     return Sniffed(encoding, delimiter, header, rows[1 : PREVIEW_ROWS + 1])
 
@@ -258,11 +269,19 @@ def _over_quota(session: Session, team_id: int, in_use: int, quota: int) -> str:
             ContactImport.team_id == team_id, ContactImport.state == ImportState.PENDING
         )
     )
-    return (
-        f"This upload would take the team's stored uploads past {shown(quota)}: "
-        f"{shown(in_use)} is in use by uploads waiting to be imported ({waiting} not started). "
-        "Cancel the uploads you do not need (on their lists' pages), or wait for the running "
-        "imports to finish, then upload again."
+    return ngettext(
+        "This upload would take the team's stored uploads past %(quota)s: %(in_use)s is in use "
+        "by uploads waiting to be imported (%(count)s not started). Cancel the uploads you do not "
+        "need (on their lists' pages), or wait for the running imports to finish, then upload "
+        "again.",
+        "This upload would take the team's stored uploads past %(quota)s: %(in_use)s is in use "
+        "by uploads waiting to be imported (%(count)s not started). Cancel the uploads you do not "
+        "need (on their lists' pages), or wait for the running imports to finish, then upload "
+        "again.",
+        waiting,
+        quota=shown(quota),
+        in_use=shown(in_use),
+        count=count(waiting),
     )
 
 

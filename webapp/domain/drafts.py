@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 
 from webapp.domain import messages as table
 from webapp.domain.audit import record
+from webapp.domain.campaign_refusals import REFUSED_DELETE, no_longer
 from webapp.domain.campaigns import CampaignError, new_draft
 from webapp.domain.composer import DRAFT_FIELDS
 from webapp.domain.recipients import team_list_ids
@@ -104,7 +105,7 @@ def delete_draft(session: Session, campaign: Campaign, by: User | None = None) -
     if gone is None:
         session.rollback()
         session.refresh(campaign)
-        raise CampaignError(f"This campaign is {campaign.state} now, so it cannot be deleted.")
+        raise CampaignError(no_longer(campaign, REFUSED_DELETE))
     details: dict[str, Any] = {"campaign": campaign.id, "name": gone.name}
     if gone.resend_of is not None:
         details["resend_of"] = gone.resend_of

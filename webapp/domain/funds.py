@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from webapp import texts
 from webapp.domain import balance
+from webapp.formatting import count, plain_money
 from webapp.models import Campaign, CampaignState, Team
 
 # Campaigns whose unsent messages will still be sent (a paused one may be resumed).
@@ -93,6 +96,20 @@ class Funds:
             return self.messages
         return min(self.messages, int(spendable // self.per_message))
 
+    def shortfall(self) -> str:
+        """What the account lacks for the campaign, in words (a campaign refused for it)."""
+        return ngettext(
+            "The account has %(amount)s %(type)s left for it, which covers about %(covers)s "
+            "of %(count)s message. Choose to send anyway, or top up.",
+            "The account has %(amount)s %(type)s left for it, which covers about %(covers)s "
+            "of %(count)s messages. Choose to send anyway, or top up.",
+            self.messages,
+            amount=plain_money(self.spendable),
+            type=self.type,
+            covers=count(self.covers),
+            count=count(self.messages),
+        )
+
     poll_seconds = POLL_SECONDS
 
     def poll_again(self, polls: int) -> bool:
@@ -128,7 +145,7 @@ def of(
         per_message=per_message,
         available=entry.available if entry is not None else None,
         as_of=as_of,
-        failure=team.balance_error or "",
+        failure=texts.shown(team.balance_error),  # in the reader's language
         stale=as_of is None or now - as_of > FRESH,
         held=held,
         held_by=held_by,

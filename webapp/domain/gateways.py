@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp import iqsms
+from webapp import gateway_texts, iqsms, texts
 from webapp.domain.audit import record
 from webapp.iqsms import policy
 from webapp.iqsms.errors import (
@@ -68,6 +68,7 @@ def decrypt_secret(config: Config, token: bytes | None) -> str:
     try:
         return Fernet(config["ENCRYPTION_KEY"].encode()).decrypt(bytes(token)).decode()
     except InvalidToken as exc:
+        # An operator's mistake, not a person's: said in the log, in English.
         raise RuntimeError("the gateway password cannot be decrypted with ENCRYPTION_KEY") from exc
 
 
@@ -281,7 +282,11 @@ def _host_and_port(url: str) -> tuple[str | None, int]:
 
 
 def not_allowed_text() -> str:
-    return _(
+    return str(_not_allowed())
+
+
+def _not_allowed() -> texts.Text:
+    return texts.N_(
         "This host is not an allowed gateway. Use the iQSMS API (%(url)s), or ask the "
         "operator to allow the host.",
         url=iqsms.DEFAULT_BASE_URL,
@@ -307,11 +312,17 @@ def reprovision(client: iqsms.Client, team: Team | None = None) -> bool:
 
 @dataclass
 class ConnectionCheck:
-    """What "test connection" found: the balances, or a plain-words reason it failed."""
+    """What "test connection" found: the balances, or a plain-words reason it failed
+    (``reason`` translated when shown: a balance reading keeps it for later readers)."""
 
     ok: bool
-    message: str
+    reason: texts.Text | str
     balances: list[iqsms.Balance] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """The reason in the current language."""
+        return str(self.reason)
 
 
 def check_connection(client: iqsms.Client, *, retry: bool = True) -> ConnectionCheck:
@@ -326,42 +337,50 @@ def check_connection(client: iqsms.Client, *, retry: bool = True) -> ConnectionC
     except iqsms.AuthorizationError as exc:
         if retry and reprovision(client):
             return check_connection(client, retry=False)
-        return ConnectionCheck(False, explain(exc, client.base_url))
+        return ConnectionCheck(False, explanation(exc, client.base_url))
     except iqsms.IqsmsError as exc:
-        return ConnectionCheck(False, explain(exc, client.base_url))
-    return ConnectionCheck(True, _("Connected."), balances)
+        return ConnectionCheck(False, explanation(exc, client.base_url))
+    return ConnectionCheck(True, texts.N_("Connected."), balances)
 
 
 def explain(exc: iqsms.IqsmsError, url: str) -> str:
-    """A gateway failure in plain words. A reply that is not the API's is never echoed: the
-    address may be another service's."""
+    """A gateway failure in plain words, in the current language (:func:`explanation`)."""
+    return str(explanation(exc, url))
+
+
+def explanation(exc: iqsms.IqsmsError, url: str) -> texts.Text:
+    """A gateway failure in plain words, translated when shown (a campaign's pause reason
+    keeps it). A reply that is not the API's is never echoed: the address may be another
+    service's; an error reply's description is, beside its meaning."""
     if isinstance(exc, iqsms.AuthorizationError):
-        return _("The gateway refused the login or password. Check them and try again.")
+        return texts.N_("The gateway refused the login or password. Check them and try again.")
     if isinstance(exc, iqsms.GatewayError):
-        reason = exc.description[:200] or _("no reason given")
-        return _("The gateway answered with an error: %(reason)s.", reason=reason)
+        reason = gateway_texts.error_text(exc.description[:200]) or texts.N_("no reason given")
+        return texts.N_("The gateway answered with an error: %(reason)s.", reason=reason)
     if isinstance(exc, AddressRefused):
-        return not_allowed_text()
+        return _not_allowed()
     if isinstance(exc, iqsms.NotSentError):
-        return _("Could not connect to %(url)s. Check the address, or try again later.", url=url)
+        return texts.N_(
+            "Could not connect to %(url)s. Check the address, or try again later.", url=url
+        )
     if isinstance(exc, iqsms.TransportError):
-        return _(
+        return texts.N_(
             "The gateway at %(url)s did not answer properly (%(reason)s). Try again later.",
             url=url,
             reason=_transport_reason(exc),
         )
-    return _("The request was not valid: %(reason)s", reason=exc)
+    return texts.N_("The request was not valid: %(reason)s", reason=str(exc))
 
 
-def _transport_reason(exc: iqsms.TransportError) -> str:
+def _transport_reason(exc: iqsms.TransportError) -> texts.Text | str:
     if isinstance(exc, DeadlineExceeded):
-        return _("no complete reply in time")
+        return texts.N_("no complete reply in time")
     if isinstance(exc, RedirectRefused):
-        return _("it redirects elsewhere, and redirects are not followed")
+        return texts.N_("it redirects elsewhere, and redirects are not followed")
     if isinstance(exc, ReplyTooLarge):
-        return _("the reply is too large")
+        return texts.N_("the reply is too large")
     if isinstance(exc, MalformedReply):
-        return _("the gateway's reply is malformed")
+        return texts.N_("the gateway's reply is malformed")
     if isinstance(exc, NotIqsmsReply):
-        return _("this address does not answer like an iQSMS API")
-    return str(exc)[:200]
+        return texts.N_("this address does not answer like an iQSMS API")
+    return str(exc)[:200]  # the binding's own words for a lost connection: kept for support

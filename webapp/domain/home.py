@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp import periods
+from webapp import gateway_texts, periods
 from webapp.domain import balance, balance_history, senders, usage
-from webapp.iqsms import describe
 from webapp.models import (
     FAILURE_STATES,
     MOVING_STATES,
@@ -246,14 +246,17 @@ def last_failures(session: Session, team_id: int, limit: int = FAILURES_LIMIT) -
 
 
 def reason(state: str, gateway_status: str) -> str:
-    """Why a message did not get through, in words a person can act on."""
+    """Why a message did not get through, in words a person can act on (the gateway's own
+    status beside its meaning, webapp/gateway_texts.py)."""
+    detail = gateway_texts.status_text(gateway_status)
     if state == MessageState.UNKNOWN:
-        detail = f" ({gateway_status})" if gateway_status else ""
-        return f"no answer from the gateway{detail}: it may have been sent, so it was not retried"
-    info = describe(gateway_status)
-    if not info.known:
-        return gateway_status or "no reason given"
-    return f"{info.meaning} ({gateway_status})"
+        if not detail:
+            return _("no answer from the gateway: it may have been sent, so it was not retried")
+        return _(
+            "no answer from the gateway (%(detail)s): it may have been sent, so it was not retried",
+            detail=detail,
+        )
+    return str(detail) or _("no reason given")
 
 
 def awaiting_approval(session: Session, team_id: int) -> list[SenderName]:

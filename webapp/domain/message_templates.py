@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from webapp import formatting
 from webapp.domain import composer, drafts, placeholders
+from webapp.domain import composer_texts as say
 from webapp.domain.audit import record
 from webapp.iqsms.parts import GSM7_PART, MAX_PARTS, UCS2_PART, analyse
 from webapp.models import Campaign, CampaignState, MessageTemplate, Team, User, utcnow
@@ -101,8 +105,14 @@ def create(session: Session, team: Team, by: User | None, values: Values) -> Mes
     )
     if count >= MAX_PER_TEAM:
         raise TemplateError(
-            f"A team can keep at most {MAX_PER_TEAM:,} templates, archived ones included. "
-            "Edit one you no longer need instead."
+            ngettext(
+                "A team can keep at most %(count)s template, archived ones included. Edit one you "
+                "no longer need instead.",
+                "A team can keep at most %(count)s templates, archived ones included. Edit one you "
+                "no longer need instead.",
+                MAX_PER_TEAM,
+                count=formatting.count(MAX_PER_TEAM),
+            )
         )
     _name_is_free(session, team.id, values.name)
     template = MessageTemplate(
@@ -201,22 +211,42 @@ def _checked(values: Values) -> Values:
     text = (values.text or "").replace("\r\n", "\n")
     sender = (values.sender or "").strip() or None
     if not name:
-        raise TemplateError("Give the template a name.")
+        raise TemplateError(_("Give the template a name."))
     if len(name) > MAX_NAME:
         raise TemplateError(
-            f"A template's name can be at most {MAX_NAME:,} characters; this one has {len(name):,}."
+            ngettext(
+                "A template's name can be at most %(count)s character; this one has %(has)s.",
+                "A template's name can be at most %(count)s characters; this one has %(has)s.",
+                MAX_NAME,
+                count=formatting.count(MAX_NAME),
+                has=formatting.count(len(name)),
+            )
         )
     if not text.strip():
-        raise TemplateError("Write the template's text.", "text")
+        raise TemplateError(_("Write the template's text."), "text")
     if len(text) > MAX_TEXT:
         raise TemplateError(
-            f"A template's text can be at most {MAX_TEXT:,} characters (what a campaign can "
-            f"hold); this one has {len(text):,}.",
+            ngettext(
+                "A template's text can be at most %(count)s character (what a campaign can hold); "
+                "this one has %(has)s.",
+                "A template's text can be at most %(count)s characters (what a campaign can "
+                "hold); this one has %(has)s.",
+                MAX_TEXT,
+                count=formatting.count(MAX_TEXT),
+                has=formatting.count(len(text)),
+            ),
             "text",
         )
     _sendable(text)
     if sender is not None and len(sender) > MAX_SENDER:
-        raise TemplateError(f"A sender name has at most {MAX_SENDER} characters.", "sender")
+        raise TemplateError(
+            ngettext(
+                "A sender name has at most %(num)s character.",
+                "A sender name has at most %(num)s characters.",
+                MAX_SENDER,
+            ),
+            "sender",
+        )
     return Values(name, text, sender, bool(values.flash))
 
 
@@ -226,19 +256,12 @@ def _sendable(text: str) -> None:
     parsed = placeholders.parse(text)
     if parsed.slips:
         more = len(parsed.slips) - 1 + parsed.more_slips
-        raise TemplateError(
-            placeholders.describe(text, parsed.slips[0])
-            + (f" And {more:,} more braces like this to mend." if more else ""),
-            "text",
-        )
+        slip = say.slip(text, parsed.slips[0])
+        raise TemplateError(f"{slip} {say.more_slips(more)}" if more else slip, "text")
     parts = analyse(parsed.render({})).parts
     if parts > MAX_PARTS:
-        raise TemplateError(
-            f"This text takes {parts} parts before its fields are filled in; a message can "
-            f"take at most {MAX_PARTS} parts ({MAX_PARTS * GSM7_PART:,} characters, or "
-            f"{MAX_PARTS * UCS2_PART:,} in UCS-2). Shorten it.",
-            "text",
-        )
+        most = say.most_parts(MAX_PARTS, MAX_PARTS * GSM7_PART, MAX_PARTS * UCS2_PART)
+        raise TemplateError(say.template_too_many_parts(parts, most), "text")
 
 
 def _name_is_free(session: Session, team_id: int, name: str, *, but: int | None = None) -> None:
@@ -264,7 +287,8 @@ def _flush(session: Session, name: str) -> None:
 
 
 def _taken(name: str) -> str:
-    return (
-        f"There is already a template named “{name}”. Choose another name, or archive that one "
-        "first."
+    return _(
+        "There is already a template named “%(name)s”. Choose another name, or archive that "
+        "one first.",
+        name=name,
     )

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
+from webapp import texts
 from webapp.formatting import balance_amount
 from webapp.models import (
     AuditEvent,
@@ -268,7 +269,8 @@ def headline(notification: Notification) -> str:
         # Sent, not "finished": delivery reports may still come ("sent, awaiting reports").
         return _("Campaign “%(name)s” was sent: every message has left.", name=name)
     if kind == K.PAUSED:
-        reason = details.get("reason", "")
+        # Kept untranslated by the worker (webapp/texts.py): said in the reader's language.
+        reason = texts.shown(details.get("reason", ""))
         return _("Campaign “%(name)s” was paused: %(reason)s", name=name, reason=reason)
     type_ = details.get("type", "")
     return _(

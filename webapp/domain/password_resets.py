@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -74,7 +75,7 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     every other open link used up, every sign-in session of the account ended. Commits."""
     reset = find_reset(session, token)
     if reset is None:
-        raise ResetError("This reset link has expired or was already used.")
+        raise ResetError(_("This reset link has expired or was already used."))
     now = utcnow()
     # One atomic claim first: two tabs racing with the same link cannot both use it.
     claimed = session.execute(
@@ -89,7 +90,7 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     ).rowcount
     if claimed != 1:
         session.rollback()
-        raise ResetError("This reset link has expired or was already used.")
+        raise ResetError(_("This reset link has expired or was already used."))
     user = reset.user
     try:
         set_password(session, user, new_password, keep_secret=None)

@@ -2,8 +2,9 @@
 fills it in or, when the recipient's field is missing or empty, the fallback after the bar.
 
 Braces are for placeholders only, so every other brace is a slip to point out, with what and
-where, never sent as typed nor emptied: ``{{name}}``, ``{name}}``, an unclosed ``{name``, an
-empty ``{}``, spaces around the name (``{ name }``), a stray ``}``. The composer's check refuses
+where (in words: webapp/domain/composer_texts.py), never sent as typed nor emptied:
+``{{name}}``, ``{name}}``, an unclosed ``{name``, an empty ``{}``, spaces around the name
+(``{ name }``), a stray ``}``. The composer's check refuses
 a text with slips, so rendering (here, and in SQL by :mod:`webapp.domain.recipients`) only ever
 meets well-formed placeholders.
 
@@ -174,40 +175,6 @@ def render(text: str, fields: dict[str, Any] | None) -> str:
     """The text with each placeholder replaced by the recipient's field, else its fallback,
     else nothing."""
     return parse(text or "").render(fields)
-
-
-def where(text: str, position: int) -> str:
-    """Where a character is, in words: "character 12", or "line 2, character 5"."""
-    line = text.count("\n", 0, position)
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
-    if line == 0 and "\n" not in text:
-        return f"character {column:,}"
-    return f"line {line + 1:,}, character {column:,}"
-
-
-WHAT = {
-    "double": "has double braces",
-    "extra_close": "has an extra closing brace",
-    "unclosed": "is not closed",
-    "empty": "is empty",
-    "spaces": "has spaces around the field's name",
-    "no_name": "has no field name before the |",
-    "stray_close": "is a closing brace without an opening one",
-}
-
-
-def describe(text: str, found: Slip) -> str:
-    """A slip in plain words: what was typed, where, and how to write it."""
-    shown = found.raw if len(found.raw) <= 40 else found.raw[:39] + "…"
-    if found.fix:
-        todo = f"write {found.fix}"
-        if found.kind == "unclosed":
-            todo += " (a placeholder ends on the line it starts)"
-    elif found.kind in ("empty", "no_name"):
-        todo = "put a field's name inside, like {name} or {name|friend}, or remove it"
-    else:
-        todo = "braces are only for placeholders like {name}: remove it"
-    return f"“{shown}” at {where(text, found.start)} {WHAT[found.kind]}: {todo}."
 
 
 # -- the text as the composer's panel marks it ------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from webapp import texts
 from webapp.domain import field_stats, placeholders
 from webapp.domain.contacts import field_names_of_lists
 from webapp.models import RESENDABLE_STATES, Contact, ContactList, Message, StopListEntry
@@ -55,7 +56,7 @@ def parse_pasted(text: str, region: str) -> PastedNumbers:
     repeated = 0
     for item in split_pasted(text, region):
         if item.phone is None:
-            invalid.append((item.given, item.reason or ""))
+            invalid.append((item.given, texts.shown(item.reason)))
         elif item.phone in phones:
             repeated += 1
         else:

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from webapp.domain.audit import record
+from webapp.formatting import money
 from webapp.models import GatewayMode, Team, User
 
 Config = Mapping[str, Any]
@@ -130,7 +131,7 @@ def top_up(
 
 
 def too_much() -> str:
-    return str(_l("Enter an amount above 0 and at most %(most)s RUB.", most=f"{MAX_TOP_UP:,.2f}"))
+    return str(_l("Enter an amount above 0 and at most %(most)s.", most=money(MAX_TOP_UP, "RUB")))
 
 
 def _ensure_account(config: Config, team: Team, timeout: float) -> dict[str, Any]:

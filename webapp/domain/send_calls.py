@@ -19,14 +19,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, iqsms
+from webapp import bulk, gateway_texts, iqsms, texts
 from webapp.domain import campaigns, gateway_health, gateways, statuses, usage
 from webapp.domain.counters import move
 from webapp.iqsms.parts import count_parts
 from webapp.models import Campaign, Message, MessageState
 
 MAX_FAILED_ATTEMPTS = 5  # consecutive failed calls before a campaign is paused
-NO_BALANCE = (
+NO_BALANCE = texts.N_(
     "The gateway says the balance is too low for the remaining messages. "
     "Top up the account, then resume the campaign."
 )
@@ -110,20 +110,22 @@ def send_batch(
         if sending.sandbox and gateways.reprovision(client):
             session.commit()  # the sandbox had lost the account; it is back, try again
             return True
-        pause(session, campaign_id, gateways.explain(exc, client.base_url), report)
+        pause(session, campaign_id, gateways.explanation(exc, client.base_url), report)
         return False
     except (iqsms.GatewayError, iqsms.NotSentError) as exc:
         # An error reply processed nothing, a request never sent reached nothing: the batch
         # is safe to send again, later.
         gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
-        back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
+        why = gateways.explanation(exc, client.base_url)
+        back_off(session, campaign_id, clock(), why, report)
         return False
     except iqsms.TransportError as exc:
         gateway_health.note(session, sending.team_id, exc, clock())
         mark_unknown(session, campaign_id, ids, clock(), str(exc)[:64])
         report.unknown += len(ids)
-        back_off(session, campaign_id, clock(), gateways.explain(exc, client.base_url), report)
+        why = gateways.explanation(exc, client.base_url)
+        back_off(session, campaign_id, clock(), why, report)
         return False
     gateway_health.note(session, sending.team_id, None, clock())
     return store_results(session, claimed, result, clock(), report, first_check)
@@ -158,7 +160,7 @@ def store_results(
     _count_results(session, sending, outcome, now)
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
-        why = "no status in the gateway's reply"
+        why = gateway_texts.NO_STATUS_IN_REPLY
         mark_unknown(session, sending.campaign_id, outcome.missing, now, why)
     # A status may have come through the queue before this result was stored.
     statuses.apply_pending(
@@ -266,10 +268,12 @@ def requeue(
 
 
 def mark_unknown(
-    session: Session, campaign_id: int, ids: list[int], now: datetime, why: str
+    session: Session, campaign_id: int, ids: list[int], now: datetime, why: texts.Text | str
 ) -> None:
-    """The request may have reached the gateway: never resend these automatically; commits."""
-    _settle_claimed(session, campaign_id, ids, M.UNKNOWN, now, gateway_status=why[:64])
+    """The request may have reached the gateway: never resend these automatically (``why``,
+    one of gateway_texts' notes or the transport's raw words, is their status); commits."""
+    status = texts.stored(why, 64)
+    _settle_claimed(session, campaign_id, ids, M.UNKNOWN, now, gateway_status=status)
     session.commit()
 
 
@@ -286,14 +290,14 @@ def _settle_claimed(
     move(session, campaign_id, M.SENDING, state, result.rowcount)
 
 
-def pause(session: Session, campaign_id: int, reason: str, report: DispatchReport) -> None:
+def pause(session: Session, campaign_id: int, reason: texts.Text, report: DispatchReport) -> None:
     """Stop claiming this campaign's messages until a person resumes it; commits."""
     if campaigns.pause_by_worker(session, campaign_id, reason):
         report.paused.append(campaign_id)
 
 
 def back_off(
-    session: Session, campaign_id: int, now: datetime, reason: str, report: DispatchReport
+    session: Session, campaign_id: int, now: datetime, reason: texts.Text, report: DispatchReport
 ) -> None:
     """Wait before the next call (5 s, doubling); after several failures in a row, pause."""
     attempts = session.scalar(
@@ -308,7 +312,13 @@ def back_off(
             .where(Campaign.id == campaign_id)
             .values(failed_attempts=0, retry_at=None)
         )
-        pause(session, campaign_id, f"{reason} (failed {attempts} times in a row)", report)
+        in_a_row = texts.ngettext(
+            "%(reason)s (failed %(num)s time in a row)",
+            "%(reason)s (failed %(num)s times in a row)",
+            attempts,
+            reason=reason,
+        )
+        pause(session, campaign_id, in_a_row, report)
         return
     session.execute(
         update(Campaign.__table__)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from webapp import iqsms
+from webapp import gateway_texts, iqsms, texts
 from webapp.domain import campaigns
 from webapp.domain.counters import move
 from webapp.domain.send_calls import Claimed, DispatchReport, Sending, send_batch
@@ -107,7 +107,7 @@ def settle_stale_claims(
             )
             .values(
                 state=MessageState.UNKNOWN,
-                gateway_status="no reply: the worker stopped during the request",
+                gateway_status=texts.stored(gateway_texts.WORKER_STOPPED),
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,7 @@ def create_team(session: Session, config: Mapping[str, Any], name: str, owner: U
     (``config``: the gateway settings, see :mod:`webapp.domain.gateways`)."""
     name = (name or "").strip()
     if not name:
-        raise TeamError("Give the team a name.")
+        raise TeamError(_("Give the team a name."))
     team = Team(name=name[:100], status_queue_name=gateways.new_status_queue_name(session))
     team.memberships.append(Membership(user=owner, role=Role.OWNER))
     session.add(team)
@@ -39,7 +40,7 @@ def create_team(session: Session, config: Mapping[str, Any], name: str, owner: U
 def rename_team(session: Session, team: Team, name: str, by: User) -> None:
     name = (name or "").strip()
     if not name:
-        raise TeamError("Give the team a name.")
+        raise TeamError(_("Give the team a name."))
     before, team.name = team.name, name[:100]
     record(session, team.id, "team_renamed", by, before=before, after=team.name)
 
@@ -73,9 +74,9 @@ def change_role(session: Session, team: Team, membership: Membership, role: Role
     """Give a member another role. Only owners make or unmake owners; the last owner stays."""
     actor = _membership(session, team, by)
     if Role.OWNER in (role, membership.role_enum) and actor.role_enum != Role.OWNER:
-        raise TeamError("Only an owner can make someone an owner or change an owner's role.")
+        raise TeamError(_("Only an owner can make someone an owner or change an owner's role."))
     if membership.role == Role.OWNER and role != Role.OWNER and owners_count(session, team) == 1:
-        raise TeamError("A team needs an owner: make someone else an owner first.")
+        raise TeamError(_("A team needs an owner: make someone else an owner first."))
     before = membership.role
     membership.role = role
     record(
@@ -93,9 +94,9 @@ def remove_member(session: Session, team: Team, membership: Membership, by: User
     """Take someone out of the team (or let them leave); never its last owner."""
     actor = _membership(session, team, by)
     if membership.role == Role.OWNER and actor.role_enum != Role.OWNER:
-        raise TeamError("Only an owner can remove an owner.")
+        raise TeamError(_("Only an owner can remove an owner."))
     if membership.role == Role.OWNER and owners_count(session, team) == 1:
-        raise TeamError("The last owner cannot leave: make someone else an owner first.")
+        raise TeamError(_("The last owner cannot leave: make someone else an owner first."))
     email = membership.user.email
     if membership.user.last_team_id == team.id:
         membership.user.last_team_id = None
@@ -115,7 +116,7 @@ def invite(
     """A one-time invitation link's token (shown once; only its hash is kept), usable for
     ``ttl_hours`` (the INVITATION_TTL_HOURS setting)."""
     if role == Role.OWNER and _membership(session, team, by).role_enum != Role.OWNER:
-        raise TeamError("Only an owner can invite another owner.")
+        raise TeamError(_("Only an owner can invite another owner."))
     token = secrets.token_urlsafe(24)
     invitation = Invitation(
         team=team,
@@ -156,7 +157,7 @@ def accept_invitation(session: Session, invitation: Invitation, user: User) -> M
         .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != 1:
-        raise TeamError("This invitation has expired or was already used.")
+        raise TeamError(_("This invitation has expired or was already used."))
     membership = _membership(session, invitation.team, user, required=False)
     if membership is None:
         membership = Membership(team=invitation.team, user=user, role=invitation.role)
@@ -174,7 +175,7 @@ def revoke_invitation(session: Session, invitation: Invitation, by: User) -> Non
 def delete_team(session: Session, team: Team, by: User) -> None:
     """Delete the team and everything it owns (rows cascade from the team)."""
     if _membership(session, team, by).role_enum != Role.OWNER:
-        raise TeamError("Only an owner can delete the team.")
+        raise TeamError(_("Only an owner can delete the team."))
     for user in session.scalars(select(User).where(User.last_team_id == team.id)):
         user.last_team_id = None
     session.delete(team)
@@ -202,5 +203,5 @@ def _membership(
         select(Membership).where(Membership.team_id == team.id, Membership.user_id == user.id)
     )
     if membership is None and required:
-        raise TeamError("You are not a member of this team.")
+        raise TeamError(_("You are not a member of this team."))
     return membership

@@ -16,13 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp.domain import campaigns, composer, recipients
 from webapp.domain import messages as table
 from webapp.domain.audit import record
-from webapp.formatting import plain_money
+from webapp.domain.funds import Funds
+from webapp.formatting import count, plain_money
 from webapp.models import AuditEvent, Campaign, CampaignState, Message, Team, User, utcnow
 
 MAX_NUMBERS = 5
@@ -98,17 +101,34 @@ def numbers(typed: str, region: str) -> list[str]:
     cannot be used."""
     if len(typed or "") > MAX_TYPED:
         raise TestSendError(
-            f"Type at most {MAX_NUMBERS} numbers ({MAX_TYPED} characters); this has {len(typed):,}."
+            ngettext(
+                "Type at most %(num)s number (%(most)s characters); this has %(typed)s.",
+                "Type at most %(num)s numbers (%(most)s characters); this has %(typed)s.",
+                MAX_NUMBERS,
+                most=count(MAX_TYPED),
+                typed=count(len(typed)),
+            )
         )
     pasted = recipients.parse_pasted(typed or "", region)
     if pasted.invalid:
         given, reason = pasted.invalid[0]
-        raise TestSendError(f"{given} is {reason}. Type numbers like +7 916 123-45-67.")
+        raise TestSendError(
+            _(
+                "%(given)s is %(reason)s. Type numbers like +7 916 123-45-67.",
+                given=given,
+                reason=reason,
+            )
+        )
     if not pasted.phones:
-        raise TestSendError("Type the number to send the test to.")
+        raise TestSendError(_("Type the number to send the test to."))
     if len(pasted.phones) > MAX_NUMBERS:
         raise TestSendError(
-            f"A test goes to at most {MAX_NUMBERS} numbers; you typed {len(pasted.phones)}."
+            ngettext(
+                "A test goes to at most %(num)s number; you typed %(typed)s.",
+                "A test goes to at most %(num)s numbers; you typed %(typed)s.",
+                MAX_NUMBERS,
+                typed=count(len(pasted.phones)),
+            )
         )
     return pasted.phones
 
@@ -138,12 +158,9 @@ def send_test(
     )
     if sent_this_hour(session, team.id, utcnow()) >= HOURLY_LIMIT:
         session.rollback()
-        raise TestSendError(
-            f"A team can send at most {HOURLY_LIMIT} tests an hour. Try again later, or send "
-            "the campaign."
-        )
+        raise TestSendError(_hourly_limit_reached())
     test = campaigns.new_draft(session, team, by)
-    test.name = f"Test of {draft.name}"[:200]
+    test.name = _("Test of %(name)s", name=draft.name)[:200]
     test.text = sample.text
     test.sender, test.flash, test.wapurl = draft.sender, draft.flash, draft.wapurl
     test.list_ids, test.pasted_numbers = [], "\n".join(phones)
@@ -163,15 +180,29 @@ def send_test(
         campaigns.commit(session, test, by, now=now, expected=len(phones))
     except campaigns.NotCovered as exc:  # a test is not sent anyway: there is no such choice
         session.rollback()
-        funds = exc.funds
-        raise TestSendError(
-            f"The account has {plain_money(funds.spendable or 0)} {funds.type}, not enough for "
-            f"this test ({plain_money(funds.needed)} {funds.type}). Top up the account first."
-        ) from exc
+        raise TestSendError(_not_enough_for(exc.funds)) from exc
     except campaigns.CampaignError as exc:
         session.rollback()
         raise TestSendError(str(exc)) from exc
     return test
+
+
+def _hourly_limit_reached() -> str:
+    return ngettext(
+        "A team can send at most %(num)s test an hour. Try again later, or send the campaign.",
+        "A team can send at most %(num)s tests an hour. Try again later, or send the campaign.",
+        HOURLY_LIMIT,
+    )
+
+
+def _not_enough_for(funds: Funds) -> str:
+    return _(
+        "The account has %(amount)s %(type)s, not enough for this test (%(needed)s %(type)s). "
+        "Top up the account first.",
+        amount=plain_money(funds.spendable or 0),
+        needed=plain_money(funds.needed),
+        type=funds.type,
+    )
 
 
 def _what_to_send(
@@ -179,20 +210,25 @@ def _what_to_send(
 ) -> tuple[list[str], composer.Sample]:
     """The typed numbers and the draft's sample, or TestSendError saying why not."""
     if draft.state != CampaignState.DRAFT or draft.test_of is not None:
-        raise TestSendError("Only a draft can be tested; this campaign is not one any more.")
+        raise TestSendError(_("Only a draft can be tested; this campaign is not one any more."))
     phones = numbers(typed, team.phone_region)
     result = composer.check(session, team, draft, now)
     if result.sample is None:
         raise TestSendError(
-            "Write the message and choose recipients first: a test sends the message as the "
-            "first recipient will get it."
+            _(
+                "Write the message and choose recipients first: a test sends the message as the "
+                "first recipient will get it."
+            )
         )
     if result.errors.get("sender"):
         raise TestSendError(result.errors["sender"][0])
     stopped = _stopped(session, team, phones)
     if stopped:
         raise TestSendError(
-            f"+{stopped[0]} is on the stop list, so nothing is sent to it. Type another number."
+            _(
+                "+%(phone)s is on the stop list, so nothing is sent to it. Type another number.",
+                phone=stopped[0],
+            )
         )
     return phones, result.sample
 

@@ -18,6 +18,7 @@ from typing import Any
 import pyotp
 import segno
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
@@ -273,7 +274,11 @@ def _refuse_if_throttled(row: TwoFactor, now: datetime) -> None:
     wait = throttle_wait(row, now)
     if wait:
         raise TwoFactorError(
-            _l("Too many wrong codes. Try again in %(seconds)s seconds.", seconds=wait),
+            lazy_ngettext(
+                "Too many wrong codes. Try again in %(num)s second.",
+                "Too many wrong codes. Try again in %(num)s seconds.",
+                wait,
+            ),
             retry_after=wait,
         )
 

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+def N_(text: str) -> str:  # pybabel's keyword: the name matters
+    """Mark ``text`` for the dashboard's catalogue: it stays English here (the binding knows no
+    languages); the dashboard translates it where it is shown (webapp/gateway_texts.py)."""
+    return text
+
+
 class Status(StrEnum):
     """Every per-message status the API reports."""
 
@@ -45,21 +51,21 @@ _INFO: dict[str, StatusInfo] = {
     info.status: info
     for info in (
         # send.json
-        StatusInfo(Status.ACCEPTED, False, "taken by the service"),
-        StatusInfo(Status.INVALID_PHONE, True, "the number is malformed"),
-        StatusInfo(Status.TEXT_EMPTY, True, "the text is empty"),
-        StatusInfo(Status.SENDER_INVALID, True, "sender name unknown or not approved"),
-        StatusInfo(Status.WAPURL_INVALID, True, "bad WAP-push link"),
-        StatusInfo(Status.SCHEDULE_INVALID, True, "bad schedule time"),
-        StatusInfo(Status.QUEUE_NAME_INVALID, True, "bad status queue name"),
-        StatusInfo(Status.NOT_ENOUGH_BALANCE, True, "no money or SMS left"),
+        StatusInfo(Status.ACCEPTED, False, N_("taken by the service")),
+        StatusInfo(Status.INVALID_PHONE, True, N_("the number is malformed")),
+        StatusInfo(Status.TEXT_EMPTY, True, N_("the text is empty")),
+        StatusInfo(Status.SENDER_INVALID, True, N_("sender name unknown or not approved")),
+        StatusInfo(Status.WAPURL_INVALID, True, N_("bad WAP-push link")),
+        StatusInfo(Status.SCHEDULE_INVALID, True, N_("bad schedule time")),
+        StatusInfo(Status.QUEUE_NAME_INVALID, True, N_("bad status queue name")),
+        StatusInfo(Status.NOT_ENOUGH_BALANCE, True, N_("no money or SMS left")),
         # status.json and statusQueue.json
-        StatusInfo(Status.QUEUED, False, "waiting in the provider's queue"),
-        StatusInfo(Status.SMSC_SUBMIT, False, "handed to the operator"),
-        StatusInfo(Status.DELIVERED, True, "delivered to the phone"),
-        StatusInfo(Status.DELIVERY_ERROR, True, "not delivered in time"),
-        StatusInfo(Status.SMSC_REJECT, True, "refused by the operator"),
-        StatusInfo(Status.INCORRECT_ID, True, "no such message id"),
+        StatusInfo(Status.QUEUED, False, N_("waiting in the provider's queue")),
+        StatusInfo(Status.SMSC_SUBMIT, False, N_("handed to the operator")),
+        StatusInfo(Status.DELIVERED, True, N_("delivered to the phone")),
+        StatusInfo(Status.DELIVERY_ERROR, True, N_("not delivered in time")),
+        StatusInfo(Status.SMSC_REJECT, True, N_("refused by the operator")),
+        StatusInfo(Status.INCORRECT_ID, True, N_("no such message id")),
     )
 }
 
@@ -69,7 +75,7 @@ def describe(status: str) -> StatusInfo:
     info = _INFO.get(status.strip().lower()) if isinstance(status, str) else None
     if info is not None:
         return info
-    return StatusInfo(str(status), False, "unknown status", known=False)
+    return StatusInfo(str(status), False, N_("unknown status"), known=False)
 
 
 class SenderStatus(StrEnum):
@@ -91,3 +97,11 @@ ERROR_AUTHORIZATION = "error authorization"
 ERROR_QUEUE_EMPTY = "queue is empty"
 ERROR_ABSENT_QUEUE_NAME = "absent status queue name"
 ERROR_INVALID_QUEUE_NAME = "invalid status queue name"
+
+# What those descriptions mean, in words (a description not here is shown as it came).
+ERROR_MEANINGS = {
+    ERROR_AUTHORIZATION: N_("wrong login or password"),
+    ERROR_QUEUE_EMPTY: N_("no statuses are waiting in the queue"),
+    ERROR_ABSENT_QUEUE_NAME: N_("no status queue name was given"),
+    ERROR_INVALID_QUEUE_NAME: N_("bad status queue name"),
+}
