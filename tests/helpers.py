@@ -262,3 +262,14 @@ def text_of(html: str, testid: str) -> str:
 def load(app, campaign_id) -> Campaign:
     with app.app_context():
         return db.session.get(Campaign, campaign_id)
+
+
+def english_time(when, zone=None, *, seconds: bool = False, day: bool = False) -> str:
+    """A time as an English page writes it (webapp/formatting.py), in ``zone`` if given:
+    ``1 Dec 2026, 14:30``, ``1 Dec 2026, 14:30:05`` with seconds, ``1 Dec 2026`` for a day
+    (``when`` a date or a datetime)."""
+    local = when.astimezone(zone) if zone is not None else when
+    shown = f"{local.day} {local:%b %Y}"
+    if day:
+        return shown
+    return f"{shown}, {local:%H:%M:%S}" if seconds else f"{shown}, {local:%H:%M}"

@@ -190,7 +190,7 @@ def test_home_page(client: FlaskClient) -> None:
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "iQSMS Dashboard" in html
-    assert 'src="/static/vendor/htmx-2.0.11.min.js"' in html
+    assert 'src="/static/vendor/htmx-2.0.11.min.js?v=' in html  # versioned: static_assets
     assert 'hx-headers=\'{"X-CSRFToken": "' in html
     # A strict CSP comes later: no inline scripts or styles.
     assert "<script>" not in html

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from tests.helpers import (
+    english_time,
     make_campaign,
     post_form,
     sandbox_login,
@@ -277,7 +278,7 @@ def test_a_gateway_that_is_down_is_logged_not_raised(
     html = down.get("/balance").get_data(as_text=True)
     assert "The last reading of the balance failed." in html
     assert f"Could not connect to http://127.0.0.1:{unused_port}/" in html
-    assert "It will be tried again at 2026-05-01 12:01 (Europe/Moscow)." in html
+    assert "It will be tried again at 1 May 2026, 12:01 (Europe/Moscow)." in html
 
 
 @pytest.mark.parametrize(
@@ -385,7 +386,7 @@ def test_the_banner_shows_on_every_page_to_everyone_who_sends(app, sandbox, team
             text = " ".join(unescape(re.sub(r"<[^>]+>", " ", banner)).split())
             assert (
                 "Low balance. RUB is 80.00, below your warning threshold of 100.00, "
-                "since 2026-05-01 12:00." in text
+                "since 1 May 2026, 12:00." in text
             ), text
             if page != "/balance":
                 assert 'href="/balance"' in banner
@@ -741,7 +742,7 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     sms = html.split('data-testid="balance-SMS"')[1].split("</li>")[0]
     assert ">1,200<" in sms and ">5<" in sms and ">1,205<" in sms
     last = (now - timedelta(hours=1)).astimezone(MOSCOW)
-    assert f"As of {last:%Y-%m-%d %H:%M} (Europe/Moscow)." in html
+    assert f"As of {english_time(last)} (Europe/Moscow)." in html
 
     # The week (today and the six days before, in the team's zone): the table holds exactly the
     # stored figures of the week, newest first, and the chart's data the same points, oldest
@@ -752,7 +753,7 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     expected = [
         (
             at.isoformat(timespec="seconds"),
-            f"{at.astimezone(MOSCOW):%Y-%m-%d %H:%M}",
+            english_time(at, MOSCOW),
             {
                 "RUB": f"{Decimal(readings[at]['RUB'][0]):,.2f}",
                 "SMS": f"{int(readings[at]['SMS'][0]):,}",
@@ -768,6 +769,8 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     assert chart["start"] == week_start.timestamp()
     assert chart["end"] - chart["start"] == 7 * 86400  # to the end of today
     assert chart["times"] == [chart["start"], *(int(at.timestamp()) for at in reversed(week))]
+    # The legend's times, as the table writes them.
+    assert chart["labels"] == [english_time(t, MOSCOW) for t in [week_start, *reversed(week)]]
     twelve_days_ago = now - timedelta(days=12)
     drawn = [twelve_days_ago, *reversed(week)]
     assert chart["series"] == [
@@ -784,7 +787,7 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     ]
     assert before_row(html) == (
         twelve_days_ago.isoformat(timespec="seconds"),
-        f"{twelve_days_ago.astimezone(MOSCOW):%Y-%m-%d %H:%M}",
+        english_time(twelve_days_ago, MOSCOW),
         {"RUB": "2,000.00", "SMS": "0"},
     )
     assert "The last row is the reading before these days" in html
@@ -865,13 +868,13 @@ def test_a_custom_range_holds_whole_days_in_the_teams_zone(app, make_person):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert [r[1:] for r in table_rows(html)] == [
-        ("2026-04-03 23:59", {"RUB": "3.00"}),
-        ("2026-04-01 00:00", {"RUB": "2.00"}),
+        ("3 Apr 2026, 23:59", {"RUB": "3.00"}),
+        ("1 Apr 2026, 00:00", {"RUB": "2.00"}),
     ]
     assert 'value="2026-04-01"' in html and 'value="2026-04-03"' in html
-    assert "Balance from 2026-04-01 00:00 to 2026-04-03 23:59 (Europe/Moscow)" in html
+    assert "Balance from 1 Apr 2026, 00:00 to 3 Apr 2026, 23:59 (Europe/Moscow)" in html
     # The chart spans those days exactly, starting from the reading of the day before.
-    assert before_row(html)[1:] == ("2026-03-31 23:59", {"RUB": "1.00"})
+    assert before_row(html)[1:] == ("31 Mar 2026, 23:59", {"RUB": "1.00"})
     chart = chart_data(html)
     start, end = moscow(2026, 4, 1, 0, 0).timestamp(), moscow(2026, 4, 4, 0, 0).timestamp()
     assert (chart["start"], chart["end"]) == (start, end)
@@ -1068,7 +1071,7 @@ def test_the_page_shows_the_pace(app, sandbox, team, make_person):
     store_snapshots(app, team.id, {now: {"RUB": ("100", "0")}})
     store_snapshots(app, team.id, {now - timedelta(days=9): {"RUB": ("170", "0")}})
     assert pace_text(person.get("/balance").get_data(as_text=True)) == (
-        "Over the last 7 days: 10.00 RUB a day. "
+        "Over the last 7 days: RUB 10.00 a day. "
         "<strong>At this pace the balance lasts about 10 days.</strong>"
     )
 
@@ -1079,18 +1082,19 @@ def test_a_young_accounts_pace_says_since_when(app, sandbox, team, make_person):
     first = now - timedelta(days=2)
     store_snapshots(app, team.id, {first: {"RUB": ("1000", "0")}})
     assert pace_text(person.get("/balance").get_data(as_text=True)) == (
-        f"Nothing was spent since {first.astimezone(MOSCOW):%Y-%m-%d}."
+        f"Nothing was spent since {english_time(first, MOSCOW, day=True)}."
     )
     campaign_id = make_campaign(app, team, 1, state=CampaignState.FINISHED)
     spend(app, team.id, campaign_id, now - timedelta(hours=1), 28, "70.00")
     store_snapshots(app, team.id, {now: {"RUB": ("930", "0")}})
     assert pace_text(person.get("/balance").get_data(as_text=True)) == (
-        f"Since {first.astimezone(MOSCOW):%Y-%m-%d}: 35.00 RUB a day. "
+        f"Since {english_time(first, MOSCOW, day=True)}: RUB 35.00 a day. "
         "<strong>At this pace the balance lasts about 26 days.</strong>"
     )
     # The home page shows the same partial.
     home = person.get("/").get_data(as_text=True)
-    assert pace_text(home).startswith(f"Since {first.astimezone(MOSCOW):%Y-%m-%d}: 35.00 RUB")
+    since = english_time(first, MOSCOW, day=True)
+    assert pace_text(home).startswith(f"Since {since}: RUB 35.00")
 
 
 @pytest.fixture

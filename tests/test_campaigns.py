@@ -4,7 +4,7 @@ rendered texts and counters), and edit, cancel, pause and resume, each safe to c
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -88,7 +88,7 @@ def test_confirmation_states_exactly_what_will_happen_and_send_creates_the_messa
     statement = text_of(page.text, "statement")
     assert statement == "3 messages will be sent to 3 recipients from the sender name TEST."
     assert text_of(page.text, "confirm-parts") == "1 (depends on the fields filled in)"
-    assert text_of(page.text, "confirm-cost").startswith("7.50 RUB (3 × 1 × 2.50 RUB;")
+    assert text_of(page.text, "confirm-cost").startswith("RUB 7.50 (3 × 1 × RUB 2.50;")
     assert text_of(page.text, "confirm-when").startswith("now")
     assert text_of(page.text, "confirm-flash").startswith("yes")
     assert text_of(page.text, "confirm-wap") == "wap.example.ru"
@@ -166,7 +166,8 @@ def test_scheduled_campaign_can_be_edited_back_to_a_draft(app, ann):
         app, ann, text="Hello", when="at", send_date=day, send_time="10:00"
     )
     page, _ = confirm_and_send(ann, campaign_id)
-    assert f"{day} 10:00" in text_of(page.text, "confirm-when")
+    shown = date.fromisoformat(day)
+    assert f"{shown.day} {shown:%b %Y}, 10:00" in text_of(page.text, "confirm-when")
     scheduled = load(app, campaign_id)
     assert scheduled.state == "scheduled" and scheduled.send_at != scheduled.scheduled_at
     assert "Edit" in ann.get(f"/campaigns/{campaign_id}").text
@@ -263,7 +264,7 @@ def test_cancel_moves_exactly_the_queued_messages(app, ann):
     page = ann.get(f"/campaigns/{campaign_id}").text
     assert "Pause" in page and "Cancel the campaign" in page
     response = ann.post(f"/campaigns/{campaign_id}/cancel", follow_redirects=True)
-    assert "Cancelled. 1 messages not yet sent will not be sent." in response.text
+    assert "Cancelled. 1 message not yet sent will not be sent." in response.text
     assert [r[2] for r in messages(app, campaign_id)] == ["sending", "accepted", "cancelled"]
     campaign = load(app, campaign_id)
     assert campaign.state == "cancelled" and campaign.finished_at is not None

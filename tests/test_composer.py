@@ -232,16 +232,16 @@ def test_estimate_is_recipients_times_max_parts_times_price_to_the_kopeck(app, a
     campaign_id = new_draft(ann)
     html = preview(ann, campaign_id, pasted_numbers=pasted, text="x" * 200)  # 2 parts
     # 7 × 2 × 0.3333 = 4.6662 → 4.67
-    assert text_of(html, "estimate") == "4.67 RUB"
+    assert text_of(html, "estimate") == "RUB 4.67"
     # The price as it is, not rounded to the kopeck (7 × 2 × 0.33 would be 4.62).
-    assert "7 recipients × 2 parts × 0.3333 RUB per part" in unescape(html)
+    assert "7 recipients × 2 parts × RUB\N{NO-BREAK SPACE}0.3333 per part" in unescape(html)
     assert "An estimate" in html
 
     # With placeholders: the longest value decides.
     rows = [("79160000001", {"name": "Al"}), ("79160000002", {"name": "x" * 160})]
     people = add_list(app, team.id, "People", rows)
     html = preview(ann, campaign_id, list_ids=[people], text="Hi {name}")
-    assert text_of(html, "estimate") == "1.33 RUB"  # 2 × 2 × 0.3333 = 1.3332
+    assert text_of(html, "estimate") == "RUB 1.33"  # 2 × 2 × 0.3333 = 1.3332
     assert "Messages take 1 to 2 parts" in html
 
 
@@ -256,7 +256,7 @@ def test_send_at_is_read_in_the_team_time_zone_and_stored_in_utc(app, ann):
     expected = datetime(day.year, day.month, day.day, 9, 30, tzinfo=ZoneInfo("Asia/Vladivostok"))
     assert load(app, campaign_id).send_at == expected.astimezone(UTC)
     assert load(app, campaign_id).send_at.hour == 23  # 09:30 at UTC+10
-    assert f"{day.isoformat()} 09:30" in text_of(html, "when")
+    assert f"{day.day} {day:%b %Y}, 09:30" in text_of(html, "when")
 
     past = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     html = preview(ann, campaign_id, when="at", send_date=past, send_time="09:30")

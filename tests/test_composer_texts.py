@@ -147,7 +147,7 @@ def test_a_fallback_counts_in_the_parts_and_the_estimate(app, ann):
     campaign_id = new_draft(ann)
     html = preview(ann, campaign_id, list_ids=[list_id], text="Hi {name|" + "x" * 160 + "}")
     assert "Messages take 1 to 2 parts" in html
-    assert text_of(html, "estimate") == "10.00 RUB"  # 2 recipients × 2 parts × 2.50
+    assert text_of(html, "estimate") == "RUB 10.00"  # 2 recipients × 2 parts × 2.50
     # A Cyrillic fallback can make the text UCS-2.
     html = preview(ann, campaign_id, list_ids=[list_id], text="Hi {name|друг} " + "x" * 65)
     assert "Messages take 1 to 2 parts" in html
@@ -217,7 +217,7 @@ def test_from_five_parts_the_parts_and_the_cost_per_recipient_are_shown(app, ann
     assert text_of(html, "parts-of-limit") == "4 of 10 parts"
     html = preview(ann, campaign_id, pasted_numbers="79161111111", text="x" * (4 * 153 + 1))
     assert text_of(html, "long-text").startswith(
-        "A long message: 5 parts, 12.50 RUB per recipient."
+        "A long message: 5 parts, RUB 12.50 per recipient."
     )
     assert text_of(html, "readiness") == "Ready: continue to check and send."
     # Cyrillic: 5 parts of 67.

@@ -30,6 +30,8 @@ from webapp.models import (
 )
 
 HX = {"HX-Request": "true"}
+DAY = r"\d{1,2} \w{3} \d{4}"  # a day as an English page writes it: 1 Dec 2026
+DAY_TIME = rf"{DAY}, \d\d:\d\d"
 
 
 def snapshot(app: Flask) -> dict[int, str]:
@@ -82,18 +84,18 @@ def test_home_shows_what_is_left_what_it_cost_and_what_failed(app, sandbox, sand
     owner = client_for_owner(app, team)
     page = owner.get("/").get_data(as_text=True)
     balance_text = section(page, "home-balance")
-    assert f"{left:,.2f} RUB" in balance_text
+    assert f"RUB {left:,.2f}" in balance_text
     # No reading is a day old: the change is since the first one, taken before sending.
-    assert re.search(rf"{cost:,.2f} less than at [-\d]+ [:\d]+", balance_text)
+    assert re.search(rf"{cost:,.2f} less than at {DAY_TIME}", balance_text)
     # A day's history at most: the pace is what it spent, a day (not a seventh of it).
-    assert re.search(rf"Since [-\d]+: {cost:,.2f} RUB a day\.", balance_text)
+    assert re.search(rf"Since {DAY}: RUB {cost:,.2f} a day\.", balance_text)
     assert f"lasts about {int(left // cost)} days" in balance_text
     delivered, failed = counted.get(MessageState.DELIVERED, 0), counted.get(MessageState.FAILED, 0)
     rate = f"{100 * delivered / (delivered + failed):.1f}%"
     for testid in ("home-today", "home-month"):
         figures = section(page, testid)
         assert "40 messages" in figures
-        assert f"38 parts, {cost:,.2f}" in figures
+        assert f"38 parts, RUB {cost:,.2f}" in figures
         assert rate in figures
         assert f"{delivered} delivered, {failed} failed, 2 rejected" in figures
     top = section(page, "home-top-campaigns")
@@ -128,10 +130,10 @@ def test_the_day_before_yesterday_balance_shows_the_change(app, sandbox, team):
     snapshot(app)
     page = client_for_owner(app, team).get("/").get_data(as_text=True)
     text = section(page, "home-balance")
-    assert "812.50 RUB" in text and "187.50 less than 24 hours ago" in text
+    assert "RUB 812.50" in text and "187.50 less than 24 hours ago" in text
     # The week as a line: two days ago at the top (1,000.00), now at the bottom (812.50).
     trend = re.search(r'<svg class="sparkline".*?</svg>', page, re.S).group(0)
-    assert re.search(r"RUB since [-\d]+ [:\d]+: from 1,000.00 to 812.50", unescape(trend))
+    assert re.search(rf"RUB since {DAY_TIME}: from 1,000.00 to 812.50", unescape(trend))
     xy = re.search(r'points="([^"]+)"', trend).group(1).split()
     (x1, y1), (x2, y2) = (tuple(map(float, p.split(","))) for p in xy)
     assert x1 == 0.0 and x2 > 239 and (y1, y2) == (2.0, 46.0)
@@ -166,7 +168,7 @@ def test_a_running_campaign_is_shown_live_until_it_is_over(app, sandbox, sandbox
     assert snapshot(app) == {}
     done = owner.get("/", headers=HX)
     assert done.status_code == 286  # nothing sending, the balance read: the poll stops
-    assert "925.00 RUB" in text_of(done)
+    assert "RUB 925.00" in text_of(done)
     assert "data-live-poll" not in done.get_data(as_text=True)
     assert "Nothing is running now." in text_of(done)
 

@@ -150,23 +150,23 @@ def test_the_live_panel_and_the_confirmation_state_the_shortfall(app, ann):
     read_balance(ann)
     campaign_id = new_draft(ann)
     html = preview(ann, campaign_id, list_ids=[big_list(app, team.id)])
-    assert text_of(html, "estimate") == "12,000.00 RUB"
-    assert text_of(html, "funds-available") == "1,000.00 RUB"
+    assert text_of(html, "estimate") == "RUB 12,000.00"
+    assert text_of(html, "funds-available") == "RUB 1,000.00"
     assert text_of(html, "shortfall").startswith(
-        "Not enough for this campaign: 1,000.00 RUB covers about 400 of 4,800 messages. "
-        "The estimate is 12,000.00 RUB."
+        "Not enough for this campaign: RUB 1,000.00 covers about 400 of 4,800 messages. "
+        "The estimate is RUB 12,000.00."
     )
     assert 'name="send_anyway"' not in html  # chosen on the confirmation page only
     assert text_of(html, "readiness") == "Ready: continue to check and send."
 
     page = ann.get(f"/campaigns/{campaign_id}/confirm").text
-    assert "1,000.00 RUB covers about 400 of 4,800 messages." in text_of(page, "shortfall")
+    assert "RUB 1,000.00 covers about 400 of 4,800 messages." in text_of(page, "shortfall")
     label = unescape(
         re.search(r'<label class="check" for="send-anyway">(.*?)</label>', page, re.S)[1]
     )
     assert 'type="checkbox"' in label and "checked" not in label
     assert " ".join(re.sub(r"<[^>]+>", "", label).split()) == (
-        "Send anyway: 1,000.00 RUB covers about 400 of 4,800 messages. "
+        "Send anyway: RUB 1,000.00 covers about 400 of 4,800 messages. "
         "The campaign pauses when the gateway reports the balance empty."
     )
 
@@ -194,10 +194,10 @@ def test_what_other_campaigns_still_have_to_send_is_held_for_them(app, ann):
     assert found.short and found.covers == 160
     panel = unescape(preview(ann, second, list_ids=[people], text="Second wave"))
     assert (
-        "600.00 RUB of it is still to be spent by 1 other campaign scheduled or sending: "
-        "400.00 RUB is left for this one." in text_of(panel, "funds-held")
+        "RUB 600.00 of it is still to be spent by 1 other campaign scheduled or sending: "
+        "RUB 400.00 is left for this one." in text_of(panel, "funds-held")
     )
-    assert "400.00 RUB covers about 160 of 240 messages." in text_of(panel, "shortfall")
+    assert "RUB 400.00 covers about 160 of 240 messages." in text_of(panel, "shortfall")
     assert send_form(ann, second).status_code == 400  # not without "Send anyway"
 
     # Half of the first sent: half of its estimate is still held.
@@ -320,8 +320,10 @@ def test_a_failed_reading_is_stated_with_when_it_was_last_read(app, ann, sandbox
     assert (
         failure.startswith("The last attempt to read it failed: ") and "did not answer" in failure
     )
-    assert text_of(html, "funds-as-of").startswith("Balance plus credit, as of 20")
-    assert text_of(html, "funds-available") == "1,000.00 RUB"  # the last figures known, stated
+    assert re.match(
+        r"Balance plus credit, as of \d+ \w{3} \d{4}, \d\d:\d\d", text_of(html, "funds-as-of")
+    )
+    assert text_of(html, "funds-available") == "RUB 1,000.00"  # the last figures known, stated
 
 
 # -- fresh readings, by the worker ---------------------------------------------------------------
@@ -464,10 +466,10 @@ def test_a_price_that_cannot_be_read_is_refused_beside_the_field_as_typed(app, a
 def test_prices_are_written_as_money_everywhere(app, ann):
     team = team_of(app, ann)
     shown = ann.get(f"/campaigns/{make_campaign(app, team, 1)}").text
-    assert re.search(r"<dt>Price per part</dt>\s*<dd>2\.50 RUB</dd>", shown)
+    assert re.search(r"<dt>Price per part</dt>\s*<dd>RUB\s2\.50</dd>", shown)
     campaign_id = new_draft(ann)
     html = unescape(preview(ann, campaign_id, pasted_numbers="79160000001"))
-    assert "× 2.50 RUB per part" in html and "2.5000" not in html
+    assert "× RUB\N{NO-BREAK SPACE}2.50 per part" in html and "2.5000" not in html
     assert "2.5000" not in ann.get(f"/campaigns/{campaign_id}/confirm").text
 
 
@@ -535,7 +537,7 @@ def test_spending_faster_than_a_days_balance_says_less_than_a_day(app, ann):
         found = balance.pace(db.session, db.session.get(Team, team.id), now)
     assert (found.days_left, found.nothing_left) == (0, False)
     assert pace_text(ann.get("/balance").text) == (
-        "Over the last 7 days: 100.00 RUB a day. At this pace the balance lasts less than a day."
+        "Over the last 7 days: RUB 100.00 a day. At this pace the balance lasts less than a day."
     )
 
 
@@ -544,5 +546,5 @@ def test_nothing_is_left_to_spend_only_when_nothing_is_left(app, ann):
     now = utcnow()
     spend_and_hold(app, team, "700.00", "0", now)
     assert pace_text(ann.get("/balance").text) == (
-        "Over the last 7 days: 100.00 RUB a day. Nothing is left to spend."
+        "Over the last 7 days: RUB 100.00 a day. Nothing is left to spend."
     )

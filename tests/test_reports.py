@@ -17,7 +17,7 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import team_of, text_of, without_team
+from tests.helpers import english_time, team_of, text_of, without_team
 from webapp import periods
 from webapp.domain import gateways, reports, sending, statuses, usage
 from webapp.extensions import db
@@ -25,6 +25,7 @@ from webapp.iqsms.parts import analyse
 from webapp.models import Campaign, CampaignState, Membership, Message, Team, UsagePeriod, User
 
 HX = {"HX-Request": "true"}
+ISO_DAY = re.compile(r"\d{4}-\d\d-\d\d")
 
 # Europe/Moscow is UTC+3: local midnight between 9 and 10 March 2030 is 21:00 UTC.
 BEFORE_MIDNIGHT = datetime(2030, 3, 9, 20, 50, tzinfo=UTC)  # 23:50 local, 9 March
@@ -166,7 +167,11 @@ def read_csv(person, query: str) -> list[list[str]]:
 def as_on_page(row: list[str], about: int) -> list[str]:
     """A CSV row as the page shows it: its label cells, then messages, accepted, parts, cost,
     delivered, failed and delivery rate (the CSV adds the estimate columns)."""
-    label = row[:about]
+    # The page writes a day as people read it (8 Mar 2030), the file as machines do.
+    label = [
+        english_time(date.fromisoformat(c), day=True) if ISO_DAY.fullmatch(c) else c
+        for c in row[:about]
+    ]
     messages, accepted, parts, cost, estimated, _parts, _cost, delivered, failed, rate = row[about:]
     cost = ("≈ " if estimated != "no" else "") + cost
     return [*label, messages, accepted, parts, cost, delivered, failed, rate + "%" if rate else "—"]
@@ -261,11 +266,11 @@ BY_CAMPAIGN = [
 TOTAL = ["18", "17", "23", "57.50", "12", "2", "85.7%"]
 
 BY_DAY = [
-    ["2030-03-08", "0", "0", "0", "0.00", "0", "0", "—"],
+    ["8 Mar 2030", "0", "0", "0", "0.00", "0", "0", "—"],
     # Spring sale (4 messages, 3 parts), Long news (2, 4), Midnight's first 3 (3, 3).
-    ["2030-03-09", "9", "8", "10", "25.00", "6", "2", "75.0%"],
+    ["9 Mar 2030", "9", "8", "10", "25.00", "6", "2", "75.0%"],
     # Midnight's last 2 (2, 2), Привет (4, 8), Без подписи (3, 3).
-    ["2030-03-10", "9", "9", "13", "32.50", "6", "0", "100.0%"],
+    ["10 Mar 2030", "9", "9", "13", "32.50", "6", "0", "100.0%"],
 ]
 
 BY_SENDER = [
@@ -308,10 +313,10 @@ def test_the_totals_are_the_campaigns_costs_and_what_the_sandbox_charged(app, se
 
 def test_the_page_shows_the_summary_links_and_no_estimate(app, sent):
     html = without_team(sent["ann"].get(f"/reports/spending?{PERIOD}").text)
-    assert text_of(html, "summary-cost") == "57.50 RUB"
+    assert text_of(html, "summary-cost") == "RUB 57.50"
     assert text_of(html, "summary-parts") == "23"
     assert text_of(html, "summary-rate") == "85.7%"
-    assert text_of(html, "period").startswith("2030-03-08 to 2030-03-10")
+    assert text_of(html, "period").startswith("8 Mar 2030 to 10 Mar 2030")
     assert 'data-testid="estimated"' not in html and 'data-testid="estimate-note"' not in html
     with app.app_context():
         hello = db.session.scalar(sa.select(Campaign.id).where(Campaign.name == "Привет"))
@@ -426,10 +431,10 @@ def test_without_billing_details_the_cost_is_estimated_and_marked(
     assert cells(html, "report-total")[0][4] == "≈ 20.00"
     note = text_of(html, "estimate-note")
     assert note == (
-        "≈ 15.00 RUB for 6 parts estimated at the team’s price per part (2.50 RUB) because "
+        "≈ RUB 15.00 for 6 parts estimated at the team’s price per part (RUB 2.50) because "
         "the gateway did not report the cost."
     )
-    assert text_of(html, "summary-cost") == "≈ 20.00 RUB"
+    assert text_of(html, "summary-cost") == "≈ RUB 20.00"
     # The day holds both: partly estimated, and the mark says how much.
     html = ann.get(f"/reports/spending?{query}&by=day").text
     assert cells(html, "report-row")[0][4] == "≈ 20.00"
@@ -453,7 +458,7 @@ def test_the_note_names_each_price_the_estimates_used(app, sandbox, make_person)
     send(app, BEFORE_MIDNIGHT)
     html = ann.get("/reports/spending?period=custom&from=2030-03-09&to=2030-03-09").text
     assert [r[6] for r in cells(html, "report-row")] == ["≈ 5.00", "≈ 4.80"]
-    assert "(2.40, 2.50 RUB)" in text_of(html, "estimate-note")
+    assert "(RUB 2.40, RUB 2.50)" in text_of(html, "estimate-note")
 
 
 # -- periods -------------------------------------------------------------------------------------
@@ -517,12 +522,13 @@ def test_days_follow_the_teams_zone_and_its_clock_changes(app, make_person, zone
         *(datetime.fromisoformat(s).replace(tzinfo=UTC) for s in starts),
     )
     rows, total = page(ann, "period=custom&from=2030-03-29&to=2030-04-01&by=day")
-    assert {r[0]: int(r[1]) for r in rows} == {"2030-03-29": 0, **days}
+    shown = {english_time(date.fromisoformat(d), day=True): n for d, n in days.items()}
+    assert {r[0]: int(r[1]) for r in rows} == {"29 Mar 2030": 0, **shown}
     assert total[4] == "4.00"
     # One day alone: from its own midnight (a quarter hour starting then is in) up to the
     # next (one starting then is out), not UTC's.
     rows, total = page(ann, "period=custom&from=2030-03-31&to=2030-03-31&by=day")
-    assert rows == [["2030-03-31", "2", "2", "2", "2.00", "0", "0", "—"]]
+    assert rows == [["31 Mar 2030", "2", "2", "2", "2.00", "0", "0", "—"]]
 
 
 # -- the page: links, htmx, errors ---------------------------------------------------------------
@@ -597,7 +603,7 @@ def test_an_empty_period_says_so_and_days_are_zero(app, make_person):
     html = ann.get("/reports/spending?period=custom&from=2030-03-01&to=2030-03-03").text
     assert text_of(html, "no-spending") == "Nothing was sent in this period."
     rows, total = page(ann, "period=custom&from=2030-03-01&to=2030-03-03&by=day")
-    assert [r[0] for r in rows] == ["2030-03-01", "2030-03-02", "2030-03-03"]
+    assert [r[0] for r in rows] == ["1 Mar 2030", "2 Mar 2030", "3 Mar 2030"]
     assert total[1:] == ["0", "0", "0", "0.00", "0", "0", "—"]
 
 

@@ -1,11 +1,13 @@
 """Teams: invitations, roles, the last owner, leaving, switching, deleting, the audit log."""
 
+import re
 from datetime import timedelta
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from tests.helpers import PASSWORD, post_form, team_of
+from tests.helpers import PASSWORD, english_time, post_form, team_of
 from webapp.extensions import db
 from webapp.models import AuditEvent, Invitation, Membership, Team, utcnow
 
@@ -187,7 +189,7 @@ def test_audit_log_is_for_owners_and_admins(app, make_person):
             sa.select(AuditEvent).where(AuditEvent.team_id == team.id).order_by(AuditEvent.id)
         ).first()
         local = event.created_at.astimezone(ZoneInfo(team.timezone))
-    assert f"When ({team.timezone})" in html and f"{local:%Y-%m-%d %H:%M:%S}" in html
+    assert f"When ({team.timezone})" in html and english_time(local, seconds=True) in html
 
 
 def test_an_invitation_posted_without_a_note_is_made(app, make_person):
@@ -220,3 +222,33 @@ def test_renaming_and_sending_settings_are_audited_once_each(app, make_person):
         }
     assert events["team_renamed"]["after"] == "Acme Renamed"
     assert events["sending_settings_changed"]["price_per_part"][1].startswith("3.00")
+
+
+def test_audit_entries_are_put_in_words_when_shown_old_ones_too(app, make_person):
+    """An event keeps its action's key and details as data, and the page says them in words
+    (roles, the gateway, yes and no, a change as before → after); an event of an older
+    version, whose key the page does not know, still shows, as its key."""
+    ann = make_person("ann@example.com")
+    team = team_of(app, ann)
+    with app.app_context():
+        by = db.session.scalar(sa.select(Membership).where(Membership.team_id == team.id)).user
+        for action, details in [
+            ("role_changed", {"member": "bob@example.com", "before": "viewer", "after": "admin"}),
+            ("gateway_changed", {"mode": "sandbox", "by": "cli", "password_changed": False}),
+            ("sending_settings_changed", {"send_rate": ["500", "100"]}),
+            ("a_retired_action", {"old_detail": "", "kept": 3}),
+        ]:
+            db.session.add(AuditEvent(team_id=team.id, user=by, action=action, details=details))
+        db.session.commit()
+    html = ann.get("/team/audit").get_data(as_text=True)
+    rows = [
+        " ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split())
+        for row in re.findall(r'<tr data-testid="audit-event">(.*?)</tr>', html, re.S)
+    ]
+    what = [row.split(" ann@example.com ", 1)[1] for row in rows[:4]]
+    assert what == [
+        "a retired action old detail: none; kept: 3 —",
+        "sending settings changed send rate: 500 → 100 —",
+        "gateway changed gateway: the sandbox; by: the command line; password changed: no —",
+        "role changed member: bob@example.com; before: viewer; after: admin —",
+    ]

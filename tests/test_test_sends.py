@@ -86,7 +86,7 @@ def test_a_test_reaches_exactly_the_typed_numbers_and_its_status_is_polled_to_th
     assert panel.status_code == STOP_POLLING  # every message final: the poll stops
     assert states_shown(panel.text) == ["Delivered", "Delivered"]
     assert "data-live-poll" not in panel.text
-    assert "5.00 RUB" in panel.text  # two one-part messages at 2.50
+    assert "RUB\N{NO-BREAK SPACE}5.00" in panel.text  # two one-part messages at 2.50
 
     # The draft is untouched: still a draft, no messages, its recipients sent nothing.
     assert load(app, draft).state == "draft"

@@ -9,12 +9,14 @@ from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from webapp import access, cli, formatting, htmx, i18n, models, security  # noqa: F401  (models)
+from webapp import access, cli, formatting, gateway_texts, htmx, i18n, models, security, texts
 from webapp.at_rest import private_database, private_folder, private_sqlite_connection
 from webapp.body_limits import init_app as init_body_limits
 from webapp.config import load_config
-from webapp.extensions import babel, csrf, db, login_manager, migrate
+from webapp.csv_writer import init_app as init_csv_downloads
+from webapp.extensions import babel, compress, csrf, db, login_manager, migrate
 from webapp.models import AuditEvent
+from webapp.static_assets import init_app as init_static_assets
 from webapp.two_factor_gate import init_app as init_two_factor_gate
 from webapp.views import register_blueprints
 from webapp.views.balance import low_balance_entry
@@ -39,13 +41,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
+    compress.init_app(app)  # the first after_request function, so it runs last: on the final body
+    init_static_assets(app)  # links to static files name their version; cached for a year
     init_body_limits(app)  # first of the before_request functions: CSRF reads the body
     csrf.init_app(app)
     i18n.init_app(app)  # compiles the catalogues before Flask-Babel reads its configuration
     babel.init_app(app, locale_selector=i18n.select_language)
     app.jinja_env.globals["get_locale"] = get_locale
+    # Multi-line {% trans %} blocks give one-line msgids (babel.cfg extracts them trimmed too).
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.globals["message_state_label"] = models.message_state_label
     htmx.init_app(app)
     formatting.init_app(app)
+    texts.init_app(app)  # shown_text: stored reasons in the reader's language
+    gateway_texts.init_app(app)  # gateway_status, sender_status
+    init_csv_downloads(app)
     security.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None  # the sign-in page says enough

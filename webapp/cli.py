@@ -10,6 +10,7 @@ import click
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 
 from webapp import i18n
 from webapp.config import DEFAULT_SANDBOX_URL, ensure_sandbox_control_token
@@ -19,17 +20,24 @@ from webapp.jobs.scheduler import create_scheduler
 def register(app: Flask) -> None:
     """Add this module's commands to ``app.cli``."""
     from webapp.admin_cli import teams_cli, users_cli
+    from webapp.demo.command import demo
 
     app.cli.add_command(worker)
     app.cli.add_command(i18n.translations_cli)
     app.cli.add_command(serve)
     app.cli.add_command(users_cli)
     app.cli.add_command(teams_cli)
+    app.cli.add_command(demo)
 
 
 def _job_summary(scheduler: BaseScheduler) -> str:
+    # In the install's default language (BABEL_DEFAULT_LOCALE): a command has no browser.
     jobs = scheduler.get_jobs()
-    return ", ".join(f"{job.name} every {job.trigger.interval}" for job in jobs) or "none yet"
+    ticks = [
+        _("%(tick)s every %(interval)s", tick=job.name, interval=job.trigger.interval)
+        for job in jobs
+    ]
+    return ", ".join(ticks) or _("none yet")
 
 
 @contextmanager
@@ -60,7 +68,9 @@ def worker() -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     ensure_sandbox_control_token(app)  # the one a `flask serve` beside it gives its sandbox
     scheduler = create_scheduler(app, background=False)
-    click.echo(f"Worker started; ticks: {_job_summary(scheduler)}. Press Ctrl-C to stop.")
+    click.echo(
+        _("Worker started; ticks: %(ticks)s. Press Ctrl-C to stop.", ticks=_job_summary(scheduler))
+    )
     try:
         with _sigterm_as_exit():
             scheduler.start()
@@ -69,7 +79,7 @@ def worker() -> None:
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)
-    click.echo("Worker stopped.")
+    click.echo(_("Worker stopped."))
 
 
 def with_sandbox(app: Flask, host: str, port: int) -> Any:
@@ -109,9 +119,11 @@ def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     if not no_worker:
         scheduler = create_scheduler(app, background=True)
         scheduler.start()
-        click.echo(f"Worker started in the background; ticks: {_job_summary(scheduler)}.")
+        ticks = _job_summary(scheduler)
+        click.echo(_("Worker started in the background; ticks: %(ticks)s.", ticks=ticks))
 
-    click.echo(f"iQSMS Dashboard on http://{host}:{port}")
+    address = f"http://{host}:{port}"
+    click.echo(_("iQSMS Dashboard on %(address)s", address=address))
     try:
         with _sigterm_as_exit():
             run_simple(host, port, wsgi_app, threaded=True, use_reloader=False)

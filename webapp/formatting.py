@@ -1,57 +1,118 @@
 """How the app writes figures for people, and reads the amounts they type: money, whole
-numbers, balance amounts, percentages, and dates and times in the team's time zone.
+numbers, balance amounts, percentages, dates and times in the team's time zone, and the
+names of countries.
 
 Every template filter and global that formats something lives here and is registered by the
 app factory (:func:`init_app`), never by a blueprint; CSV files, form values and audit details
-use the plain forms (:func:`plain_money`). Russian number formats will be added here alone.
+use the plain forms (:func:`plain_money`, ISO dates), whatever the language.
+
+Figures follow the language of the page (``flask_babel.get_locale()``; English outside a
+request, as in the worker), through Babel's CLDR data. The patterns, English | Russian
+(``␣`` a no-break space U+00A0, the group separator and the space before a currency that
+CLDR gives Russian):
+
+=========================  ==========================  ===========================
+what                       English                     Russian
+=========================  ==========================  ===========================
+count ``#,##0``            ``1,234,567``               ``1␣234␣567``
+money ``#,##0.00``         ``1,234.50``                ``1␣234,50``
+money with its currency    ``RUB␣1,234.50``            ``1␣234,50␣₽``
+price ``#,##0.00##``       ``2.50``, ``2.755``         ``2,50``, ``2,755``
+percent                    ``97.5%``                   ``97,5␣%``
+time ``d MMM y, HH:mm``    ``1 Dec 2026, 14:30``       ``1 декабря 2026, 14:30``
+  with seconds             ``1 Dec 2026, 14:30:05``    ``1 декабря 2026, 14:30:05``
+  a day                    ``1 Dec 2026``              ``1 декабря 2026``
+=========================  ==========================  ===========================
+
+Russian times spell the month in full (``d MMMM y, HH:mm``, the genitive CLDR gives
+``MMMM``), as Russians write a date; English abbreviates it. Both use the 24-hour clock. A
+letter currency code stands apart from the digits by a no-break space (CLDR's currency
+spacing, which Babel does not apply: ``RUB1,234.50`` otherwise), as browsers'
+``Intl.NumberFormat`` write it. Balance types other than RUB (SMS) are counts. What a
+person types back is read by :func:`parse_amount` in either language.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from datetime import datetime
+import unicodedata
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, parse_pattern
 from flask import Flask
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from webapp import timezones
 from webapp.access import current_team
 from webapp.domain import messages, usage
-from webapp.models import Campaign, utcnow
+from webapp.models import Campaign, Team, utcnow
 
 NONE = "—"  # what the page shows for a figure that is not known
 CENT = Decimal("0.01")
 # A price per part may be a fraction of a kopeck: the columns hold four decimals (Numeric(10, 4)).
 PRICE_PLACES = 4
+MONEY = "#,##0.00"
+COUNT = "#,##0"
+PRICE = "#,##0.00##"
+# Date and time patterns by language (Babel's, LDML): a time to the minute, with seconds, a day.
+TIME_PATTERNS = {
+    "en": {"minutes": "d MMM y, HH:mm", "seconds": "d MMM y, HH:mm:ss", "day": "d MMM y"},
+    "ru": {"minutes": "d MMMM y, HH:mm", "seconds": "d MMMM y, HH:mm:ss", "day": "d MMMM y"},
+}
+ENGLISH = Locale("en")
 
 
-def money(value: Decimal | int | None) -> str:
-    """An amount to the kopeck with thousands separated: ``1,234.50`` ("—" for none)."""
-    return NONE if value is None else f"{Decimal(value):,.2f}"
+def current_locale() -> Locale:
+    """The language figures are written in: the page's, English outside a request."""
+    return get_locale() or ENGLISH
+
+
+def money(value: Decimal | int | None, currency: str | None = None) -> str:
+    """An amount to the kopeck with thousands separated (``1,234.50``, ``1 234,50``), with
+    its currency when one is named (``RUB 1,234.50``, ``1 234,50 ₽``); "—" for none."""
+    if value is None:
+        return NONE
+    if currency is not None:
+        return _with_currency(Decimal(value), currency, (2, 2))
+    return format_decimal(Decimal(value), MONEY, locale=current_locale())
 
 
 def count(value: int | None) -> str:
-    """A whole number with thousands separated: ``12,345`` ("—" for none)."""
-    return NONE if value is None else f"{value:,}"
+    """A whole number with thousands separated: ``12,345``, ``12 345`` ("—" for none)."""
+    return NONE if value is None else format_decimal(value, COUNT, locale=current_locale())
 
 
-def balance_amount(value: Decimal | int | None, type_: str = "RUB") -> str:
-    """An amount of a balance type: money for RUB (``1,234.50``), whole SMS as a number
-    (``5,000``), a fraction of any type to two places."""
+def balance_amount(value: Decimal | int | None, type_: str = "RUB", unit: bool = False) -> str:
+    """An amount of a balance type: money for RUB (``1,234.50``), whole SMS as a count
+    (``5,000``), a fraction of any type to two places. With ``unit``, what it is counted in:
+    ``RUB 1,234.50`` (as :func:`money` with its currency), ``5,000 SMS``."""
     if value is None:
         return NONE
     value = Decimal(value)
-    if type_ == "RUB" or value != value.to_integral_value():
-        return money(value)
-    return f"{value:,.0f}"
+    if type_ == "RUB":
+        return money(value, "RUB" if unit else None)
+    whole = value == value.to_integral_value()
+    shown = count(int(value)) if whole else money(value)
+    return f"{shown}\N{NO-BREAK SPACE}{type_}" if unit else shown
 
 
-def percent(value: float | None, decimals: int = 1) -> str:
-    """A percentage: ``97.5%`` ("—" when there is none, as a rate before any report)."""
-    return NONE if value is None else f"{value:.{decimals}f}%"
+def percent(value: float | Decimal | None, decimals: int = 1) -> str:
+    """A percentage: ``97.5%``, ``97,5 %`` ("—" when there is none, as a rate before any
+    report)."""
+    if value is None:
+        return NONE
+    locale = current_locale()
+    pattern = copy.copy(parse_pattern(locale.percent_formats[None].pattern))
+    pattern.frac_prec = (decimals, decimals)
+    return pattern.apply(Decimal(str(value)) / 100, locale)
 
 
 def plain_money(value: Decimal | None, places: int = 2) -> str:
@@ -64,24 +125,77 @@ def plain_money(value: Decimal | None, places: int = 2) -> str:
     return f"{whole}.{fraction[:2]}{fraction[2:].rstrip('0')}"
 
 
-def price(value: Decimal | int | None) -> str:
+def price(value: Decimal | int | None, currency: str | None = None) -> str:
     """A price per part, written as money (``2.50``, not the column's ``2.5000``), with the
-    third and fourth decimals only when the price has them (``2.755``); "—" for none."""
+    third and fourth decimals only when the price has them (``2.755``), and its currency when
+    one is named (``RUB 2.755``, ``2,755 ₽``); "—" for none."""
     if value is None:
         return NONE
-    whole, _point, fraction = plain_money(Decimal(value), PRICE_PLACES).partition(".")
-    return f"{int(whole):,}.{fraction}"
+    if currency is not None:
+        return _with_currency(Decimal(value), currency, (2, PRICE_PLACES))
+    return format_decimal(Decimal(value), PRICE, locale=current_locale())
+
+
+def _with_currency(value: Decimal, currency: str, places: tuple[int, int]) -> str:
+    locale = current_locale()
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = places
+    text = pattern.apply(value, locale, currency=currency, currency_digits=False)
+    symbol = re.escape(locale.currency_symbols.get(currency, currency))
+    # CLDR's currency spacing: a symbol that ends (or starts) in a letter is kept apart from
+    # the digits, "RUB 1,234.50"; a sign such as ₽ or $ is not.
+    if symbol[-1:].isalpha():
+        text = re.sub(rf"({symbol})(?=\d)", "\\1\N{NO-BREAK SPACE}", text)
+    if symbol[:1].isalpha():
+        text = re.sub(rf"(?<=\d)({symbol})", "\N{NO-BREAK SPACE}\\1", text)
+    return text
+
+
+# -- dates and times -----------------------------------------------------------------------------
+
+
+def zoned_time(
+    when: datetime | None, zone: ZoneInfo, *, seconds: bool = False, day: bool = False
+) -> str:
+    """A UTC time as read in ``zone``: ``1 Dec 2026, 14:30`` (``1 декабря 2026, 14:30``), to
+    the second with ``seconds``, only its day with ``day``; "" for none."""
+    if when is None:
+        return ""
+    locale = current_locale()
+    patterns = TIME_PATTERNS.get(locale.language, TIME_PATTERNS["en"])
+    pattern = patterns["day" if day else "seconds" if seconds else "minutes"]
+    return format_datetime(when.astimezone(zone), pattern, locale=locale)
+
+
+def team_time(
+    when: datetime | None, team: Team, *, seconds: bool = False, day: bool = False
+) -> str:
+    """A UTC time as ``team`` reads it, in its time zone (:func:`zoned_time`)."""
+    return zoned_time(when, timezones.team_zone(team), seconds=seconds, day=day)
 
 
 def local_time(when: datetime | None, seconds: bool = False, day: bool = False) -> str:
-    """A UTC time as the current team reads it: ``2026-05-01 14:30`` (``:05`` with seconds,
-    only the date with day); "" for none."""
-    return timezones.shown(when, current_team(), seconds=seconds, day=day)
+    """A UTC time as the current team reads it (:func:`team_time`)."""
+    return team_time(when, current_team(), seconds=seconds, day=day)
+
+
+def utc_time(when: datetime | None) -> str:
+    """A UTC time as UTC, where no team's zone applies (a sign-in without a team)."""
+    return zoned_time(when, ZoneInfo("UTC"))
 
 
 def team_date(when: datetime | None) -> str:
-    """A UTC time's day as the current team reads it: ``2026-05-01``."""
-    return timezones.shown(when, current_team(), day=True)
+    """A UTC time's day as the current team reads it: ``1 Dec 2026``, ``1 декабря 2026``."""
+    return team_time(when, current_team(), day=True)
+
+
+def day(value: date | None) -> str:
+    """A calendar day (already the team's, as a report's period): ``1 Dec 2026``."""
+    if value is None:
+        return ""
+    locale = current_locale()
+    patterns = TIME_PATTERNS.get(locale.language, TIME_PATTERNS["en"])
+    return format_date(value, patterns["day"], locale=locale)
 
 
 def team_zone_name() -> str:
@@ -89,11 +203,27 @@ def team_zone_name() -> str:
     return timezones.team_zone(current_team()).key
 
 
+# -- names ---------------------------------------------------------------------------------------
+
+
+def region_name(code: str) -> str:
+    """A country or region by its ISO code, in the page's language: ``RU`` → ``Russia``,
+    ``Россия`` (the code itself when Babel has no name for it)."""
+    return current_locale().territories.get(code, code)
+
+
+def collation_key(text: str) -> tuple[str, str]:
+    """A sort key for names in English or Russian close to CLDR's root collation, for want of
+    ICU: case and accents second (Åland with A, Ё with Е), but Й its own letter after И."""
+    base = "".join(c if c in "йЙ" else unicodedata.normalize("NFD", c)[0] for c in text)
+    return base.casefold(), text
+
+
 def report_label(grouping: str, row: Any) -> str:
     """What a spending report's row is about, in words: a campaign's name, a day, a sender
     name, an email (``row`` a :class:`webapp.domain.reports.Row`)."""
     if grouping == "day":
-        return row.key.isoformat()
+        return day(row.key)
     if row.label is not None:
         return row.label
     return _("account default sender") if grouping == "sender" else _("deleted user")
@@ -129,18 +259,19 @@ class NotAnAmount(ValueError):
 
 
 def parse_amount(text: str, places: int = 2) -> Decimal | None:
-    """An amount as the app writes it ("1,000.00", :func:`money`) or as Russian users type it
-    ("1 000,50"); None for an empty one. Raises ValueError with a message a person can act on
-    otherwise (:class:`NotAnAmount` when it is not written like an amount at all).
+    """An amount as the app writes it in either language (:func:`money`: "1,000.00",
+    "1 000,00" with no-break spaces) or as Russian users type it ("1 000,50"); None for an
+    empty one. Raises ValueError with a message a person can act on otherwise
+    (:class:`NotAnAmount` when it is not written like an amount at all).
 
-    Spaces, non-breaking ones too, are ignored. With both "," and "." the commas group
-    thousands. With commas only, groups of exactly three digits are thousands ("1,000",
-    "12,345,678"), and a single comma followed by other than three digits is a decimal comma
-    ("1,5"; "2,7550" with four ``places``). With more than two ``places`` (a price), one
-    comma before three digits ("2,755") could be either, so it is refused too, as is anything
-    else that would be a guess: several points ("1.000.000"), other groupings ("1,00,000"),
-    more decimals than ``places`` (2 or :data:`PRICE_PLACES`), exponents ("1e3"), "nan" or
-    "inf".
+    Spaces, no-break ones too (U+00A0, U+202F: Russian thousands), are ignored. With both ","
+    and "." the commas group thousands. With commas only, groups of exactly three digits are
+    thousands ("1,000", "12,345,678"), and a single comma followed by other than three digits
+    is a decimal comma ("1,5"; "2,7550" with four ``places``). With more than two ``places``
+    (a price), one comma before three digits ("2,755") could be either, so it is refused too,
+    as is anything else that would be a guess: several points ("1.000.000"), other groupings
+    ("1,00,000"), more decimals than ``places`` (2 or :data:`PRICE_PLACES`), exponents
+    ("1e3"), "nan" or "inf".
     """
     cleaned = "".join(text.split())  # str.split() knows every Unicode space, NBSP included
     if not cleaned:
@@ -226,9 +357,12 @@ FILTERS = {
     "balance_amount": balance_amount,
     "percent": percent,
     "team_date": team_date,
+    "day": day,
 }
 GLOBALS = {
     "campaign_local": local_time,
+    "utc_time": utc_time,
+    "region_name": region_name,
     "team_zone_name": team_zone_name,
     "report_label": report_label,
     "campaign_state": campaign_state,

@@ -16,6 +16,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 
 class MailError(RuntimeError):
@@ -45,6 +46,7 @@ def send_mail(config: Mapping[str, Any], to: str, subject: str, body: str) -> No
                 smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:  # refused, timed out, TLS, auth, rejected
+        # For the log and the stored notification, not a page: not translated.
         raise MailError(f"The mail server did not take the message: {exc}") from exc
 
 
@@ -65,16 +67,25 @@ def _connect(config: Mapping[str, Any]) -> smtplib.SMTP:
 
 
 def invitation_mail(team: str, role: str, link: str, hours: float) -> tuple[str, str]:
-    """The subject and text of an invitation link's message."""
+    """The subject and text of an invitation link's message; ``role`` in words."""
     subject = _("You are invited to %(team)s on iQSMS Dashboard", team=team)
+    shown_hours = f"{float(hours):g}"
+    how_long = ngettext(
+        "for %(hours)s hour",
+        "for %(hours)s hours",
+        # gettext picks forms for whole numbers; a fraction ("1.5 hours", "1,5 часа") takes
+        # the form of 2 in English and Russian alike.
+        int(hours) if float(hours).is_integer() else 2,
+        hours=shown_hours,
+    )
     body = _(
         "You are invited to join %(team)s on iQSMS Dashboard as %(role)s.\n\n"
         "Open this link to join (signing up if you have no account yet). It works once, "
-        "for %(hours)s hours:\n\n%(link)s\n\n"
+        "%(how_long)s:\n\n%(link)s\n\n"
         "If you did not expect this, ignore this message.",
         team=team,
         role=role,
-        hours=f"{float(hours):g}",
+        how_long=how_long,
         link=link,
     )
     return subject, body

@@ -38,8 +38,12 @@
     }
   }
 
+  // Figures as the server writes them in the page's language (webapp/formatting.py's money
+  // and count): 1,234.50 in English, 1 234,50 in Russian.
+  var LANG = document.documentElement.lang || "en";
+
   function formatter(decimals) {
-    var format = new Intl.NumberFormat("en-US", {
+    var format = new Intl.NumberFormat(LANG, {
       minimumFractionDigits: decimals,
       maximumFractionDigits: decimals,
     });
@@ -68,7 +72,13 @@
       scales: { x: { time: true, range: [data.start, data.end] } },
       cursor: { drag: { x: false, y: false } },
       series: [
-        { label: data.timeLabel || "Time", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
+        {
+          label: data.timeLabel, // from the page, in its language (views/balance.py _chart)
+          // Each reading's time as the table beside the chart writes it (data.labels).
+          value: function (u, ts, seriesIdx, idx) {
+            return idx != null && data.labels ? data.labels[idx] : "—";
+          },
+        },
         {
           label: series.type,
           stroke: color,

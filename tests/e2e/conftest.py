@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -40,6 +41,28 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+AXE = ROOT / "tests" / "e2e" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, for an accessibility audit in a page. Pinned in
+    tests/e2e/package-lock.json and installed with `npm ci` (as .ci/run does) when missing, so
+    that the README's test command works on a fresh machine; without npm the audit skips,
+    except in CI."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            if os.environ.get("CI"):
+                pytest.fail("npm is required in CI for axe-core (apt-get install npm)")
+            pytest.skip("no npm for axe-core (apt-get install npm)")
+        prefix = str(AXE.parents[2])
+        command = [npm, "ci", "--prefix", prefix, "--no-audit", "--no-fund"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr}"
+    return AXE.read_text(encoding="utf-8")
 
 
 @dataclass
@@ -89,6 +112,25 @@ def live_server(tmp_path: Path, make_app: Callable) -> Iterator[LiveServer]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def live_app(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    """An app on the live server's database and instance folder (its keys, its uploads), to
+    make rows for the browser to see (tests/page_walk.py's lived-in team)."""
+    from webapp.app import create_app
+    from webapp.extensions import db
+
+    monkeypatch.setenv("IQSMS_INSTANCE_PATH", str(live_server.instance))
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite:///{live_server.instance / 'iqsms.sqlite3'}"
+    )
+    sandbox = f"{live_server.url}/sandbox/messages/v2/"  # teams made here use its sandbox
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SANDBOX_URL": sandbox, "TESTING": True})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

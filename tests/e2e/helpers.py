@@ -26,16 +26,19 @@ SECOND = "grace@example.com"
 
 @contextmanager
 def another_person(
-    browser: Browser, expected_errors: tuple[str | re.Pattern[str], ...] = ()
+    browser: Browser,
+    expected_errors: tuple[str | re.Pattern[str], ...] = (),
+    locale: str | None = None,
 ) -> Iterator[Page]:
     """A page in a browser context of its own (its own cookies: another person) that fails the
     test on any console error or page script error, like the ``page`` fixture.
 
     ``expected_errors``: addresses (or patterns of them, like :func:`in_team`'s) whose error
     status (a used invitation link is a 404) is what the test expects; Chromium logs "Failed
-    to load resource" for those, and only those are let through.
+    to load resource" for those, and only those are let through. ``locale``: the browser's
+    language (its Accept-Language), such as "ru-RU".
     """
-    context = browser.new_context()
+    context = browser.new_context(locale=locale)
     page = context.new_page()
     errors: list[str] = []
 

@@ -21,6 +21,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import FIRST, in_team, nav_link, sandbox_control_headers, sign_up
+from tests.helpers import english_time
 from webapp.app import create_app
 from webapp.extensions import db
 from webapp.models import BalanceSnapshot, Team
@@ -32,6 +33,10 @@ COLORS = {"RUB": (0x0B, 0x5F, 0xFF), "SMS": (0x1A, 0x7F, 0x37)}
 DRAWN = """(figure) => ({
   times: Array.from(figure.uplot.data[0]),
   values: Array.from(figure.uplot.data[1]),
+  // What the legend says of each point's time.
+  labels: Array.from(
+    figure.uplot.data[0], (t, i) => figure.uplot.series[0].value(figure.uplot, t, 0, i)
+  ),
 })"""
 
 TABLE = """() => Array.from(
@@ -147,10 +152,10 @@ def store(app: Flask, team_id: int, readings: dict[datetime, dict[str, str]]) ->
         db.session.commit()
 
 
-def drawn(page: Page, type_: str) -> list[tuple[int, float | None]]:
+def drawn(page: Page, type_: str) -> list[tuple[int, float | None, str]]:
     figure = page.get_by_test_id(f"chart-{type_}")
     data = figure.evaluate(DRAWN)
-    return list(zip(data["times"], data["values"], strict=True))
+    return list(zip(data["times"], data["values"], data["labels"], strict=True))
 
 
 def amount(text: str) -> float | None:
@@ -174,13 +179,15 @@ def assert_chart_and_table_agree(page: Page, zone: ZoneInfo, types: list[str]) -
         points = drawn(page, type_)
         # The table reads newest first, the chart left to right.
         assert len(points) == len(rows)
-        for (at, value), row in zip(points, reversed(rows), strict=True):
+        for (at, value, label), row in zip(points, reversed(rows), strict=True):
             when = datetime.fromisoformat(row["at"])
             if row["before"]:
                 assert at == start and when.timestamp() < start, row
+                assert label == english_time(datetime.fromtimestamp(at, UTC), zone)
             else:
                 assert row["at"] == datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-            assert row["shown"] == f"{when.astimezone(zone):%Y-%m-%d %H:%M}"
+                assert label == row["shown"]  # the legend writes the time as the table does
+            assert row["shown"] == english_time(when, zone)
             assert amount(row["cells"][type_]) == value, (type_, row)
     return rows
 

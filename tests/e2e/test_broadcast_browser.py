@@ -151,7 +151,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     download = download_info.value
     assert download.suggested_filename == "clients-invalid-rows.csv"
     assert Path(download.path()).read_text(encoding="utf-8-sig").splitlines() == [
-        "row,phone,reason",
+        "Row,Phone,Reason",
         f"{invalid_line},{INVALID[0]},not a phone number",
     ]
 
@@ -188,8 +188,8 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     expect(panel.get_by_test_id("sample-text")).to_have_text(TEXT.replace("{Имя}", "Анна"))
     expect(panel.get_by_test_id("sample-parts")).to_have_text("UCS-2, 2 parts")
     expect(panel.get_by_test_id("error-placeholders")).to_have_count(0)
-    expect(panel.get_by_test_id("estimate")).to_have_text("140.00 RUB")  # 28 × 2 × 2.50
-    expect(panel.get_by_test_id("check-cost")).to_contain_text("28 recipients × 2 parts × 2.50 RUB")
+    expect(panel.get_by_test_id("estimate")).to_have_text("RUB 140.00")  # 28 × 2 × 2.50
+    expect(panel.get_by_test_id("check-cost")).to_contain_text("28 recipients × 2 parts × RUB 2.50")
 
     # The sender: the worker fetched the new team's names from the sandbox (no sync asked for;
     # the composer itself calls no gateway), and the composer says which cannot send and why.
@@ -212,7 +212,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     )
     expect(page.get_by_test_id("confirm-recipients")).to_have_text("28")
     expect(page.get_by_test_id("confirm-sender")).to_have_text("MyBrand")
-    expect(page.get_by_test_id("confirm-cost")).to_contain_text("140.00 RUB")
+    expect(page.get_by_test_id("confirm-cost")).to_contain_text("RUB 140.00")
     expect(page.get_by_test_id("confirm-when")).to_have_text("now, as soon as you press Send")
     page.get_by_role("button", name="Send 28 messages now").click()
 
@@ -231,7 +231,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
         expect(page.get_by_test_id(f"count-{state}")).to_have_text("0")
     delivered, failed = (int(page.get_by_test_id(f"count-{s}").inner_text()) for s in FINAL)
     assert delivered + failed == 28 and delivered > failed, (delivered, failed)
-    expect(page.get_by_test_id("cost")).to_have_text("140.00 RUB")  # what the estimate said
+    expect(page.get_by_test_id("cost")).to_have_text("RUB 140.00")  # what the estimate said
     expect(page.get_by_test_id("campaign-summary").get_by_test_id("parts")).to_have_text("56 parts")
     expect(page.get_by_test_id("messages").locator("td.phone")).to_have_count(28)
     assert sorted(page.get_by_test_id("messages").locator("td.phone").all_inner_texts()) == sorted(
@@ -260,7 +260,7 @@ def test_import_a_csv_compose_send_and_see_the_campaign_finish(
     # table of what the sandbox received scrolls inside its own box.
     page.get_by_role("link", name=re.compile("Sandbox account")).click()
     expect(page.get_by_test_id("sandbox-messages").locator("tbody tr")).to_have_count(28)
-    expect(page.get_by_text("860.00 RUB", exact=True)).to_be_visible()
+    expect(page.get_by_text("RUB 860.00", exact=True)).to_be_visible()
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
 

@@ -27,7 +27,7 @@ def test_the_home_page_shows_what_is_left_and_what_spent_it_without_reloading(
     spent = PRICE * COUNT  # one part each
     balance = page.get_by_test_id("home-balance")
     expect(balance.get_by_test_id("balance-RUB")).to_have_text(
-        f"{Decimal('1000.00') - spent:,.2f} RUB", timeout=40_000
+        f"RUB {Decimal('1000.00') - spent:,.2f}", timeout=40_000
     )
     # The campaign's delivery reports are all in: nothing runs and the page stops polling.
     expect(page.get_by_test_id("home-nothing-running")).to_be_visible(timeout=40_000)
@@ -35,7 +35,7 @@ def test_the_home_page_shows_what_is_left_and_what_spent_it_without_reloading(
 
     today = page.get_by_test_id("home-today")
     expect(today).to_contain_text(f"{COUNT} messages")
-    expect(today).to_contain_text(f"{COUNT} parts, {spent:,.2f}")
+    expect(today).to_contain_text(f"{COUNT} parts, RUB {spent:,.2f}")
     reports = today.inner_text()
     delivered, failed = (
         int(n) for n in re.search(r"(\d+) delivered, (\d+) failed", reports).groups()

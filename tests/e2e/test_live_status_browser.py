@@ -98,7 +98,7 @@ def test_polling_pauses_while_the_tab_is_hidden(live_server, page: Page) -> None
     page.locator("#send_date").fill("2099-01-01")
     page.locator("#send_time").fill("10:00")
     page.get_by_role("button", name="Continue").click()
-    page.get_by_role("button", name="Schedule 1 messages").click()
+    page.get_by_role("button", name="Schedule 1 message").click()
     expect(page.get_by_test_id("state")).to_have_text("scheduled")
     campaign_url = page.url
 

@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 from tests.e2e.helpers import FIRST, another_person, flash, open_new_draft, sign_up
 
 MANY = 4_800
-SHORTFALL = "1,000.00 RUB covers about 400 of 4,800 messages."
-ANYWAY = re.compile(r"Send anyway: 1,000\.00 RUB covers about 400 of 4,800 messages\.")
+SHORTFALL = "RUB 1,000.00 covers about 400 of 4,800 messages."
+ANYWAY = re.compile(r"Send anyway: RUB\s1,000\.00 covers about 400 of 4,800 messages\.")
 
 
 PASTE = """(box, text) => {
@@ -70,17 +70,17 @@ def test_a_campaign_the_account_cannot_pay_for_shows_the_shortfall_before_it_can
 
     panel = page.get_by_test_id("composer-check")
     expect(panel.get_by_test_id("recipient-count")).to_have_text("4,800", timeout=15_000)
-    expect(panel.get_by_test_id("estimate")).to_have_text("12,000.00 RUB")
+    expect(panel.get_by_test_id("estimate")).to_have_text("RUB 12,000.00")
     # The worker reads the new team's balance within seconds; the panel asks for itself again
     # meanwhile (never the gateway), and then shows it beside the estimate.
-    expect(panel.get_by_test_id("funds-available")).to_have_text("1,000.00 RUB", timeout=30_000)
+    expect(panel.get_by_test_id("funds-available")).to_have_text("RUB 1,000.00", timeout=30_000)
     expect(panel.get_by_test_id("shortfall")).to_contain_text(SHORTFALL)
     fits_both_widths(page)
 
     page.get_by_role("button", name="Continue").click()
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/confirm$"))
     confirmation = page.get_by_test_id("confirmation")
-    expect(confirmation.get_by_test_id("confirm-cost")).to_contain_text("12,000.00 RUB")
+    expect(confirmation.get_by_test_id("confirm-cost")).to_contain_text("RUB 12,000.00")
     expect(confirmation.get_by_test_id("shortfall")).to_contain_text(SHORTFALL)
     anyway = page.get_by_label(ANYWAY)
     expect(anyway).not_to_be_checked()

@@ -72,7 +72,7 @@ def test_send_a_test_to_ones_own_phone_and_see_it_delivered(live_server, page: P
     expect(sent).to_have_count(1)
     expect(sent).to_contain_text(OWN_PHONE)
     expect(sent.get_by_test_id("test-state")).to_have_text("Delivered", timeout=30_000)
-    expect(sent).to_contain_text("2.50 RUB")
+    expect(sent).to_contain_text("RUB 2.50")
     # Still the composer of the draft, with what was typed; the poll has stopped.
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
     expect(page.get_by_label("Message", exact=True)).to_have_value("Testing, testing")

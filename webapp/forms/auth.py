@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
@@ -61,10 +62,11 @@ def _new_password_field(
             Length(
                 min=MIN_PASSWORD_LENGTH,
                 max=MAX_PASSWORD_LENGTH,
-                message=_l(
-                    "Use %(low)d to %(high)d characters.",
+                message=lazy_ngettext(
+                    "Use %(low)d to %(num)d character.",
+                    "Use %(low)d to %(num)d characters.",
+                    MAX_PASSWORD_LENGTH,
                     low=MIN_PASSWORD_LENGTH,
-                    high=MAX_PASSWORD_LENGTH,
                 ),
             ),
             StrongPassword(other_fields),

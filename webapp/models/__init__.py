@@ -17,6 +17,7 @@ from webapp.models.campaign import (
     Message,
     MessageState,
     PendingStatus,
+    message_state_label,
 )
 from webapp.models.contact import Contact, ContactImport, ContactList, ImportState, StopListEntry
 from webapp.models.message_template import MessageTemplate
@@ -73,6 +74,7 @@ __all__ = [
     "UTCDateTime",
     "UsagePeriod",
     "User",
+    "message_state_label",
     "new_session_token",
     "utcnow",
 ]

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import pgettext
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -44,6 +45,33 @@ class MessageState(StrEnum):
     UNKNOWN = "unknown"  # may have reached the gateway: never resent automatically
     EXPIRED = "expired"
     CANCELLED = "cancelled"  # not sent: the campaign was cancelled first
+
+    @property
+    def label(self) -> str:
+        """The state in words, in the reader's language, as a message's badge shows it. With
+        a context: "sending" and "cancelled" of a message are not those of a campaign (in
+        Russian a message is neuter, a campaign feminine)."""
+        labels = {
+            MessageState.QUEUED: pgettext("message state", "queued"),
+            MessageState.SENDING: pgettext("message state", "sending"),
+            MessageState.ACCEPTED: pgettext("message state", "accepted"),
+            MessageState.ENROUTE: pgettext("message state", "on its way"),
+            MessageState.DELIVERED: pgettext("message state", "delivered"),
+            MessageState.FAILED: pgettext("message state", "failed"),
+            MessageState.REJECTED: pgettext("message state", "rejected"),
+            MessageState.UNKNOWN: pgettext("message state", "unknown"),
+            MessageState.EXPIRED: pgettext("message state", "expired"),
+            MessageState.CANCELLED: pgettext("message state", "cancelled"),
+        }
+        return labels[self]
+
+
+def message_state_label(state: str) -> str:
+    """A stored message state in words; a value that is not one, as it is."""
+    try:
+        return MessageState(state).label
+    except ValueError:
+        return state
 
 
 M = MessageState

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from flask_babel import pgettext
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,6 +72,19 @@ class ImportState(StrEnum):
     DONE = "done"
     FAILED = "failed"
 
+    @property
+    def label(self) -> str:
+        """The import's state in words, in the reader's language (its own context: an
+        import's "failed" is not a message's)."""
+        labels = {
+            ImportState.PENDING: pgettext("import state", "waiting for the phone column"),
+            ImportState.QUEUED: pgettext("import state", "waiting for the worker"),
+            ImportState.RUNNING: pgettext("import state", "reading"),
+            ImportState.DONE: pgettext("import state", "done"),
+            ImportState.FAILED: pgettext("import state", "failed"),
+        }
+        return labels[self]
+
 
 class ContactImport(db.Model):
     """A CSV upload being read into a list by the worker, with its report."""
@@ -100,3 +114,7 @@ class ContactImport(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def state_label(self) -> str:
+        return ImportState(self.state).label

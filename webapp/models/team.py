@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, LargeBinary, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -29,10 +30,40 @@ class Role(StrEnum):
     def at_least(self, other: Role) -> bool:
         return self.rank >= other.rank
 
+    @property
+    def label(self) -> str:
+        """The role in words, in the reader's language ("admin"), as a sentence uses it."""
+        return str(ROLE_LABELS[self])
+
+
+ROLE_LABELS = {
+    Role.VIEWER: _l("viewer"),
+    Role.SENDER: _l("sender"),
+    Role.ADMIN: _l("admin"),
+    Role.OWNER: _l("owner"),
+}
+
+
+def role_label(role: str) -> str:
+    """A stored role (a membership's, an invitation's, an audit entry's) in words; a value that
+    is not a role, as it is."""
+    try:
+        return Role(role).label
+    except ValueError:
+        return role
+
 
 class GatewayMode(StrEnum):
     SANDBOX = "sandbox"  # the built-in simulator, with the team's own sandbox account
     IQSMS = "iqsms"  # a real iQSMS account
+
+    @property
+    def label(self) -> str:
+        """The gateway in words ("the sandbox", "iQSMS")."""
+        return str(GATEWAY_MODE_LABELS[self])
+
+
+GATEWAY_MODE_LABELS = {GatewayMode.SANDBOX: _l("the sandbox"), GatewayMode.IQSMS: "iQSMS"}
 
 
 class Team(db.Model):
@@ -112,6 +143,10 @@ class Membership(db.Model):
     def role_enum(self) -> Role:
         return Role(self.role)
 
+    @property
+    def role_label(self) -> str:
+        return self.role_enum.label
+
 
 class Invitation(db.Model):
     """A one-time link that lets someone join a team with a role, until it expires."""
@@ -132,6 +167,10 @@ class Invitation(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     team: Mapped[Team] = relationship()
+
+    @property
+    def role_label(self) -> str:
+        return role_label(self.role)
 
     def usable(self, now: datetime) -> bool:
         return self.accepted_at is None and self.revoked_at is None and now < self.expires_at

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_sandbox_app
@@ -98,9 +99,13 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
     app = create_sandbox_app(state_path, settings)
     handler = QuietHandler if quiet else WSGIRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
-    click.echo(f"iQSMS sandbox on http://{host}:{server.port}/messages/v2/ (state: {state_path})")
+    # Messages in the dashboard's default language (BABEL_DEFAULT_LOCALE); --help stays English.
+    address = f"http://{host}:{server.port}/messages/v2/"
+    click.echo(
+        _("iQSMS sandbox on %(address)s (state: %(state)s)", address=address, state=state_path)
+    )
     if not settings.control_token:
-        click.echo("Control API off: no --control-token (IQSMS_SANDBOX_CONTROL_TOKEN) given.")
+        click.echo(_("Control API off: no --control-token (IQSMS_SANDBOX_CONTROL_TOKEN) given."))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -136,13 +141,13 @@ def add_account(
     try:
         with store.transaction() as db:
             if store.account(db, login):
-                raise click.ClickException("account exists")
+                raise click.ClickException(_("The account %(login)s exists already.", login=login))
             create_account(store, db, spec, time.time(), Settings().approval_delay)
     except ValueError as exc:
-        raise click.ClickException(f"bad account: {exc}") from exc
+        raise click.ClickException(_("Not a valid account: %(reason)s", reason=exc)) from exc
     finally:
         store.close()
-    click.echo(f"Created sandbox account {login}")
+    click.echo(_("Created sandbox account %(login)s", login=login))
 
 
 def _open_store(state_path: str | None) -> Store:

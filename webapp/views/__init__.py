@@ -47,9 +47,12 @@ def register_blueprints(app: Flask) -> None:
     )
     for module in areas:
         app.register_blueprint(module.bp)
-    for code in (400, 403, 404, 429):
+    for code in (400, 403, 404, 405, 429):
         app.register_error_handler(code, _error_page)
 
 
 def _error_page(error):
-    return render_template("error.html", error=error), error.code
+    # Werkzeug's own descriptions are English: the page says its own words for those, and
+    # shows a description only when the app gave one (translated where it was raised).
+    custom = error.description if error.description != type(error).description else None
+    return render_template("error.html", error=error, description=custom), error.code

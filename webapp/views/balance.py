@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -17,7 +18,7 @@ from webapp import periods
 from webapp.access import Permission, current_team, team_required
 from webapp.domain import balance, balance_history, gateway_calls
 from webapp.extensions import db
-from webapp.formatting import balance_amount
+from webapp.formatting import balance_amount, zoned_time
 from webapp.forms.balance import RANGES, RangeForm, WarningForm
 from webapp.htmx import htmx_details
 from webapp.jobs.balance import configured_interval
@@ -145,6 +146,7 @@ def _chart(zone: str, history: balance_history.History) -> dict[str, Any]:
         "start": int(start.timestamp()),
         "end": int(history.period.end.timestamp()),
         "times": [int(p.at.timestamp()) for p in drawn],
+        "labels": [zoned_time(p.at, ZoneInfo(zone)) for p in drawn],  # the table's text
         "series": [
             {
                 "type": t,

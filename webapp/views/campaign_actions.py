@@ -10,6 +10,7 @@ from typing import Any
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from webapp import csv_writer, timezones
@@ -17,7 +18,7 @@ from webapp.access import Permission, current_team, team_required, team_scoped
 from webapp.domain import campaigns, drafts
 from webapp.domain import messages as table
 from webapp.extensions import db
-from webapp.formatting import plain_money
+from webapp.formatting import count, plain_money
 from webapp.models import Campaign, CampaignState
 from webapp.views.campaigns import bp
 
@@ -46,8 +47,14 @@ def _act(campaign_id: int, action: str) -> ResponseReturnValue:
         flash(_("Back to a draft: its messages were removed. Send it again when ready."))
         return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
     if action == "cancel":
+        left = cancelled or 0
         flash(
-            _("Cancelled. %(n)s messages not yet sent will not be sent.", n=f"{cancelled or 0:,}")
+            ngettext(
+                "Cancelled. %(count)s message not yet sent will not be sent.",
+                "Cancelled. %(count)s messages not yet sent will not be sent.",
+                left,
+                count=count(left),
+            )
         )
     elif action == "pause":
         flash(_("Paused. No more messages are sent until you resume."))
@@ -72,27 +79,37 @@ for _action in ACTIONS:
 @bp.get("/campaigns/<int:campaign_id>/messages.csv")
 @team_required()
 def export(campaign_id: int) -> ResponseReturnValue:
-    """The message table, with its filters, as CSV: streamed by keyset chunks, so a million
-    rows never sit in memory. UTF-8 with a BOM, so that Excel reads Cyrillic right."""
+    """The message table, with its filters, as CSV in the chosen format (csv_writer): streamed
+    by keyset chunks, so a million rows never sit in memory; times in the team's zone."""
     campaign = team_scoped(Campaign, campaign_id)
     filters = table.Filters.from_args(request.args)
     zone = timezones.team_zone(current_team())
     team_id = campaign.team_id
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # In the request: its language (the rows below are read after it has ended).
+    header = [
+        _("Phone"),
+        _("State"),
+        _("Gateway status"),
+        _("Parts"),
+        _("Cost, RUB"),
+        _("Sent (%(zone)s)", zone=zone.key),
+        _("En route (%(zone)s)", zone=zone.key),
+        _("Final status (%(zone)s)", zone=zone.key),
+    ]
 
     def rows() -> Iterator[list[Any]]:
         # An app context (a database session) of its own, only while the body is read; not
         # stream_with_context, which would keep the whole request open until the last byte,
         # or for ever when a client never reads the body.
         with app.app_context():
-            yield list(table.EXPORT_COLUMNS)
+            yield header
             for row in table.export_rows(db.session, team_id, campaign_id, filters):
                 phone, state, status, parts, cost, *times = row
-                local = [timezones.iso_in_zone(t, zone) for t in times]
-                yield [phone, state, status, parts, plain_money(cost), *local]
+                yield [phone, state, status, parts, csv_writer.Number(plain_money(cost)), *times]
 
     name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"
-    return csv_writer.download(rows(), name)
+    return csv_writer.download(rows(), name, zone=zone)
 
 
 @bp.post("/campaigns/<int:campaign_id>/resend")

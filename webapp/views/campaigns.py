@@ -10,15 +10,16 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from webapp import periods, timezones
+from webapp import periods
 from webapp.access import Permission, current_team, team_required, team_scoped
 from webapp.domain import campaign_list, campaigns, composer, drafts, funds, gateway_health, senders
 from webapp.domain import messages as table
 from webapp.extensions import db
-from webapp.formatting import no_longer_a_draft
+from webapp.formatting import count, no_longer_a_draft, team_time
 from webapp.forms.campaigns import ComposerForm, ConfirmForm
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.models import Campaign, CampaignState, utcnow
@@ -238,7 +239,7 @@ def _composer(
         conflict=conflict,
         senders_unknown=not senders.ever_synced(db.session, team.id),
         limits=composer.LIMITS,
-        now_local=timezones.shown(utcnow(), team),
+        now_local=team_time(utcnow(), team),
     )
 
 
@@ -330,10 +331,25 @@ def send(campaign_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("campaigns.confirm", campaign_id=campaign.id))
     if campaign.send_at and campaign.send_at != campaign.scheduled_at:
-        when = timezones.shown(campaign.send_at, current_team())
-        flash(_("Scheduled: %(n)s messages will be sent at %(when)s.", n=f"{created:,}", when=when))
+        when = team_time(campaign.send_at, current_team())
+        flash(
+            ngettext(
+                "Scheduled: %(count)s message will be sent at %(when)s.",
+                "Scheduled: %(count)s messages will be sent at %(when)s.",
+                created,
+                count=count(created),
+                when=when,
+            )
+        )
     else:
-        flash(_("Sending %(n)s messages now.", n=f"{created:,}"))
+        flash(
+            ngettext(
+                "Sending %(count)s message now.",
+                "Sending %(count)s messages now.",
+                created,
+                count=count(created),
+            )
+        )
     return redirect(url_for("campaigns.show", campaign_id=campaign.id))
 
 

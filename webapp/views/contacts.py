@@ -366,9 +366,10 @@ def import_page(import_id: int) -> ResponseReturnValue:
 @bp.get("/contacts/imports/<int:import_id>/invalid.csv")
 @team_required()
 def invalid_rows(import_id: int) -> ResponseReturnValue:
-    """The import's invalid rows as CSV (row, phone, reason), streamed."""
+    """The import's invalid rows as CSV (row, phone, reason) in the chosen format, streamed."""
     contact_import = team_scoped(ContactImport, import_id)
-    rows = csv_import.invalid_rows_table(contact_import.invalid_report)
+    header = [_("Row"), _("Phone"), _("Reason")]
+    rows = csv_import.invalid_rows_table(contact_import.invalid_report, header)
     name = contact_import.filename.rsplit(".", 1)[0] or "import"
     return csv_writer.download(rows, f"{name}-invalid-rows.csv")
 

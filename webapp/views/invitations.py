@@ -53,5 +53,7 @@ def _join(invitation: Invitation, user) -> ResponseReturnValue:
         return redirect(url_for("main.index"))
     db.session.commit()
     session["team_id"] = membership.team_id
-    flash(_("You joined %(team)s as %(role)s.", team=membership.team.name, role=membership.role))
+    flash(
+        _("You joined %(team)s as %(role)s.", team=membership.team.name, role=membership.role_label)
+    )
     return redirect(url_for("main.index", team_id=membership.team_id))

@@ -19,12 +19,14 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from webapp import timezones
 from webapp.access import switch_team
 from webapp.domain import notifications
 from webapp.extensions import db
+from webapp.formatting import count, team_time
 from webapp.forms.notifications import NotificationSettingsForm
 from webapp.htmx import htmx_details
 from webapp.mail import mail_configured
@@ -94,7 +96,12 @@ def read_all() -> ResponseReturnValue:
     """Mark every notification read."""
     done = notifications.mark_all_read(db.session, current_user.id, utcnow())
     flash(
-        _("%(count)s notifications marked read.", count=f"{done:,}")
+        ngettext(
+            "%(count)s notification marked read.",
+            "%(count)s notifications marked read.",
+            done,
+            count=count(done),
+        )
         if done
         else _("Nothing was unread.")
     )
@@ -151,6 +158,6 @@ def _own(notification_id: int) -> Notification:
 def _row_helpers() -> dict:
     return {
         "headline": notifications.headline,
-        "shown_at": lambda n: timezones.shown(n.created_at, n.team),
+        "shown_at": lambda n: team_time(n.created_at, n.team),
         "zone_of": lambda n: timezones.team_zone(n.team).key,
     }

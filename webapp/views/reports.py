@@ -52,12 +52,16 @@ def spending() -> ResponseReturnValue:
 @bp.get("/reports/spending.csv")
 @team_required()
 def spending_csv() -> ResponseReturnValue:
-    """The same report as the page for the same query string, as CSV: a header row, the rows,
-    a totals row, an "estimated" column. UTF-8 with a BOM (Excel); names are neutralised so
-    that a spreadsheet never runs them as formulas."""
+    """The same report as the page for the same query string, as CSV in the chosen format
+    (csv_writer): a header row, the rows, a totals row, an "estimated" column; names are
+    neutralised so that a spreadsheet never runs them as formulas."""
     choice = _choice()
     if choice.period is None:
-        text = "\n".join(f"{key}: {error}" for key, error in choice.errors.items())
+        fields = {"from": _("First day"), "to": _("Last day")}  # as the page's form names them
+        text = "\n".join(
+            _("%(field)s: %(error)s", field=fields.get(key, key), error=error)
+            for key, error in choice.errors.items()
+        )
         return make_response(text, 400, {"Content-Type": "text/plain; charset=utf-8"})
     report = reports.spending(db.session, current_team(), choice.period, choice.grouping)
     about = _about_columns(report.grouping)
@@ -93,7 +97,7 @@ def _about_columns(grouping: str) -> list[str]:
     }[grouping]
 
 
-def _about_cells(grouping: str, row: reports.Row) -> list[str]:
+def _about_cells(grouping: str, row: reports.Row) -> list[Any]:
     if grouping == "campaign":
         return [
             row.label or "",
@@ -101,7 +105,7 @@ def _about_cells(grouping: str, row: reports.Row) -> list[str]:
             row.author or _("deleted user"),
         ]
     if grouping == "day":
-        return [row.key.isoformat()]
+        return [row.key]  # a date: csv_writer writes it as Excel reads one
     return [report_label(grouping, row)]
 
 
@@ -111,11 +115,11 @@ def _figure_cells(row: reports.Row) -> list[Any]:
         row.messages,
         row.accepted,
         row.parts,
-        plain_money(row.cost),
+        csv_writer.Number(plain_money(row.cost)),
         {"all": _("yes"), "partly": _("partly"), "": _("no")}[row.estimated],
         row.estimated_parts,
-        plain_money(row.estimated_cost),
+        csv_writer.Number(plain_money(row.estimated_cost)),
         row.delivered,
         row.failed,
-        "" if rate is None else f"{rate:.1f}",
+        "" if rate is None else csv_writer.Number(f"{rate:.1f}"),
     ]

@@ -51,9 +51,9 @@ def top_up() -> ResponseReturnValue:
     db.session.commit()
     flash(
         _(
-            "Added %(amount)s RUB. The balance is %(balance)s RUB.",
-            amount=money(form.value),
-            balance=money(balance),
+            "Added %(amount)s. The balance is %(balance)s.",
+            amount=money(form.value, "RUB"),
+            balance=money(balance, "RUB"),
         )
     )
     return redirect(url_for("sandbox_account.page"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -47,9 +48,10 @@ def refresh() -> ResponseReturnValue:
     )
     if result.skipped:
         flash(
-            _(
-                "%(count)d names were skipped: they are longer than %(length)d characters.",
-                count=result.skipped,
+            ngettext(
+                "%(num)d name was skipped: it is longer than %(length)d characters.",
+                "%(num)d names were skipped: they are longer than %(length)d characters.",
+                result.skipped,
                 length=senders.NAME_LENGTH,
             ),
             "error",

@@ -91,7 +91,8 @@ def invite() -> ResponseReturnValue:
     if mail.mail_configured(current_app.config) and EMAIL.fullmatch(form.note.data or ""):
         # A note that is an email address is where the link goes: mailed, not shown.
         hours = current_app.config["INVITATION_TTL_HOURS"]
-        message = mail.invitation_mail(current_team().name, form.role.data, link, hours)
+        role = Role(form.role.data).label
+        message = mail.invitation_mail(current_team().name, role, link, hours)
         try:
             mail.send_mail(current_app.config, form.note.data, *message)
         except mail.MailError:
@@ -129,7 +130,9 @@ def change_role(membership_id: int) -> ResponseReturnValue:
         flash(str(exc), "error")
     else:
         db.session.commit()
-        flash(_("%(email)s is now %(role)s.", email=membership.user.email, role=form.role.data))
+        flash(
+            _("%(email)s is now %(role)s.", email=membership.user.email, role=membership.role_label)
+        )
     return redirect(url_for("teams.members"))
 
 

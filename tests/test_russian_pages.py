@@ -1,0 +1,143 @@
+"""Every page and fragment, rendered for a Russian reader, has no English left in what a person
+sees or hears: text, and the attributes shown or read aloud (placeholders, titles, labels,
+button values, confirmations). What is not ours to translate is left out: the team's own data
+(its names, texts, emails), brand and protocol names, and what the page itself marks as
+another language (``lang="en"``: a raw gateway string beside its translation)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from sqlalchemy import String, Text, select
+
+from tests.helpers import HX, sign_in
+from tests.page_walk import is_fragment, lived_in_team, page_paths, public_paths
+from webapp.extensions import db
+
+RU = {"Accept-Language": "ru-RU,ru;q=0.9"}
+# Shown or read aloud: these attributes are text too.
+SPOKEN_ATTRIBUTES = {"placeholder", "title", "aria-label", "alt", "hx-confirm", "data-confirm"}
+SILENT = {"script", "style", "template", "svg"}
+# Names of things, not words of a language.
+BRANDS = {
+    "iqsms", "sms", "gsm", "ucs", "csv", "utf", "json", "api", "url", "http", "https", "htmx",
+    "excel", "totp", "www", "ip", "id", "rub", "utc", "gmt", "sandbox.iqsms", "iqsms.ru",
+    "dashboard",  # the product's name: iQSMS Dashboard
+    "google", "authenticator", "aegis", "qr", "windows", "bom", "wap-push", "push",
+}
+WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+
+
+class Visible(HTMLParser):
+    """The text a person sees or hears on a page, but for what is marked as another language."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, bool]] = []  # (tag, text inside is skipped)
+        self.parts: list[str] = []
+
+    def skipping(self) -> bool:
+        return bool(self.stack) and self.stack[-1][1]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        skip = (
+            self.skipping()
+            or tag in SILENT
+            or (values.get("lang") not in (None, "ru") and tag != "html")
+            or values.get("translate") == "no"
+        )
+        if not skip:
+            self.parts.extend(v for k, v in attrs if k in SPOKEN_ATTRIBUTES and v)
+            if tag in ("input", "button") and values.get("type") in ("submit", "button"):
+                self.parts.append(values.get("value") or "")
+        if tag not in VOID:
+            self.stack.append((tag, skip))
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping():
+            self.parts.append(data)
+
+
+def english_words(html: str, allowed: set[str]) -> list[str]:
+    parser = Visible()
+    parser.feed(html)
+    text = " ".join(parser.parts)
+    return sorted(
+        {w for w in WORD.findall(text) if w.lower() not in BRANDS and w.lower() not in allowed}
+    )
+
+
+def data_words(app) -> set[str]:
+    """Every word in the database's text columns: the team's own names, texts and emails."""
+    words: set[str] = set()
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, String | Text)]
+            if not columns:
+                continue
+            for row in db.session.execute(select(*columns)):
+                for value in row:
+                    if isinstance(value, str):
+                        words.update(w.lower() for w in WORD.findall(value))
+    return words
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    from webapp.app import create_app
+    from tests.helpers import TEST_DATABASE_URL
+
+    path = tmp_path_factory.mktemp("russian")
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": TEST_DATABASE_URL or f"sqlite:///{path / 'ru.sqlite3'}",
+            "SANDBOX_URL": "http://127.0.0.1:9/messages/v2/",
+        }
+    )
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    team = lived_in_team(app)
+    yield app, team
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+def test_every_page_is_in_russian(walked) -> None:
+    app, team = walked
+    client = app.test_client()
+    assert sign_in(client, team.email, team.password).status_code == 302
+    allowed = data_words(app)
+    found = {}
+    for path in page_paths(app, team):
+        headers = {**RU, **HX} if is_fragment(app, path) else RU
+        response = client.get(path, headers=headers)
+        if "text/html" not in response.content_type:
+            continue
+        words = english_words(response.get_data(as_text=True), allowed)
+        if words:
+            found[path] = words
+    anonymous = app.test_client()
+    for path in public_paths(app):
+        response = anonymous.get(path, headers=RU)
+        if "text/html" in response.content_type:
+            words = english_words(response.get_data(as_text=True), allowed)
+            if words:
+                found[path] = words
+    report = "\n".join(f"{path}: {' '.join(words[:30])}" for path, words in found.items())
+    assert not found, f"English left on {len(found)} pages:\n{report}"
