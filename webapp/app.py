@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)  # compiles the catalogues before Flask-Babel reads its configuration
     babel.init_app(app, locale_selector=i18n.select_language)
     app.jinja_env.globals["get_locale"] = get_locale
-    # Multi-line {% trans %} blocks give one-line msgids (babel.cfg extracts them trimmed too).
+    # Multi-line {% trans %} blocks give one-line msgids (webapp.i18n extracts them trimmed too).
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.globals["message_state_label"] = models.message_state_label
     htmx.init_app(app)
