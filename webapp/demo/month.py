@@ -77,6 +77,8 @@ class Month:
         self.app, self.session, self.past, self.clock, self.story = app, session, past, clock, story
         self.interval = timedelta(seconds=float(app.config["BALANCE_INTERVAL"]))
         self.lists: dict[str, int] = {}
+        self.team: Team  # from found() on
+        self.owner: User
 
     def found(self, email: str, password: str) -> None:
         """The owner signs up; the team gets its sandbox account, sender names, the warning
