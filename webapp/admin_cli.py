@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from webapp.domain import accounts, gateways, password_resets, teams
@@ -14,7 +16,7 @@ from webapp.security import public_link
 
 users_cli = AppGroup("users", help="Manage people's accounts.")
 teams_cli = AppGroup("teams", help="Manage teams and their gateways.")
-NOT_REACHABLE = " (sandbox not reachable now: account made on first use)"
+NOT_REACHABLE = _l(" (sandbox not reachable now: account made on first use)")
 
 
 @users_cli.command("create")
@@ -27,7 +29,7 @@ def create_user(email: str, password: str) -> None:
     except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
-    click.echo(f"Created user {user.email} (id {user.id}).")
+    click.echo(_("Created user %(email)s (id %(id)s).", email=user.email, id=user.id))
 
 
 @users_cli.command("reset-link")
@@ -36,10 +38,15 @@ def reset_link(email: str) -> None:
     """Print a one-time link (valid an hour) with which EMAIL sets a new password."""
     user = db.session.scalar(select(User).where(User.email == accounts.normalize_email(email)))
     if user is None:
-        raise click.ClickException(f"No user {email}; see `flask users create`.")
+        raise click.ClickException(_("No user %(email)s; see `flask users create`.", email=email))
     token = password_resets.create_reset(db.session, user)
     db.session.commit()
-    click.echo(f"A one-time link for {user.email} to set a new password (works for an hour):")
+    click.echo(
+        _(
+            "A one-time link for %(email)s to set a new password (works for an hour):",
+            email=user.email,
+        )
+    )
     click.echo(public_link("password_reset.reset", token=token))
 
 
@@ -52,14 +59,24 @@ def create_team(name: str, owner_email: str) -> None:
         select(User).where(User.email == accounts.normalize_email(owner_email))
     )
     if owner is None:
-        raise click.ClickException(f"No user {owner_email}; create it with `flask users create`.")
+        raise click.ClickException(
+            _("No user %(email)s; create it with `flask users create`.", email=owner_email)
+        )
     try:
         team = teams.create_team(db.session, current_app.config, name, owner)
     except teams.TeamError as exc:
         raise click.ClickException(str(exc)) from exc
     db.session.commit()
-    note = "" if team.sandbox_account_ready else NOT_REACHABLE
-    click.echo(f"Created team {team.name!r} (id {team.id}) owned by {owner.email}{note}.")
+    note = "" if team.sandbox_account_ready else str(NOT_REACHABLE)
+    click.echo(
+        _(
+            "Created team %(name)r (id %(id)s) owned by %(email)s%(note)s.",
+            name=team.name,
+            id=team.id,
+            email=owner.email,
+            note=note,
+        )
+    )
 
 
 @teams_cli.command("set-gateway")
@@ -72,7 +89,7 @@ def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: st
     """Point TEAM (its id or exact name) at the sandbox or at an iQSMS account."""
     team = _find_team(team_ref)
     if not sandbox and not login:
-        raise click.ClickException("Give --login and --password, or --sandbox.")
+        raise click.ClickException(_("Give --login and --password, or --sandbox."))
     try:
         gateways.change_gateway(
             db.session,
@@ -86,11 +103,18 @@ def set_gateway(team_ref: str, sandbox: bool, url: str, login: str, password: st
             by="cli",
         )
     except gateways.GatewaySettingsError as exc:
-        message = str(exc) if exc.field == "url" else "Give --password too."
+        message = str(exc) if exc.field == "url" else _("Give --password too.")
         raise click.ClickException(message) from exc
     db.session.commit()
-    note = "" if not sandbox or team.sandbox_account_ready else NOT_REACHABLE
-    click.echo(f"Team {team.name!r} now sends through {_url(team)}{note}.")
+    note = "" if not sandbox or team.sandbox_account_ready else str(NOT_REACHABLE)
+    click.echo(
+        _(
+            "Team %(name)r now sends through %(url)s%(note)s.",
+            name=team.name,
+            url=_url(team),
+            note=note,
+        )
+    )
 
 
 @teams_cli.command("list")
@@ -98,7 +122,7 @@ def list_teams() -> None:
     """Every team with its gateway, status queue and members."""
     all_teams = db.session.scalars(select(Team).order_by(Team.id)).all()
     if not all_teams:
-        click.echo("No teams yet: `flask teams create NAME --owner EMAIL` makes one.")
+        click.echo(_("No teams yet: `flask teams create NAME --owner EMAIL` makes one."))
     for team in all_teams:
         owners = db.session.scalars(
             select(User.email)
@@ -124,8 +148,10 @@ def _find_team(ref: str) -> Team:
     named = db.session.scalars(select(Team).where(Team.name == ref)).all()
     if len(named) > 1:
         ids = ", ".join(str(t.id) for t in named)
-        raise click.ClickException(f"Several teams are called {ref!r} (ids {ids}); give the id.")
+        raise click.ClickException(
+            _("Several teams are called %(name)r (ids %(ids)s); give the id.", name=ref, ids=ids)
+        )
     team = named[0] if named else (db.session.get(Team, int(ref)) if ref.isdigit() else None)
     if team is None:
-        raise click.ClickException(f"No team {ref!r}; see `flask teams list`.")
+        raise click.ClickException(_("No team %(name)r; see `flask teams list`.", name=ref))
     return team
