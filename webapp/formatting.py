@@ -28,8 +28,10 @@ Russian times spell the month in full (``d MMMM y, HH:mm``, the genitive CLDR gi
 ``MMMM``), as Russians write a date; English abbreviates it. Both use the 24-hour clock. A
 letter currency code stands apart from the digits by a no-break space (CLDR's currency
 spacing, which Babel does not apply: ``RUB1,234.50`` otherwise), as browsers'
-``Intl.NumberFormat`` write it. Balance types other than RUB (SMS) are counts. What a
-person types back is read by :func:`parse_amount` in either language.
+``Intl.NumberFormat`` write it (static/js/balance-chart.js formats its axis so, in the
+page's language). Balance types other than RUB (SMS) are counts. What a person types back is
+read by :func:`parse_amount` in either language. Countries are named here too
+(:func:`region_name`, ``Россия``); time zones by :mod:`webapp.timezones`.
 """
 
 from __future__ import annotations
@@ -162,9 +164,12 @@ def zoned_time(
     if when is None:
         return ""
     locale = current_locale()
-    patterns = TIME_PATTERNS.get(locale.language, TIME_PATTERNS["en"])
-    pattern = patterns["day" if day else "seconds" if seconds else "minutes"]
+    pattern = _time_patterns(locale)["day" if day else "seconds" if seconds else "minutes"]
     return format_datetime(when.astimezone(zone), pattern, locale=locale)
+
+
+def _time_patterns(locale: Locale) -> dict[str, str]:
+    return TIME_PATTERNS.get(locale.language, TIME_PATTERNS["en"])
 
 
 def team_time(
@@ -194,8 +199,7 @@ def day(value: date | None) -> str:
     if value is None:
         return ""
     locale = current_locale()
-    patterns = TIME_PATTERNS.get(locale.language, TIME_PATTERNS["en"])
-    return format_date(value, patterns["day"], locale=locale)
+    return format_date(value, _time_patterns(locale)["day"], locale=locale)
 
 
 def team_zone_name() -> str:

@@ -102,9 +102,11 @@ def sign_in(page: Page, base: str, email: str, password: str) -> None:
         page.locator("form button[type=submit]").first.click()
 
 
-def save(page: Page, name: str) -> None:
+def save(page: Page, name: str, height: int | None = None) -> None:
+    """The viewport as ``name``.png, its top ``height`` pixels only when given."""
     path = HERE / f"{name}.png"
-    page.screenshot(path=str(path))
+    clip = {"x": 0, "y": 0, "width": page.viewport_size["width"], "height": height}
+    page.screenshot(path=str(path), clip=clip if height else None)
     print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} KB")
 
 
@@ -136,7 +138,9 @@ def composer(page: Page, base: str, language: str) -> None:
     text.fill(TYPED[language])
     expect(page.get_by_test_id("parts")).to_have_text("2", timeout=10_000)
     expect(page.get_by_test_id("recipient-count")).not_to_have_text("0")
-    text.evaluate("field => field.scrollIntoView({block: 'center'})")
+    # The panel from its text block (characters, parts) down to the cost and the balance.
+    page.get_by_test_id("check-text").evaluate("block => block.scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -24)")
 
 
 def shots(browser: Browser, base: str, language: str, email: str, password: str) -> None:
@@ -155,7 +159,7 @@ def shots(browser: Browser, base: str, language: str, email: str, password: str)
     page.goto(base + "/")
     save(page, f"home-{language}")
     composer(page, base, language)
-    save(page, f"composer-{language}")
+    save(page, f"composer-{language}", height=860)
     context.close()
 
 
