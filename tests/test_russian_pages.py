@@ -183,3 +183,75 @@ def test_every_page_is_in_russian(walked) -> None:
                 found[path] = words
     report = "\n".join(f"{path}: {' '.join(words[:30])}" for path, words in found.items())
     assert not found, f"English left on {len(found)} pages:\n{report}"
+
+
+# Forms sent with what a person gets wrong: the errors, flashes and hints they then read.
+# (endpoint, URL arguments from the team, form data)
+MISTAKES = [
+    ("campaigns.edit", {"campaign_id": "draft_id"},
+     {"action": "review", "name": "", "text": "{{имя} {", "sender": "", "when": "later",
+      "pasted_numbers": "12, абв, +7916"}),
+    ("campaigns.preview", {"campaign_id": "draft_id"},
+     {"name": "x" * 300, "text": "Привет {имя", "sender": "", "when": "later",
+      "scheduled_date": "31.02.2026", "wapurl": "ftp://x"}),
+    ("contacts.paste", {"list_id": "list_id"}, {"numbers": "12, абв, +79161234599, +7916"}),
+    ("contacts.add_contact", {"list_id": "list_id"}, {"phone": "123"}),
+    ("contacts.stop_list_add", {}, {"numbers": "zzz"}),
+    ("gateway.settings", {}, {"mode": "iqsms", "login": "", "password": "", "url": "ftp://x"}),
+    ("teams.invite", {}, {"role": "nobody", "note": "x" * 600}),
+    ("teams.settings", {}, {"name": "", "timezone": "Mars/Base", "phone_region": "XX"}),
+    ("message_templates.new", {}, {"name": "", "text": "{имя"}),
+    ("balance.warning", {}, {"threshold": "много"}),
+    ("auth.account", {}, {"current_password": "wrong", "new_password": "123", "confirm": "1"}),
+    ("auth.set_phone", {}, {"phone": "123"}),
+    ("test_sends.send", {"campaign_id": "draft_id"}, {"numbers": "абв"}),
+]  # fmt: skip
+SIGNED_OUT_MISTAKES = [
+    ("auth.login", {"email": "nobody@example.com", "password": "wrong password"}),
+    ("auth.signup", {"email": "not an email", "password": "123"}),
+    ("password_reset.forgot", {"email": "not an email"}),
+]
+
+
+def _url(app, endpoint: str, arguments: dict[str, str], team) -> str:
+    from flask import url_for
+
+    with app.test_request_context():
+        return url_for(endpoint, **{k: getattr(team, v) for k, v in arguments.items()})
+
+
+def test_what_a_person_gets_wrong_is_said_in_russian(walked) -> None:
+    from tests.helpers import csrf_token
+
+    app, team = walked
+    client = app.test_client()
+    assert sign_in(client, team.email, team.password).status_code == 302
+    token = csrf_token(client, "/account")
+    # What the person typed comes back as typed: not words of the page.
+    typed = " ".join(str(v) for _, _, data in MISTAKES for v in data.values())
+    allowed = data_words(app) | {w.lower() for w in WORD.findall(typed)}
+    found = {}
+    for endpoint, arguments, data in MISTAKES:
+        path = _url(app, endpoint, arguments, team)
+        for headers in (RU, {**RU, **HX}):  # a full-page post, and htmx's
+            response = client.post(
+                path, data={"csrf_token": token, **data}, headers=headers, follow_redirects=True
+            )
+            assert response.status_code < 500, f"POST {path}: {response.status_code}"
+            words = english_words(response.get_data(as_text=True), allowed)
+            if words:
+                found[f"POST {path} {'(htmx)' if 'HX-Request' in headers else ''}"] = words
+    visitor = app.test_client()
+    for endpoint, data in SIGNED_OUT_MISTAKES:
+        path = _url(app, endpoint, {}, team)
+        response = visitor.post(
+            path,
+            data={"csrf_token": csrf_token(visitor, path), **data},
+            headers=RU,
+            follow_redirects=True,
+        )
+        words = english_words(response.get_data(as_text=True), allowed)
+        if words:
+            found[f"POST {path} signed out"] = words
+    report = "\n".join(f"{what}: {' '.join(words[:30])}" for what, words in found.items())
+    assert not found, f"English left after {len(found)} mistakes:\n{report}"
