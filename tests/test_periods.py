@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.helpers import team_of
+from tests.helpers import english_time, team_of
 from webapp import periods
 from webapp.extensions import db
 from webapp.forms.reports import SpendingChoice
@@ -117,8 +117,13 @@ def test_last_7_days_is_the_same_span_on_the_balance_page_and_the_report(app, ma
     days = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
     assert _typed_days(balance_page) == _typed_days(report) == days
     # Both from the team's midnight six days ago to the end of today.
-    assert f"Balance from {days['from']} 00:00 to {days['to']} 23:59" in balance_page
-    assert re.search(rf'data-testid="period">{days["from"]} to {days["to"]}', report)
+    first, last = today - timedelta(days=6), today
+    assert (
+        f"Balance from {english_time(first, day=True)}, 00:00 "
+        f"to {english_time(last, day=True)}, 23:59"
+    ) in balance_page
+    period = f"{english_time(first, day=True)} to {english_time(last, day=True)}"
+    assert f'data-testid="period">{period}' in report
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,9 @@ def test_a_static_link_names_the_files_content_and_changes_with_it(tmp_path: Pat
     style = tmp_path / "css" / "site.css"
     style.parent.mkdir()
     style.write_text("body { color: black }")
-    first = Flask("first", static_folder=str(tmp_path), static_url_path="/static")
+    first = Flask(
+        "first", root_path=str(tmp_path), static_folder=str(tmp_path), static_url_path="/static"
+    )
     static_assets.init_app(first)
     with first.test_request_context():
         old_link = url_for("static", filename="css/site.css")
@@ -43,7 +45,9 @@ def test_a_static_link_names_the_files_content_and_changes_with_it(tmp_path: Pat
     # Read once per process: the running app keeps its version, a restarted one has the new.
     with first.test_request_context():
         assert url_for("static", filename="css/site.css") == old_link
-    second = Flask("second", static_folder=str(tmp_path), static_url_path="/static")
+    second = Flask(
+        "second", root_path=str(tmp_path), static_folder=str(tmp_path), static_url_path="/static"
+    )
     static_assets.init_app(second)
     with second.test_request_context():
         new_link = url_for("static", filename="css/site.css")

@@ -250,7 +250,8 @@ def test_a_test_the_account_cannot_pay_for_says_so_and_offers_no_send_anyway(app
     response = send_test(ann, draft, "+79165550001")
     shown = unescape(re.search(r'data-testid="test-send-error">(.*?)</p>', response.text)[1])
     assert shown == (
-        "The account has 1.00 RUB, not enough for this test (2.50 RUB). Top up the account first."
+        "The account has RUB\N{NO-BREAK SPACE}1.00, not enough for this test "
+        "(RUB\N{NO-BREAK SPACE}2.50). Top up the account first."
     )
     with app.app_context():
         assert db.session.scalar(select(Campaign).where(Campaign.test_of == draft)) is None

@@ -81,7 +81,10 @@ def test_wsgi_entry_point_makes_them_private_too(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, check=True)
     assert mode(instance) == 0o700
     for path in instance.iterdir():  # the database, its -wal and -shm, the keys
-        assert mode(path) == 0o600, path
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), path
+    # The compiled catalogues (webapp.i18n): folders and files the service's alone too.
+    for path in (instance / "translations").rglob("*"):
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), path
 
 
 # -- uploads -------------------------------------------------------------------------------------

@@ -165,10 +165,16 @@ def download(rows: Iterable[Sequence[Any]], filename: str, *, zone: tzinfo = UTC
 
 
 def _in_language(app: Flask, language: str, body: Iterator[str]) -> Iterator[str]:
-    # An app context of its own (no request, no database session unless the rows open one),
-    # speaking the reader's language: an import's reasons are translated as they are written.
-    with app.app_context(), force_locale(language):
-        yield from body
+    # An app context of its own for each block read (a database session if the rows need one,
+    # removed before the block is sent), speaking the reader's language: an import's reasons
+    # are translated as they are written. None is held while the client reads, so a client
+    # that stops reading, or a body closed unread, leaves no context open anywhere.
+    while True:
+        with app.app_context(), force_locale(language):
+            block = next(body, None)
+        if block is None:
+            return
+        yield block
 
 
 def disposition(filename: str) -> str:

@@ -203,8 +203,11 @@ def day(value: date | None) -> str:
 
 
 def team_zone_name() -> str:
-    """The name of the zone the current team's times are shown in."""
-    return timezones.team_zone(current_team()).key
+    """The zone the current team's times are shown in, by its city and offset in the page's
+    language: ``Москва, UTC+3``, ``Moscow, UTC+3``."""
+    return timezones.short_label(
+        timezones.team_zone(current_team()).key, current_locale(), utcnow()
+    )
 
 
 # -- names ---------------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale, get_translations
 from flask_login import current_user
 
+from webapp.at_rest import private_folder
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SOURCE = PROJECT_ROOT / "webapp" / "translations"
 # What is extracted, and how: Python with Flask-Babel's functions, templates with Jinja's i18n
@@ -63,7 +65,12 @@ def compile_catalogues(source: Path, target: Path) -> list[Path]:
         mo = target / po.relative_to(source).with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
-        mo.parent.mkdir(parents=True, exist_ok=True)
+        # The instance folder is the service's alone, and so is all of it (webapp.at_rest).
+        for folder in (
+            target,
+            *(target / p for p in reversed(po.relative_to(source).parents[:-1])),
+        ):
+            private_folder(folder)
         with po.open("rb") as handle:
             catalogue = read_po(handle, locale=po.parent.parent.name)
         fd, temporary = tempfile.mkstemp(dir=mo.parent, suffix=".mo.tmp")

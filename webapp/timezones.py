@@ -95,11 +95,25 @@ def label(name: str, locale: Locale, at: datetime) -> str:
     """A zone as the picker shows it, by its offset at ``at`` and its city in ``locale``'s
     language: ``(UTC+03:00) Moscow``, ``(UTC+03:00) Москва``; UTC by its full name."""
     zone = ZoneInfo(name)
+    return f"({offset_text(at.astimezone(zone).utcoffset())}) {place(name, locale)}"
+
+
+def short_label(name: str, locale: Locale, at: datetime) -> str:
+    """A zone as a page names the one its times are in: ``Москва, UTC+3``; ``UTC``."""
     if name == "UTC":
-        place = locale.time_zones.get("Etc/UTC", {}).get("long", {}).get("standard", name)
-    else:
-        place = get_timezone_location(zone, locale=locale, return_city=True)
-    return f"({offset_text(at.astimezone(zone).utcoffset())}) {place}"
+        return name
+    offset = at.astimezone(ZoneInfo(name)).utcoffset()
+    return f"{place(name, locale)}, {offset_text(offset, short=True)}"
+
+
+def place(name: str, locale: Locale) -> str:
+    """A zone's city in ``locale``'s language (``Москва``); UTC by its full name."""
+    if name == "UTC":
+        return locale.time_zones.get("Etc/UTC", {}).get("long", {}).get("standard", name)
+    try:
+        return get_timezone_location(ZoneInfo(name), locale=locale, return_city=True)
+    except LookupError:  # an alias Babel does not know: its tz database name
+        return name
 
 
 def search_text(name: str, locale: Locale) -> str:

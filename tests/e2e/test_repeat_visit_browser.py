@@ -177,8 +177,12 @@ def test_a_repeat_visit_of_every_page_transfers_under_30_kb(
     problems, lines = [], []
     for name, url in page_urls(base, team).items():
         first = traffic.visit(url, cold=True)
-        # The first visit fetched every static file: the measure sees them.
-        assert all(e.received and not e.cached for e in first.static()), first
+        # The first visit fetched every static file: the measure sees them. (Not the favicon:
+        # Chromium keeps icons in a cache of its own, which clearing the page cache leaves.)
+        fetched = [e for e in first.static() if "favicon" not in e.url]
+        assert all(e.received and not e.cached for e in fetched), [
+            e for e in fetched if not e.received or e.cached
+        ]
         again = traffic.visit(url)
         problems += problems_of_repeat(name, first, again)
         lines.append(

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from webapp import texts
 from webapp.domain import balance
-from webapp.formatting import count, plain_money
+from webapp.formatting import balance_amount, count
 from webapp.models import Campaign, CampaignState, Team
 
 # Campaigns whose unsent messages will still be sent (a paused one may be resumed).
@@ -99,13 +99,12 @@ class Funds:
     def shortfall(self) -> str:
         """What the account lacks for the campaign, in words (a campaign refused for it)."""
         return ngettext(
-            "The account has %(amount)s %(type)s left for it, which covers about %(covers)s "
+            "The account has %(amount)s left for it, which covers about %(covers)s "
             "of %(count)s message. Choose to send anyway, or top up.",
-            "The account has %(amount)s %(type)s left for it, which covers about %(covers)s "
+            "The account has %(amount)s left for it, which covers about %(covers)s "
             "of %(count)s messages. Choose to send anyway, or top up.",
             self.messages,
-            amount=plain_money(self.spendable),
-            type=self.type,
+            amount=balance_amount(self.spendable, self.type, unit=True),
             covers=count(self.covers),
             count=count(self.messages),
         )

@@ -25,7 +25,7 @@ from webapp.domain import campaigns, composer, recipients
 from webapp.domain import messages as table
 from webapp.domain.audit import record
 from webapp.domain.funds import Funds
-from webapp.formatting import count, plain_money
+from webapp.formatting import balance_amount, count
 from webapp.models import AuditEvent, Campaign, CampaignState, Message, Team, User, utcnow
 
 MAX_NUMBERS = 5
@@ -197,11 +197,10 @@ def _hourly_limit_reached() -> str:
 
 def _not_enough_for(funds: Funds) -> str:
     return _(
-        "The account has %(amount)s %(type)s, not enough for this test (%(needed)s %(type)s). "
+        "The account has %(amount)s, not enough for this test (%(needed)s). "
         "Top up the account first.",
-        amount=plain_money(funds.spendable or 0),
-        needed=plain_money(funds.needed),
-        type=funds.type,
+        amount=balance_amount(funds.spendable or 0, funds.type, unit=True),
+        needed=balance_amount(funds.needed, funds.type, unit=True),
     )
 
 

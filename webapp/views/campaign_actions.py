@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -85,7 +85,6 @@ def export(campaign_id: int) -> ResponseReturnValue:
     filters = table.Filters.from_args(request.args)
     zone = timezones.team_zone(current_team())
     team_id = campaign.team_id
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
     # In the request: its language (the rows below are read after it has ended).
     header = [
         _("Phone"),
@@ -99,14 +98,13 @@ def export(campaign_id: int) -> ResponseReturnValue:
     ]
 
     def rows() -> Iterator[list[Any]]:
-        # An app context (a database session) of its own, only while the body is read; not
-        # stream_with_context, which would keep the whole request open until the last byte,
-        # or for ever when a client never reads the body.
-        with app.app_context():
-            yield header
-            for row in table.export_rows(db.session, team_id, campaign_id, filters):
-                phone, state, status, parts, cost, *times = row
-                yield [phone, state, status, parts, csv_writer.Number(plain_money(cost)), *times]
+        # Read while the body is sent, in the app context csv_writer.download gives each block
+        # (export_rows reads a page of messages at a time, each page in that block's session);
+        # not stream_with_context, which would keep the whole request open until the last byte.
+        yield header
+        for row in table.export_rows(db.session, team_id, campaign_id, filters):
+            phone, state, status, parts, cost, *times = row
+            yield [phone, state, status, parts, csv_writer.Number(plain_money(cost)), *times]
 
     name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"
     return csv_writer.download(rows(), name, zone=zone)
