@@ -208,3 +208,20 @@ def test_every_sentence_of_zxcvbn_is_listed_for_the_catalogue():
         theirs = {found[2] for found in extract_python(handle, {"_": None}, [], {})}
     ours = {text.msgid for text in SENTENCES}
     assert theirs == ours
+
+
+def test_every_note_the_sandbox_writes_on_a_sender_name_is_known_for_translation(make_app):
+    # The real catalogue, not this module's throwaway one.
+    from webapp import gateway_texts
+
+    app = make_app()
+    with app.app_context():
+        babel.domain_instance.cache.clear()
+    from webapp.sandbox.accounts import DEFAULT_SENDERS
+
+    notes = {info for _name, _status, info in DEFAULT_SENDERS if info}
+    assert notes == set(gateway_texts.SENDER_NOTES)
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        shown = {gateway_texts.sender_note(note) for note in notes}
+    assert shown.isdisjoint(notes)  # each one translated
+    assert gateway_texts.sender_note("согласовано оператором") == "согласовано оператором"

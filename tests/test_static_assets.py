@@ -34,7 +34,11 @@ def test_a_static_link_names_the_files_content_and_changes_with_it(tmp_path: Pat
     style.parent.mkdir()
     style.write_text("body { color: black }")
     first = Flask(
-        "first", root_path=str(tmp_path), static_folder=str(tmp_path), static_url_path="/static"
+        "first",
+        root_path=str(tmp_path),
+        instance_path=str(tmp_path / "i1"),  # else Flask looks for a module "first"
+        static_folder=str(tmp_path),
+        static_url_path="/static",
     )
     static_assets.init_app(first)
     with first.test_request_context():
@@ -46,7 +50,11 @@ def test_a_static_link_names_the_files_content_and_changes_with_it(tmp_path: Pat
     with first.test_request_context():
         assert url_for("static", filename="css/site.css") == old_link
     second = Flask(
-        "second", root_path=str(tmp_path), static_folder=str(tmp_path), static_url_path="/static"
+        "second",
+        root_path=str(tmp_path),
+        instance_path=str(tmp_path / "i2"),  # else Flask looks for a module "second"
+        static_folder=str(tmp_path),
+        static_url_path="/static",
     )
     static_assets.init_app(second)
     with second.test_request_context():

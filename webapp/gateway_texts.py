@@ -60,8 +60,27 @@ def sender_status_text(status: str | None) -> str:
     return labels.get((status or "").strip().lower(), status or "")
 
 
+# What the built-in sandbox says of the sender names it has (webapp/sandbox/accounts.py; a test
+# holds the two in step). The real gateway writes its notes in Russian: shown as they came.
+SENDER_NOTES = {
+    note.msgid: note
+    for note in (
+        texts.N_("awaiting the operators' approval"),
+        texts.N_("the name of a mobile operator cannot be used"),
+    )
+}
+
+
+def sender_note(info: str | None) -> str:
+    """The gateway's note on a sender name, in the reader's language when it is one the app
+    knows; else as the gateway wrote it."""
+    raw = (info or "").strip()
+    return str(SENDER_NOTES[raw]) if raw in SENDER_NOTES else raw
+
+
 def init_app(app: Flask) -> None:
     """The template filters: ``{{ m.gateway_status|gateway_status }}``,
     ``{{ s.status|sender_status }}``."""
     app.jinja_env.filters["gateway_status"] = lambda status: str(status_text(status))
     app.jinja_env.filters["sender_status"] = sender_status_text
+    app.jinja_env.filters["sender_note"] = sender_note
