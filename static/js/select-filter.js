@@ -1,9 +1,10 @@
 // A filter box for a long select (the team's time zone and phone region pickers): typing
 // narrows the options to those whose text or data-search holds every word typed, in any
 // case and without accents ("моск", "russia", "utc+3"). Progressive enhancement: the box is
-// hidden until this script shows it, and the select works as usual without it. When the
-// selected option no longer matches, the first one that does is selected, so that the closed
-// select shows what was found; with no match the selection stays and the box says so.
+// hidden until this script shows it, and the select works as usual without it. Filtering
+// only hides options: it never changes the select's value (the form submits what was chosen
+// until the person picks another), and the chosen option stays visible even when it does not
+// match. When nothing else matches, the box says so.
 // A file, not an inline script: the Content-Security-Policy allows no inline code.
 (function () {
   "use strict";
@@ -32,30 +33,26 @@
 
     function apply() {
       var words = folded(input.value).split(/\s+/).filter(Boolean);
-      var first = null;
+      var found = false;
       options.forEach(function (entry) {
         var matches = words.every(function (word) {
           return entry.text.indexOf(word) !== -1;
         });
-        entry.option.hidden = !matches;
-        if (matches && !first) {
-          first = entry.option;
-        }
+        // The chosen option is never hidden: the value stays what the person chose.
+        entry.option.hidden = !matches && !entry.option.selected;
+        found = found || matches;
       });
       Array.prototype.forEach.call(select.querySelectorAll("optgroup"), function (group) {
         group.hidden = !group.querySelector("option:not([hidden])");
       });
-      var selected = select.options[select.selectedIndex];
-      if (first && selected && selected.hidden) {
-        first.selected = true;
-        select.dispatchEvent(new Event("change", { bubbles: true }));
-      }
       if (status) {
-        status.textContent = first ? "" : status.getAttribute("data-none");
+        status.textContent = found ? "" : status.getAttribute("data-none");
       }
     }
 
     input.addEventListener("input", apply);
+    // A newly picked option may not match: the one it replaced is hidden again if it does not.
+    select.addEventListener("change", apply);
     // Enter in the box must not submit the form half-chosen: it moves to the select instead.
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter") {
