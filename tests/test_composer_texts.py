@@ -47,7 +47,11 @@ def people(app, ann, rows, fields=("name",)):
     [
         ("Hi {{name}}, sale", "“{{name}}” at character 4 has double braces: write {name}."),
         ("Hi {name}}, sale", "“{name}}” at character 4 has an extra closing brace: write {name}."),
-        ("Hi {name, sale", "“{name, sale” at character 4 is not closed: write {name, sale}"),
+        ("Hi {name, sale", "“{name, sale” at character 4 is not closed: write {name}"),
+        (
+            "Здравствуйте, {имя! Скидка до {дата}",
+            "“{имя! Скидка до ” at character 15 is not closed: write {имя}",
+        ),
         ("Hi { name }, sale", "“{ name }” at character 4 has spaces around the field's name: "),
         ("Hi {}, sale", "“{}” at character 4 is empty: put a field's name inside"),
         ("Hi {|pal}, sale", "“{|pal}” at character 4 has no field name before the |"),

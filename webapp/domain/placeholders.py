@@ -97,6 +97,9 @@ class _Slips:
             self.more += 1
 
 
+LEADING_NAME = re.compile(r"[^\W\d][\w-]*")
+
+
 @lru_cache(maxsize=256)
 def parse(text: str) -> Parsed:
     """Split ``text`` into literal runs and placeholders; collect its slips (cached: the
@@ -117,7 +120,10 @@ def parse(text: str) -> Parsed:
         close = BREAK.search(text, start + 1)
         if close is None or close.group() != "}":
             end = close.start() if close is not None else len(text)
-            fix = "{" + text[start + 1 : end].strip() + "}"
+            # What was meant is the name that starts there ({имя! Скидка… → {имя}), not all
+            # the text up to the next brace.
+            meant = LEADING_NAME.match(text, start + 1, end)
+            fix = "{" + (meant.group() if meant else text[start + 1 : end].strip()) + "}"
             slips.add("unclosed", start, min(end, start + 40), fix)
             position = start + 1
             continue
