@@ -385,8 +385,8 @@ def test_the_banner_shows_on_every_page_to_everyone_who_sends(app, sandbox, team
             assert 'role="alert"' in html.split(BANNER)[0][-80:]
             text = " ".join(unescape(re.sub(r"<[^>]+>", " ", banner)).split())
             assert (
-                "Low balance. RUB is 80.00, below your warning threshold of 100.00, "
-                "since 1 May 2026, 12:00." in text
+                "Low balance. The balance is RUB 80.00, below your warning threshold of "
+                "RUB 100.00, since 1 May 2026, 12:00." in text  # spaces joined by split()
             ), text
             if page != "/balance":
                 assert 'href="/balance"' in banner
@@ -430,7 +430,12 @@ def test_the_pages_htmx_responses_bring_the_banner_up_to_date(app, sandbox, team
     set_account(sandbox, app, team, balance="60.50")
     fragment = owner.post("/balance/refresh", {"range": "week"}, headers=hx).get_data(as_text=True)
     banner = oob_banner(fragment)
-    assert BANNER in banner and "RUB is 60.50, below your warning threshold of 100.00" in banner
+    assert (
+        BANNER in banner
+        and "The balance is RUB\N{NO-BREAK SPACE}60.50, below your warning threshold of "
+        "RUB\N{NO-BREAK SPACE}100.00"
+        in banner
+    )
     assert "See the balance" not in banner  # this is the balance page
     # A range change carries it too; a viewer, who has no banner, gets no slot to fill.
     fragment = owner.get("/balance?range=day", headers=hx).get_data(as_text=True)
@@ -650,7 +655,10 @@ def test_switching_the_watched_type_while_low_checks_the_new_type_afresh(
         ).first()
         assert last.details == {"type": "SMS", "balance": "5.00", "threshold": "10.00"}
     html = owner.get("/").get_data(as_text=True)
-    assert "SMS is 5, below your warning threshold of 10" in html
+    assert (
+        "The balance is 5\N{NO-BREAK SPACE}SMS, below your warning threshold of "
+        "10\N{NO-BREAK SPACE}SMS" in html
+    )
 
     # SMS 5 is not below 3: the warning goes, and the change itself is the record.
     owner.post("/balance/warning", {"amount": "3", "type": "SMS"})

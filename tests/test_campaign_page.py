@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from tests.helpers import team_of, without_team
+from webapp import gateway_texts
 from webapp.domain import drafts
 from webapp.domain import messages as message_table
 from webapp.extensions import db
@@ -403,9 +404,9 @@ def test_export_streams_the_filtered_table_as_csv(app, owner, team_id):
         "Gateway status",
         "Parts",
         "Cost, RUB",
-        "Sent (Europe/Moscow)",
-        "En route (Europe/Moscow)",
-        "Final status (Europe/Moscow)",
+        "Sent (Moscow, UTC+3)",
+        "En route (Moscow, UTC+3)",
+        "Final status (Moscow, UTC+3)",
     ]
     # In the table's order (newest first by default).
     assert [r[0] for r in rows[1:]] == [f"7916000000{i}" for i in reversed(range(6))]
@@ -413,11 +414,37 @@ def test_export_streams_the_filtered_table_as_csv(app, owner, team_id):
     local = START.astimezone(ZoneInfo("Europe/Moscow")).strftime("%Y-%m-%d %H:%M:%S")
     rows = read_csv(owner.get(f"/campaigns/{campaign_id}/messages.csv?state=delivered&sort=oldest"))
     assert rows[1][0] == "79160000000"
-    assert rows[1][1:] == ["delivered", "delivered", "2", "5.00", local, "", rows[1][7]]
+    status = "delivered to the phone (delivered)"
+    assert rows[1][1:] == ["delivered", status, "2", "5.00", local, "", rows[1][7]]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[1][7])
 
     everything = read_csv(owner.get(f"/campaigns/{campaign_id}/messages.csv"))
     assert len(everything) == 1 + len(MIXED)
+
+
+def test_export_for_people_is_in_their_words_and_for_programs_in_machine_values(
+    app, owner, team_id
+):
+    """Excel's formats say the state, the gateway status and the zone as pages do, in the
+    reader's language (translated as the streamed rows are read); plain CSV keeps the raw."""
+    campaign_id = make_campaign(app, team_id, ["failed"])
+    with app.app_context():
+        db.session.execute(sa.update(Message).values(gateway_status="delivery error"))
+        db.session.commit()
+    url = f"/campaigns/{campaign_id}/messages.csv"
+    russian = owner.get(url + "?format=excel-ru", headers={"Accept-Language": "ru"})
+    assert russian.is_streamed
+    rows = [line.split(";") for line in russian.get_data().decode("utf-8-sig").splitlines()]
+    assert rows[0][:3] == ["Телефон", "Состояние", "Статус от шлюза"]
+    assert rows[0][5] == "Отправлено (Москва, UTC+3)"
+    with app.test_request_context(headers={"Accept-Language": "ru"}):
+        status = str(gateway_texts.status_text("delivery error"))  # «… (delivery error)»
+    assert status.endswith(" (delivery error)")
+    assert rows[1][1:3] == ["не доставлено", status]
+    plain = owner.get(url + "?format=plain", headers={"Accept-Language": "ru"}).get_data()
+    plain_rows = list(csv.reader(io.StringIO(plain.decode())))
+    assert plain_rows[0][5] == "Отправлено (Europe/Moscow)"
+    assert plain_rows[1][1:3] == ["failed", "delivery error"]
 
 
 def test_export_reads_in_keyset_chunks(app, team_id):

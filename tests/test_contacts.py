@@ -58,6 +58,7 @@ def test_add_one_contact_by_hand_with_fields(app: Flask, make_person) -> None:
         {"phone": "8 (916) 123-45-67", "more_fields": "name = Ivan\ncity: Kazan"},
     )
     assert response.status_code == 302
+    assert "+79161234567 added." in owner.get(response.headers["Location"]).text  # as listed
     with app.app_context():
         contact = db.session.scalars(select(Contact)).one()
         assert (contact.phone, contact.fields) == ("79161234567", {"name": "Ivan", "city": "Kazan"})

@@ -86,7 +86,7 @@ def test_home_shows_what_is_left_what_it_cost_and_what_failed(app, sandbox, sand
     balance_text = section(page, "home-balance")
     assert f"RUB {left:,.2f}" in balance_text
     # No reading is a day old: the change is since the first one, taken before sending.
-    assert re.search(rf"{cost:,.2f} less than at {DAY_TIME}", balance_text)
+    assert re.search(rf"RUB\s{cost:,.2f} less than on {DAY} at \d\d:\d\d", balance_text)
     # A day's history at most: the pace is what it spent, a day (not a seventh of it).
     assert re.search(rf"Since {DAY}: RUB {cost:,.2f} a day\.", balance_text)
     assert f"lasts about {int(left // cost)} days" in balance_text
@@ -223,7 +223,48 @@ def test_today_and_this_month_are_counted_in_the_team_zone(app, team):
     assert round(overview.today.delivery_rate, 1) == 85.7
     # December began at 00:00 Moscow time: the same ten messages.
     assert overview.month.messages == 10
-    assert [c.id for c, _t in overview.top_campaigns] == [campaign_id]
+    assert [(t.campaign.id, t.share) for t in overview.top_campaigns] == [(campaign_id, 100.0)]
+
+
+def test_a_share_of_this_month_never_passes_the_whole(app, team, monkeypatch):
+    """The worker records what a sending campaign spends between the home page's reads: the
+    share is taken against the total of the same statement, never one read a moment before."""
+    campaign_id = make_campaign(app, team, 1)
+
+    def spend(accepted: int) -> None:
+        db.session.execute(
+            sa.insert(UsagePeriod),
+            [
+                {
+                    "team_id": team.id,
+                    "campaign_id": campaign_id,
+                    "period_start": utcnow() - timedelta(seconds=accepted),
+                    "accepted": accepted,
+                    "rejected": 0,
+                    "parts": accepted,
+                    "cost": Decimal("2.50") * accepted,
+                    "estimated_parts": 0,
+                    "estimated_cost": Decimal(0),
+                    "delivered": 0,
+                    "failed": 0,
+                }
+            ],
+        )
+        db.session.commit()
+
+    read_top = home.top_campaigns
+
+    def worker_sends_meanwhile(*args, **kwargs):
+        spend(24)  # after the month's total was read: 20 then, 44 now
+        return read_top(*args, **kwargs)
+
+    monkeypatch.setattr(home, "top_campaigns", worker_sends_meanwhile)
+    with app.app_context():
+        spend(20)
+        overview = home.overview(db.session, db.session.get(Team, team.id), utcnow())
+    assert overview.month.cost == Decimal("50.00")
+    [top] = overview.top_campaigns
+    assert (top.totals.cost, top.share) == (Decimal("110.00"), 100.0)
 
 
 def test_sender_names_awaiting_approval_are_listed(app, team):
@@ -269,7 +310,7 @@ def test_the_last_failures_come_newest_first_with_reasons(app, team):
         failures = home.last_failures(db.session, team.id)
     assert [f.reason for f in failures] == [
         "refused by the operator (smsc reject)",
-        "not delivered in time (delivery error)",
+        "the phone was unreachable until it expired (delivery error)",
         "no answer from the gateway (timeout): it may have been sent, so it was not retried",
     ]
 

@@ -441,6 +441,31 @@ def test_the_price_per_part_reads_decimal_commas(app, ann, typed, stored, shown)
 
 
 @pytest.mark.parametrize(
+    ("stored", "russian"),
+    [
+        ("2.50", "2,50"),
+        ("2.75", "2,75"),
+        ("0.3333", "0,3333"),
+        ("2.755", "2,7550"),
+        ("1000", "1000,00"),
+    ],
+)
+def test_a_russian_reader_sees_the_price_with_a_decimal_comma_that_reads_back(
+    app, ann, stored, russian
+):
+    """English keeps "2.50"; Russian writes "2,50" (three decimals to four: "2,755" could be
+    thousands), and saving the box unchanged keeps the price."""
+    team = team_of(app, ann)
+    assert sending_settings(ann, stored).status_code == 302
+    for language, shown in (("ru", russian), ("en", formatting.plain_money(Decimal(stored), 4))):
+        page = ann.get("/team/settings", headers={"Accept-Language": language}).text
+        box = re.search(r'<input[^>]*name="sending-price_per_part"[^>]*>', page)[0]
+        assert f'value="{shown}"' in box
+        assert sending_settings(ann, shown).status_code == 302
+        assert price_of(app, team.id) == Decimal(stored)
+
+
+@pytest.mark.parametrize(
     ("typed", "error"),
     [
         ("2,7x", "Enter the price in digits, like 2.50 or 2,75."),

@@ -213,7 +213,7 @@ def test_the_balance_below_its_threshold_tells_owners_and_admins_once_per_crossi
     with app.app_context():
         first = db.session.scalars(sa.select(Notification).order_by(Notification.id)).first()
         assert notifications.headline(first) == (
-            "The RUB balance is 499.99, below the warning threshold of 500.00."
+            "The balance is RUB\xa0499.99, below the warning threshold of RUB\xa0500.00."
         )
 
 

@@ -340,6 +340,10 @@ def test_the_page_shows_the_teams_own_account_only(app, sandbox, team, make_pers
     assert "Bob" not in html.replace("Bob's", "")  # nothing of Bob's team
     assert "secret message" not in html
     assert login_of(app, bob_team.id) not in html
+    # The status in words, as the campaign page says it, in the reader's language.
+    assert "<td>taken by the service (accepted)</td>" in html
+    russian = ann.get(PAGE, headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "<td>принято сервисом (accepted)</td>" in russian
     # The login comes from the team, never from the request.
     for query in (f"?login={login_of(app, bob_team.id)}", "?account=demo"):
         assert "secret message" not in ann.get(PAGE + query).get_data(as_text=True)

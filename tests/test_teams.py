@@ -192,6 +192,17 @@ def test_audit_log_is_for_owners_and_admins(app, make_person):
     assert "When (Moscow, UTC+3)" in html and english_time(local, seconds=True) in html
 
 
+def test_an_invitation_expires_in_the_team_zone(app, make_person):
+    ann = make_person("ann@example.com")
+    team = team_of(app, ann)
+    invite_link(ann, note="Bob")
+    with app.app_context():
+        expires = db.session.scalar(sa.select(Invitation.expires_at))
+    html = ann.get("/team").get_data(as_text=True)
+    assert english_time(expires.astimezone(ZoneInfo(team.timezone))) in html
+    assert " UTC</td>" not in html
+
+
 def test_an_invitation_posted_without_a_note_is_made(app, make_person):
     ann = make_person("ann@example.com")
     response = ann.post("/team/invitations", {"role": "viewer"})  # no "note" field at all
@@ -252,3 +263,31 @@ def test_audit_entries_are_put_in_words_when_shown_old_ones_too(app, make_person
         "gateway changed gateway: the sandbox; by: the command line; password changed: no —",
         "role changed member: bob@example.com; before: viewer; after: admin —",
     ]
+
+
+def test_audit_amounts_and_times_are_shown_as_the_reader_writes_them(app, make_person):
+    """Money details as money and times in the team's zone, in the reader's format; an older
+    row whose value is not one still shows as recorded."""
+    ann = make_person("ann@example.com")
+    team = team_of(app, ann)
+    with app.app_context():
+        for action, details in [
+            ("balance_low", {"type": "RUB", "balance": "10210.00", "threshold": "500.00"}),
+            ("sending_settings_changed", {"price_per_part": ["2.5000", "2.7500"]}),
+            ("campaign_sent", {"when": "2026-12-01T20:15:35.662775+00:00", "now": False}),
+            ("a_retired_action", {"when": "soon", "amount": "lots"}),
+        ]:
+            db.session.add(AuditEvent(team_id=team.id, action=action, details=details))
+        db.session.commit()
+
+    def shown(language: str) -> str:
+        html = ann.get("/team/audit", headers={"Accept-Language": language}).text
+        return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).replace("\xa0", " ").split())
+
+    english, russian = shown("en"), shown("ru")
+    assert "balance: RUB 10,210.00; threshold: RUB 500.00" in english
+    assert "price per part: RUB 2.50 → RUB 2.75" in english
+    assert "when: 1 Dec 2026, 23:15;" in english  # Moscow, the team's zone
+    assert "when: soon; amount: lots" in english
+    assert "10 210,00 ₽" in russian and "2,50 ₽ → 2,75 ₽" in russian
+    assert "1 декабря 2026, 23:15" in russian

@@ -3,7 +3,13 @@ the separator and decimal mark that Excel expects in the person's language (``;`
 Russian, ``,`` and ``.`` in English) or plain CSV for programs, UTF-8 with a BOM for Excel (so
 that it reads Cyrillic right), CRLF line ends, dates and times that Excel reads as such, text
 cells that a spreadsheet would run as formulas made plain text, and the body streamed a block
-of rows at a time."""
+of rows at a time.
+
+The Excel formats are read by people: a download writes its values as its page shows them
+(``CsvFormat.in_words``: a message's state as its badge labels it, a gateway status in words
+with the raw status beside it, the team's zone by its city and offset in the headers). The
+plain format is read by programs: it keeps the machine values (``delivered``, the raw
+gateway status, ``Europe/Moscow``), the same in every language but for the headers."""
 
 from __future__ import annotations
 
@@ -47,11 +53,12 @@ class CsvFormat:
     decimal_mark: str
     bom: bool  # Excel needs it to read UTF-8; programs are better without it
     excel_times: bool  # EXCEL_TIME in the zone; else ISO 8601 with the offset
+    in_words: bool  # values as pages show them (for people); else machine values
 
 
-EXCEL_RU = CsvFormat("excel-ru", _l("Excel (Russian)"), ";", ",", bom=True, excel_times=True)
-EXCEL_EN = CsvFormat("excel-en", _l("Excel (English)"), ",", ".", bom=True, excel_times=True)
-PLAIN = CsvFormat("plain", _l("Plain CSV (UTF-8, comma)"), ",", ".", bom=False, excel_times=False)
+EXCEL_RU = CsvFormat("excel-ru", _l("Excel (Russian)"), ";", ",", True, True, in_words=True)
+EXCEL_EN = CsvFormat("excel-en", _l("Excel (English)"), ",", ".", True, True, in_words=True)
+PLAIN = CsvFormat("plain", _l("Plain CSV (UTF-8, comma)"), ",", ".", False, False, in_words=False)
 FORMATS = {f.key: f for f in (EXCEL_RU, EXCEL_EN, PLAIN)}
 # The format a page in each language offers first: the Excel its readers have.
 BY_LANGUAGE = {"ru": EXCEL_RU, "en": EXCEL_EN}

@@ -184,6 +184,12 @@ def local_time(when: datetime | None, seconds: bool = False, day: bool = False) 
     return team_time(when, current_team(), seconds=seconds, day=day)
 
 
+def local_clock(when: datetime | None) -> str:
+    """A UTC time's hour and minute as the current team reads it: ``14:30`` ("" for none)."""
+    zone, locale = timezones.team_zone(current_team()), current_locale()
+    return format_datetime(when.astimezone(zone), "HH:mm", locale=locale) if when else ""
+
+
 def utc_time(when: datetime | None) -> str:
     """A UTC time as UTC, where no team's zone applies (a sign-in without a team)."""
     return zoned_time(when, ZoneInfo("UTC"))
@@ -205,9 +211,14 @@ def day(value: date | None) -> str:
 def team_zone_name() -> str:
     """The zone the current team's times are shown in, by its city and offset in the page's
     language: ``Москва, UTC+3``, ``Moscow, UTC+3``."""
-    return timezones.short_label(
-        timezones.team_zone(current_team()).key, current_locale(), utcnow()
-    )
+    return zone_name_of(current_team())
+
+
+def zone_name_of(team: Team, at: datetime | None = None) -> str:
+    """The zone ``team``'s times are shown in, by its city and its offset ``at`` (now), in
+    the page's language (:func:`team_zone_name` of any team, as a check's message names it)."""
+    zone = timezones.team_zone(team).key
+    return timezones.short_label(zone, current_locale(), at or utcnow())
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -368,6 +379,7 @@ FILTERS = {
 }
 GLOBALS = {
     "campaign_local": local_time,
+    "campaign_clock": local_clock,
     "utc_time": utc_time,
     "region_name": region_name,
     "team_zone_name": team_zone_name,

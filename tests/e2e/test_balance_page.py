@@ -341,8 +341,12 @@ def test_refresh_now_brings_the_low_balance_banner_up_to_date(
     # A threshold above the balance, typed as the app writes amounts: the banner shows.
     page.get_by_label("Warn when the balance is below").fill("1,500")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_test_id("warning-setting")).to_contain_text("RUB is below 1,500.00")
-    expect(banner).to_contain_text("RUB is 1,000.00, below your warning threshold of 1,500.00")
+    expect(page.get_by_test_id("warning-setting")).to_contain_text(
+        "the balance is below RUB 1,500.00"
+    )
+    expect(banner).to_contain_text(
+        "The balance is RUB 1,000.00, below your warning threshold of RUB 1,500.00"
+    )
 
     # The account is topped up: Refresh now shows the new balance and the banner goes, on
     # the same page (no reload).
@@ -363,7 +367,9 @@ def test_refresh_now_brings_the_low_balance_banner_up_to_date(
     page.wait_for_timeout(5500)  # IQSMS_GATEWAY_INTERACTIVE_COOLDOWN, 5 s by default
     page.get_by_role("button", name="Refresh now").click()
     expect(rub).to_have_text("600.00")
-    expect(banner).to_contain_text("RUB is 600.00, below your warning threshold of 1,500.00")
+    expect(banner).to_contain_text(
+        "The balance is RUB 600.00, below your warning threshold of RUB 1,500.00"
+    )
     expect(banner).to_have_count(1)
     # A range change keeps it, once.
     page.get_by_role("link", name="Last 24 hours").click()

@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from webapp import gateway_texts
 from webapp.domain import composer_texts as say
 from webapp.domain import contacts, funds, placeholders, recipient_fields, recipients, senders
-from webapp.formatting import team_time
+from webapp.formatting import team_time, zone_name_of
 from webapp.iqsms.parts import GSM7_PART, MAX_PARTS, UCS2_PART, TextInfo, analyse
 from webapp.models import Campaign, CampaignState, SenderName, Team
-from webapp.timezones import team_zone
 
 KOPECK = Decimal("0.01")
 # What a campaign may hold to be sent. A draft keeps whatever was typed (the request's size is
@@ -343,4 +342,4 @@ def _check_sender(result: Check, sender: str | None) -> None:
 
 def _check_time(result: Check, team: Team, now: datetime) -> None:
     if result.send_at is not None and result.send_at <= now:
-        result.add("when", say.time_passed(team_time(now, team), team_zone(team).key))
+        result.add("when", say.time_passed(team_time(now, team), zone_name_of(team, now)))

@@ -103,7 +103,7 @@ class Overview:
     running: list[Campaign]
     failures: list[Failure]
     awaiting: list[SenderName]
-    top_campaigns: list[tuple[Campaign, usage.Totals]] = field(default_factory=list)
+    top_campaigns: list[TopCampaign] = field(default_factory=list)
     balance_due: bool = False  # a campaign finished after the last balance read
     trend: Sparkline | None = None
 
@@ -273,14 +273,28 @@ def awaiting_approval(session: Session, team_id: int) -> list[SenderName]:
     )
 
 
+@dataclass(frozen=True)
+class TopCampaign:
+    """A campaign that spent much in a period: its usage, and its share of all the period's
+    spending (a percentage; None when nothing was spent)."""
+
+    campaign: Campaign
+    totals: usage.Totals
+    share: float | None
+
+
 def top_campaigns(
     session: Session, team_id: int, start: datetime, end: datetime, limit: int = 5
-) -> list[tuple[Campaign, usage.Totals]]:
-    """The campaigns that spent most between ``start`` and ``end``, with their usage."""
+) -> list[TopCampaign]:
+    """The campaigns that spent most between ``start`` and ``end``, with their usage and
+    share of the period's spending. The share's whole is summed by the same statement (a
+    window over the groups): a total read apart, a moment earlier, misses what a campaign
+    sending now spent since, and its share could pass 100 %."""
     sums = usage.sums()
     cost = next(s for s in sums if s.name == "cost")
+    whole = func.sum(cost).over().label("whole")
     rows = session.execute(
-        select(UsagePeriod.campaign_id, *sums)
+        select(UsagePeriod.campaign_id, *sums, whole)
         .where(
             UsagePeriod.team_id == team_id,
             UsagePeriod.period_start >= start,
@@ -294,4 +308,10 @@ def top_campaigns(
         c.id: c
         for c in session.scalars(select(Campaign).where(Campaign.id.in_([r[0] for r in rows])))
     }
-    return [(campaigns[r[0]], usage.totals_of(r)) for r in rows if r[0] in campaigns]
+    top = []
+    for row in rows:
+        if row[0] in campaigns:
+            totals, whole_cost = usage.totals_of(row), Decimal(str(row.whole or 0))
+            share = float(100 * totals.cost / whole_cost) if whole_cost > 0 else None
+            top.append(TopCampaign(campaigns[row[0]], totals, share))
+    return top

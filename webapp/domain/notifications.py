@@ -274,16 +274,16 @@ def headline(notification: Notification) -> str:
         return _("Campaign “%(name)s” was paused: %(reason)s", name=name, reason=reason)
     type_ = details.get("type", "")
     return _(
-        "The %(type)s balance is %(amount)s, below the warning threshold of %(threshold)s.",
-        type=type_,
+        "The balance is %(amount)s, below the warning threshold of %(threshold)s.",
         amount=_amount(details.get("balance"), type_),
         threshold=_amount(details.get("threshold"), type_),
     )
 
 
 def _amount(plain: str | None, type_: str) -> str:
-    """An amount the audit details keep plainly (``1234.50``), as pages show it."""
+    """An amount the audit details keep plainly (``1234.50``), as pages show it, with what
+    it is counted in (``RUB 1,234.50``, ``1 234,50 ₽``, ``300 SMS``)."""
     try:
-        return balance_amount(Decimal(plain), type_) if plain else "—"
+        return balance_amount(Decimal(plain), type_, unit=True) if plain else "—"
     except ArithmeticError:
         return str(plain)

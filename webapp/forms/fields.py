@@ -11,10 +11,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import get_decimal_symbol
 from wtforms import Form, StringField
 from wtforms.validators import StopValidation
 
-from webapp.formatting import NotAnAmount, parse_amount, plain_money
+from webapp.formatting import NotAnAmount, current_locale, parse_amount, plain_money
 
 
 class AmountField(StringField):
@@ -66,5 +67,17 @@ class AmountField(StringField):
         if self.raw_data:
             return str(self.raw_data[0])  # as typed, readable or not
         if isinstance(self.data, (Decimal, int)):
-            return plain_money(Decimal(self.data), self.places)
+            return shown_amount(Decimal(self.data), self.places)
         return str(self.data or "")
+
+
+def shown_amount(value: Decimal, places: int = 2) -> str:
+    """An amount as a box shows it for the reader to edit: :func:`plain_money` with the
+    language's decimal mark ("2.50", "2,50" in Russian), no thousands separators; what
+    :func:`parse_amount` reads back. Three decimals after a comma ("2,755") could be thousands,
+    which parse_amount refuses: written to four then ("2,7550")."""
+    whole, _point, fraction = plain_money(value, places).partition(".")
+    mark = get_decimal_symbol(current_locale())
+    if mark == "," and len(fraction) == 3:
+        fraction += "0"
+    return f"{whole}{mark}{fraction}"

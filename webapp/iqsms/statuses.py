@@ -63,7 +63,7 @@ _INFO: dict[str, StatusInfo] = {
         StatusInfo(Status.QUEUED, False, N_("waiting in the provider's queue")),
         StatusInfo(Status.SMSC_SUBMIT, False, N_("handed to the operator")),
         StatusInfo(Status.DELIVERED, True, N_("delivered to the phone")),
-        StatusInfo(Status.DELIVERY_ERROR, True, N_("not delivered in time")),
+        StatusInfo(Status.DELIVERY_ERROR, True, N_("the phone was unreachable until it expired")),
         StatusInfo(Status.SMSC_REJECT, True, N_("refused by the operator")),
         StatusInfo(Status.INCORRECT_ID, True, N_("no such message id")),
     )

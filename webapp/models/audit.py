@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
@@ -118,6 +119,12 @@ DETAILS = {
     "when": _l("when"),
 }
 
+# Details that are amounts of the event's balance type ("type" or "balance_type", RUB when
+# none), recorded as plain_money strings; a price per part; times, recorded as ISO text.
+AMOUNTS = frozenset({"amount", "available", "balance", "held", "needed", "threshold"})
+PRICES = frozenset({"price_per_part"})
+TIMES = frozenset({"when"})
+
 # Who did it, when no person did (the ``by`` detail).
 ACTORS = {"worker": _l("the worker"), "cli": _l("the command line")}
 
@@ -165,7 +172,27 @@ class AuditEvent(db.Model):
             return GatewayMode(value).label
         if key == "by" and value in ACTORS:
             return str(ACTORS[value])
-        return str(value)
+        return self._shown_figure(key, str(value))
+
+    def _shown_figure(self, key: str, value: str) -> str:
+        # Amounts as money and times in the team's zone, in the reader's format; a value that
+        # is not one (an older version's) as it was recorded.
+        from webapp import formatting  # formatting reads the models: imported when shown
+
+        try:
+            if key in TIMES:
+                when = datetime.fromisoformat(value)
+                return formatting.local_time(when if when.tzinfo else when.replace(tzinfo=UTC))
+            number = Decimal(value) if key in PRICES | AMOUNTS else None
+        except (ValueError, InvalidOperation):
+            return value
+        if number is None or not number.is_finite():
+            return value
+        if key in PRICES:
+            return formatting.price(number, "RUB")
+        details = self.details or {}
+        type_ = str(details.get("type") or details.get("balance_type") or "RUB")
+        return formatting.balance_amount(number, type_, unit=True)
 
 
 class LoginAttempt(db.Model):

@@ -13,13 +13,13 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from webapp import csv_writer, timezones
+from webapp import csv_writer, gateway_texts, timezones
 from webapp.access import Permission, current_team, team_required, team_scoped
 from webapp.domain import campaigns, drafts
 from webapp.domain import messages as table
 from webapp.extensions import db
-from webapp.formatting import count, plain_money
-from webapp.models import Campaign, CampaignState
+from webapp.formatting import count, plain_money, team_zone_name
+from webapp.models import Campaign, CampaignState, message_state_label
 from webapp.views.campaigns import bp
 
 S = CampaignState
@@ -85,6 +85,10 @@ def export(campaign_id: int) -> ResponseReturnValue:
     filters = table.Filters.from_args(request.args)
     zone = timezones.team_zone(current_team())
     team_id = campaign.team_id
+    # People read Excel's formats: states and statuses in words, the zone by its city; a
+    # program reads the plain one: machine values (csv_writer's docstring).
+    in_words = csv_writer.chosen_format().in_words
+    zone_name = team_zone_name() if in_words else zone.key
     # In the request: its language (the rows below are read after it has ended).
     header = [
         _("Phone"),
@@ -92,18 +96,21 @@ def export(campaign_id: int) -> ResponseReturnValue:
         _("Gateway status"),
         _("Parts"),
         _("Cost, RUB"),
-        _("Sent (%(zone)s)", zone=zone.key),
-        _("En route (%(zone)s)", zone=zone.key),
-        _("Final status (%(zone)s)", zone=zone.key),
+        _("Sent (%(zone)s)", zone=zone_name),
+        _("En route (%(zone)s)", zone=zone_name),
+        _("Final status (%(zone)s)", zone=zone_name),
     ]
 
     def rows() -> Iterator[list[Any]]:
         # Read while the body is sent, in the app context csv_writer.download gives each block
         # (export_rows reads a page of messages at a time, each page in that block's session);
         # not stream_with_context, which would keep the whole request open until the last byte.
+        # The words are translated here, in the reader's language that block is read in.
         yield header
         for row in table.export_rows(db.session, team_id, campaign_id, filters):
             phone, state, status, parts, cost, *times = row
+            if in_words:
+                state, status = message_state_label(state), str(gateway_texts.status_text(status))
             yield [phone, state, status, parts, csv_writer.Number(plain_money(cost)), *times]
 
     name = f"campaign-{campaign.id}-messages{'-' + filters.state if filters.state else ''}.csv"

@@ -193,7 +193,7 @@ def add_contact(list_id: int) -> ResponseReturnValue:
             wrong.errors = [str(exc)]
         else:
             db.session.commit()
-            flash(_("%(phone)s added.", phone=contact.phone))
+            flash(_("%(phone)s added.", phone=f"+{contact.phone}"))
             return redirect(url_for("contacts.list_page", list_id=contact_list.id))
     return _list_page(contact_list, contact_form=form), 400
 
