@@ -784,11 +784,13 @@ def test_the_page_shows_the_latest_balance_with_credit_and_the_stored_history(ap
     assert chart["series"] == [
         {
             "type": "RUB",
+            "label": "RUB",  # the legend's name, in the page's language (₽ in Russian)
             "decimals": 2,
             "values": [float(readings[at]["RUB"][0]) for at in drawn],
         },
         {
             "type": "SMS",
+            "label": "SMS",
             "decimals": 0,
             "values": [float(readings[at]["SMS"][0]) for at in drawn],
         },

@@ -120,3 +120,24 @@ def test_a_fuzzy_translation_is_not_shown(tmp_path: Path) -> None:
     _catalogue(source / "ru" / "LC_MESSAGES" / "messages.po", "Войти", fuzzy=True)
     compile_catalogues(source, target)
     assert "Войти".encode() not in (target / "ru" / "LC_MESSAGES" / "messages.mo").read_bytes()
+
+
+def test_russian_counts_take_their_plural_forms(app) -> None:
+    from flask_babel import force_locale, ngettext
+
+    with app.test_request_context(), force_locale("ru"):
+        messages = [
+            ngettext("Schedule %(num)s message", "Schedule %(num)s messages", n)
+            for n in (1, 2, 5, 21, 111)
+        ]
+        recipients = [
+            ngettext("%(num)s recipient", "%(num)s recipients", n) for n in (1, 21, 3, 11)
+        ]
+    assert messages == [
+        "Запланировать 1 сообщение",
+        "Запланировать 2 сообщения",
+        "Запланировать 5 сообщений",
+        "Запланировать 21 сообщение",
+        "Запланировать 111 сообщений",
+    ]
+    assert recipients == ["1 получатель", "21 получатель", "3 получателя", "11 получателей"]

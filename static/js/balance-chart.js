@@ -15,15 +15,19 @@
   var COLORS = { RUB: "#0b5fff", SMS: "#1a7f37" };
   var OTHER_COLORS = ["#8250df", "#bf3989", "#9a6700", "#cf222e"];
   var HEIGHT = 220;
-  // Tick labels as the rest of the app writes dates (2026-05-01, 14:30), by tick spacing:
-  // [spacing, label, then what a tick adds where the year, month, day... changes, mode].
+  // Tick labels, by tick spacing: [spacing, label, then what a tick adds where the year,
+  // month, day... changes, mode]. Numeric day.month in Russian (uPlot's month names are
+  // English), ISO-like month-day in English.
+  var RU = (document.documentElement.lang || "").indexOf("ru") === 0;
+  var DAY = RU ? "{DD}.{MM}" : "{MM}-{DD}";
+  var FULL_DAY = RU ? "\n{DD}.{MM}.{YYYY}" : "\n{YYYY}-{MM}-{DD}";
   var TIME_TICKS = [
     [3600 * 24 * 365, "{YYYY}", null, null, null, null, null, null, 1],
-    [3600 * 24 * 28, "{YYYY}-{MM}", null, null, null, null, null, null, 1],
-    [3600 * 24, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
-    [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
-    [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
-    [1, "{HH}:{mm}:{ss}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [3600 * 24 * 28, RU ? "{MM}.{YYYY}" : "{YYYY}-{MM}", null, null, null, null, null, null, 1],
+    [3600 * 24, DAY, "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:{mm}", FULL_DAY, null, "\n" + DAY, null, null, null, 1],
+    [60, "{HH}:{mm}", FULL_DAY, null, "\n" + DAY, null, null, null, 1],
+    [1, "{HH}:{mm}:{ss}", FULL_DAY, null, "\n" + DAY, null, null, null, 1],
   ];
 
   function readData() {
@@ -80,7 +84,7 @@
           },
         },
         {
-          label: series.type,
+          label: series.label || series.type,
           stroke: color,
           fill: color + "14",
           width: 2,

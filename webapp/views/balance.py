@@ -150,6 +150,7 @@ def _chart(zone: str, history: balance_history.History) -> dict[str, Any]:
         "series": [
             {
                 "type": t,
+                "label": {"RUB": _("RUB"), "SMS": _("SMS")}.get(t, t),  # the legend's name
                 "decimals": 2 if t == "RUB" or _fractional(t, drawn) else 0,
                 "values": [_number(p.balances.get(t)) for p in drawn],
             }
