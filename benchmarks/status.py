@@ -9,7 +9,15 @@ Prints statuses applied per second, and the 50th/95th percentile times of the ca
 and of its polling fragment measured while the statuses flow.
 
     python benchmarks/status.py [--messages 1000000]      # SQLite in a temporary folder
-    DATABASE_URL=postgresql://... python benchmarks/status.py
+    python benchmarks/status.py --messages 200000 --rounds 3 \
+        --database-url sqlite --database-url postgresql+psycopg://postgres@127.0.0.1/bench
+
+Each ``--database-url`` is run in turn, in the same process on the same machine (``sqlite``: a
+file in a temporary folder, the default); ``--rounds`` repeats the lot, so that on a shared
+machine the figures of one round were measured minutes apart. With several databases it ends
+with each one's rate as a share of the first one's, per round and the best round's.
+A PostgreSQL database is emptied first (every table dropped): give it one of its own; the
+script refuses one that holds anything but an earlier run's data.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -24,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 CHUNK = 20_000
 FIRST_SMSC_ID = 3_000_000_000
+BENCH_EMAIL = "bench@example.com"
 
 
 def free_port() -> int:
@@ -84,7 +95,7 @@ def prepare_app(count: int, sandbox_url: str):
     app = create_app({"SANDBOX_URL": sandbox_url})
     with app.app_context():
         upgrade()
-        user = accounts.create_user(db.session, "bench@example.com", "benchmark password")
+        user = accounts.create_user(db.session, BENCH_EMAIL, "benchmark password")
         team = teams.create_team(db.session, app.config, "Benchmark", user)
         db.session.commit()
         now = utcnow()
@@ -140,7 +151,7 @@ def time_pages(
     token = re.search(r'"X-CSRFToken": "([^"]+)"', html).group(1)
     browser.post(
         f"{web}/login",
-        data={"email": "bench@example.com", "password": "benchmark password", "csrf_token": token},
+        data={"email": BENCH_EMAIL, "password": "benchmark password", "csrf_token": token},
         timeout=10,
     )
     while not stop.is_set():
@@ -156,22 +167,49 @@ def time_pages(
         time.sleep(0.1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1_000_000)
-    parser.add_argument("--fragment-url", default="/campaigns/{id}")
-    args = parser.parse_args()
+@dataclass
+class Run:
+    """One database's figures."""
 
+    database: str
+    rate: float
+    timings: dict[str, list[float]]
+
+
+def empty_database(url: str) -> None:
+    """Drop every table of the PostgreSQL database at ``url``: refused unless it is empty or
+    holds an earlier run of this script (its only user the benchmark's)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        metadata = sa.MetaData()
+        metadata.reflect(connection)
+        if "users" in metadata.tables:
+            emails = connection.execute(sa.text("SELECT email FROM users")).scalars().all()
+            if set(emails) - {BENCH_EMAIL}:
+                raise SystemExit(f"{url} holds other data: give the benchmark its own database")
+        metadata.drop_all(connection)
+    engine.dispose()
+
+
+def run_once(database: str, messages: int, fragment_url: str) -> Run:
+    """Prepare ``messages`` on ``database`` ("sqlite" or a URL), drain them, time the pages."""
     tmp = Path(tempfile.mkdtemp(prefix="iqsms-status-"))
     os.environ["IQSMS_INSTANCE_PATH"] = str(tmp / "instance")
+    if database == "sqlite":
+        os.environ.pop("DATABASE_URL", None)
+    else:
+        empty_database(database)
+        os.environ["DATABASE_URL"] = database
     port = free_port()
     sandbox_url = f"http://127.0.0.1:{port}/messages/v2/"
 
     started = time.perf_counter()
-    app, campaign_id, login, password, queue = prepare_app(args.messages, sandbox_url)
-    prepare_sandbox(tmp / "sandbox.sqlite3", login, password, queue, args.messages)
-    print(f"prepared {args.messages:,} messages in {time.perf_counter() - started:.1f} s "
-          f"({app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]})")  # fmt: skip
+    app, campaign_id, login, password, queue = prepare_app(messages, sandbox_url)
+    prepare_sandbox(tmp / "sandbox.sqlite3", login, password, queue, messages)
+    dialect = app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0]
+    print(f"prepared {messages:,} messages in {time.perf_counter() - started:.1f} s ({dialect})")
 
     web_port = free_port()
     processes = [
@@ -207,13 +245,13 @@ def main() -> None:
         timings: dict[str, list[float]] = {"page": [], "fragment": []}
         stop = threading.Event()
         page = f"/campaigns/{campaign_id}"
-        fragment = args.fragment_url.format(id=campaign_id)
+        fragment = fragment_url.format(id=campaign_id)
         pages = threading.Thread(target=time_pages, args=(web, page, fragment, stop, timings))
         pages.start()
         applied = 0
         started = time.perf_counter()
         with app.app_context():
-            while applied < args.messages:
+            while applied < messages:
                 report = statuses.drain_status_queues(
                     db.session, client_factory=gateways.client_factory(app.config), budget=60
                 )
@@ -223,22 +261,66 @@ def main() -> None:
             seconds = time.perf_counter() - started
             done = db.session.get(Campaign, campaign_id)
             counted = (done.delivered, done.failed)
+            db.session.remove()
+            db.engine.dispose()
         stop.set()
         pages.join(60)
     finally:
         for process in processes:
             process.terminate()
             process.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"applied  {applied:>10,} statuses in {seconds:6.2f} s  {applied / seconds:>9,.0f}/s")
     print(f"counters delivered {counted[0]:,}, failed {counted[1]:,}")
     for name, values in timings.items():
         if len(values) >= 2:
-            p95 = statistics.quantiles(values, n=20)[18]
             print(f"{name:<9} {len(values):>4} requests  p50 {statistics.median(values):6.1f} ms"
-                  f"  p95 {p95:6.1f} ms")  # fmt: skip
-    if applied != args.messages:
-        raise SystemExit(f"expected {args.messages:,} statuses applied")
+                  f"  p95 {p95(values):6.1f} ms")  # fmt: skip
+    if applied != messages or sum(counted) != messages:
+        raise SystemExit(f"expected {messages:,} statuses applied and counted")
+    return Run(dialect, applied / seconds, timings)
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--fragment-url", default="/campaigns/{id}")
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        dest="databases",
+        help="sqlite (the default) or a PostgreSQL URL of its own; repeat to compare",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="run every database this often")
+    args = parser.parse_args()
+    databases = args.databases or ["sqlite"]
+
+    rounds = []
+    for number in range(1, args.rounds + 1):
+        runs = []
+        for database in databases:
+            print(f"-- round {number}: {database.split('@')[-1]}")
+            runs.append(run_once(database, args.messages, args.fragment_url))
+        rounds.append(runs)
+    if len(databases) < 2:
+        return
+    print("-- rates as a share of the first database's, in the same round")
+    for number, runs in enumerate(rounds, 1):
+        shares = "  ".join(
+            f"{run.database} {run.rate:,.0f}/s ({run.rate / runs[0].rate:.2f}, fragment p95 "
+            f"{p95(run.timings['fragment']):.1f} ms)"
+            for run in runs
+        )
+        print(f"round {number}: {shares}")
+    best = max(rounds, key=lambda runs: min(run.rate / runs[0].rate for run in runs[1:]))
+    print(
+        "best round: " + ", ".join(f"{run.database} {run.rate / best[0].rate:.2f}" for run in best)
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ config = context.config
 # This line sets up loggers basically.
 # disable_existing_loggers=False: `flask serve` runs migrations in-process and must keep
 # its own loggers (werkzeug, the app's) working afterwards.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Not when the app has configured logging already (webapp/log_setup.py, in its format, JSON
+# when asked): `flask serve` runs migrations in-process and would lose it.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 

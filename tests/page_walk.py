@@ -48,6 +48,8 @@ PUBLIC = frozenset(
 NOT_PAGES = {
     "static": "files",
     "main.healthz": "a health check in plain text",
+    "health.readyz": "a readiness check in JSON",
+    "health.prometheus_metrics": "metrics for Prometheus, behind the operator's token",
     "notifications.follow": "a redirect to what the notification is about",
     "two_factor.verify": "the sign-in's second step: a signed-in person is sent on",
 }

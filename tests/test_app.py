@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -330,14 +331,17 @@ def test_worker_command_lists_ticks_and_stops_on_ctrl_c(
     runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(scheduler_module, "default_ticks", lambda: [Tick("dispatch", _noop, 2)])
+    start = BackgroundScheduler.start
 
-    def interrupted_start(self: BlockingScheduler, *args: object, **kwargs: object) -> None:
-        raise KeyboardInterrupt
+    def start_then_ctrl_c(self: BackgroundScheduler, *args: object, **kwargs: object) -> None:
+        start(self, *args, **kwargs)
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C, once the worker runs
 
-    monkeypatch.setattr(BlockingScheduler, "start", interrupted_start)
+    monkeypatch.setattr(BackgroundScheduler, "start", start_then_ctrl_c)
     result = runner.invoke(args=["worker"])
     assert result.exit_code == 0, result.output
     assert "Worker started; ticks: dispatch every 0:00:02" in result.output
+    assert "Stopping: finishing the work under way" in result.output
     assert "Worker stopped." in result.output
 
 

@@ -318,8 +318,9 @@ def test_the_send_rate_limits_a_tick(app, sandbox, team):
 
 @pytest.fixture
 def two_dispatch_threads(monkeypatch):
-    """``IQSMS_DISPATCH_THREADS=2`` for the app made after this."""
+    """``IQSMS_DISPATCH_THREADS=2``, one call in flight per loop, for the app made after this."""
     monkeypatch.setenv("IQSMS_DISPATCH_THREADS", "2")
+    monkeypatch.setenv("IQSMS_SEND_IN_FLIGHT", "2")
 
 
 def test_the_tick_runs_as_many_sending_loops_as_the_setting_says(

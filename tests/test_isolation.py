@@ -57,6 +57,10 @@ PUBLIC = frozenset(
     {
         "static",
         "main.healthz",
+        # Ready or not, for everyone; per-team details and /metrics only with the operator's
+        # token (tests/test_operations.py).
+        "health.readyz",
+        "health.prometheus_metrics",
         "language.choose",
         "auth.login",
         "auth.signup",
@@ -864,7 +868,8 @@ def test_signed_out_requests_go_to_sign_in(app: Flask) -> None:
             assert path is not None
             method = "GET" if "GET" in (rule.methods or ()) else "POST"
             response = client.open(path[1], method=method)
-            # A POST without its form (the language choice) is refused by CSRF: 400.
-            expected = (200, 404) if method == "GET" else (400,)
+            # A POST without its form (the language choice) is refused by CSRF: 400; /readyz
+            # is 503 while no worker runs.
+            expected = (200, 404, 503) if method == "GET" else (400,)
             assert response.status_code in expected, f"{method} {path[1]}: {response.status_code}"
             assert_no_leak(response, secrets, f"GET {path[1]} signed out")

@@ -22,6 +22,8 @@ changes what the app does. Where each is tested:
   tests/test_uploads_at_rest.py.
 - ``IQSMS_GATEWAY_ALLOWED_HOSTS``, ``IQSMS_GATEWAY_DEADLINE``, ``IQSMS_GATEWAY_MAX_REPLY_BYTES``
   and ``IQSMS_GATEWAY_INTERACTIVE_COOLDOWN``: tests/test_gateway_policy.py.
+- ``IQSMS_LOG_FORMAT``, ``IQSMS_LOG_LEVEL``, ``IQSMS_METRICS_TOKEN`` and
+  ``IQSMS_WORKER_HEARTBEAT_STALE_SECONDS``: tests/test_operations.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,18 @@ from flask import Flask, has_request_context, request
 from flask_babel import get_locale
 from sqlalchemy import event
 
-from webapp import access, cli, formatting, gateway_texts, htmx, i18n, models, security, texts
+from webapp import (
+    access,
+    cli,
+    formatting,
+    gateway_texts,
+    htmx,
+    i18n,
+    log_setup,
+    models,
+    security,
+    texts,
+)
 from webapp.at_rest import private_database, private_folder, private_sqlite_connection
 from webapp.body_limits import init_app as init_body_limits
 from webapp.config import load_config
@@ -36,6 +47,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     private_folder(app.instance_path)  # files at rest: the service's user only
     load_config(app, config)
+    # First: lines logged from here on have the configured format, and the request id is the
+    # first before_request function, so whatever the others log carries it.
+    log_setup.init_app(app)
     private_database(app.config["SQLALCHEMY_DATABASE_URI"])
 
     db.init_app(app)

@@ -1,8 +1,9 @@
-"""Bulk writes through the database driver's own executemany.
+"""Bulk writes through the database driver: its own executemany, or one statement for a whole
+batch of rows (``UPDATE ... FROM (VALUES ...) RETURNING``).
 
-Used where one statement runs for thousands of rows at a time (dispatch results, CSV imports):
-SQLAlchemy's per-row parameter processing would cost more than the statement itself. Values
-must already be what the driver takes; :func:`db_time` converts a timestamp once per batch.
+Used where one statement runs for thousands of rows at a time (dispatch results, statuses, CSV
+imports): SQLAlchemy's per-row parameter processing would cost more than the statement itself.
+Values must already be what the driver takes; :func:`db_time` converts a timestamp once per batch.
 """
 
 from __future__ import annotations
@@ -51,10 +52,26 @@ def execute_positional(session: Session, statement: str, parameters: Sequence[An
     For statements with thousands of parameters: SQLite looks named parameters up one by one
     in a list (quadratic), positional ones it does not look up at all.
     """
+    return _positional(session, statement, parameters).rowcount
+
+
+def fetch_positional(session: Session, statement: str, parameters: Sequence[Any]) -> list[Any]:
+    """Like :func:`execute_positional`, for a statement that returns rows (``RETURNING``):
+    the driver's rows, as tuples."""
+    return _positional(session, statement, parameters).fetchall()
+
+
+def fetch(session: Session, statement: str, parameters: dict[str, Any]) -> list[Any]:
+    """Like :func:`execute`, for a statement that returns rows (``RETURNING``): its rows."""
+    connection = session.connection()
+    return connection.exec_driver_sql(_named(connection, statement), parameters).fetchall()
+
+
+def _positional(session: Session, statement: str, parameters: Sequence[Any]) -> Any:
     connection = session.connection()
     if connection.dialect.name != "sqlite":
         statement = statement.replace("?", "%s")
-    return connection.exec_driver_sql(statement, tuple(parameters)).rowcount
+    return connection.exec_driver_sql(statement, tuple(parameters))
 
 
 def _named(connection: Any, statement: str) -> str:

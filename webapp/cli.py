@@ -1,10 +1,6 @@
 """Command-line entry points: ``flask worker`` and ``flask serve``."""
 
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from apscheduler.schedulers.base import BaseScheduler
@@ -14,7 +10,8 @@ from flask_babel import gettext as _
 
 from webapp import i18n
 from webapp.config import DEFAULT_SANDBOX_URL, ensure_sandbox_control_token
-from webapp.jobs.scheduler import create_scheduler
+from webapp.jobs import heartbeat
+from webapp.jobs.scheduler import create_scheduler, run_until_stopped
 
 
 def register(app: Flask) -> None:
@@ -40,25 +37,13 @@ def _job_summary(scheduler: BaseScheduler) -> str:
     return ", ".join(ticks) or _("none yet")
 
 
-@contextmanager
-def _sigterm_as_exit() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the block runs.
-
-    Containers and systemd stop processes with SIGTERM; raising SystemExit lets the scheduler
-    shut down the same way as on Ctrl-C. The previous handler is restored afterwards.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(_signum: int, _frame: object) -> NoReturn:
-        raise SystemExit(0)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _stopping(bound: float) -> None:
+    click.echo(
+        _(
+            "Stopping: finishing the work under way (at most %(seconds)d s).",
+            seconds=round(bound),
+        )
+    )
 
 
 @click.command("worker")
@@ -67,18 +52,13 @@ def worker() -> None:
     """Run the background ticks (sending, statuses, balance) until interrupted."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     ensure_sandbox_control_token(app)  # the one a `flask serve` beside it gives its sandbox
-    scheduler = create_scheduler(app, background=False)
+    scheduler = create_scheduler(app, background=True)
     click.echo(
         _("Worker started; ticks: %(ticks)s. Press Ctrl-C to stop.", ticks=_job_summary(scheduler))
     )
-    try:
-        with _sigterm_as_exit():
-            scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+    # SIGTERM (systemd, containers) and Ctrl-C stop it the same way, gracefully.
+    run_until_stopped(app, scheduler, on_stop=_stopping)
+    heartbeat.stop(app)  # gone now for /readyz, its counted gateway calls stored
     click.echo(_("Worker stopped."))
 
 
@@ -108,27 +88,23 @@ def with_sandbox(app: Flask, host: str, port: int) -> Any:
 def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     """Run web, worker and sandbox gateway in one process: the laptop setup."""
     from flask_migrate import upgrade
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade()
 
     wsgi_app = app if no_sandbox else with_sandbox(app, host, port)
+    server = make_server(host, port, wsgi_app, threaded=True)
 
     scheduler = None
     if not no_worker:
         scheduler = create_scheduler(app, background=True)
-        scheduler.start()
         ticks = _job_summary(scheduler)
         click.echo(_("Worker started in the background; ticks: %(ticks)s.", ticks=ticks))
 
     address = f"http://{host}:{port}"
     click.echo(_("iQSMS Dashboard on %(address)s", address=address))
-    try:
-        with _sigterm_as_exit():
-            run_simple(host, port, wsgi_app, threaded=True, use_reloader=False)
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        if scheduler is not None and scheduler.running:
-            scheduler.shutdown(wait=False)
+    # The web server in a thread, the main thread waiting for SIGTERM or Ctrl-C: the stop
+    # then never depends on where a signal happens to interrupt the serving loop.
+    run_until_stopped(app, scheduler, server, on_stop=_stopping)
+    click.echo(_("iQSMS Dashboard stopped."))

@@ -74,6 +74,11 @@ class Defaults:
     # Dispatch loops per worker: one waits for the gateway while others store or claim. Each
     # team with messages to send holds at most ceil(threads / such teams) of them at once.
     DISPATCH_THREADS = 3
+    # send.json calls one team may have in flight in a worker, shared between its loops (each
+    # keeps SEND_IN_FLIGHT // its team's loops, at least one): at a 150 ms round trip, 12
+    # calls of 200 are 16,000 messages a second at most. A team with a send rate keeps no more
+    # than a second's worth of its batches in flight (webapp/domain/sending.py).
+    SEND_IN_FLIGHT = 12
     # Threads per worker for each team-by-team job (status queue, status poll, balance, sender
     # names): teams' gateway calls run side by side, one at a time per team, so a gateway that
     # hangs holds up only its own team.
@@ -122,6 +127,15 @@ class Defaults:
     # uploads never started are removed after UPLOAD_EXPIRE_HOURS by the worker.
     UPLOAD_QUOTA_BYTES = 1024 * 1024 * 1024
     UPLOAD_EXPIRE_HOURS = 24
+    # Operations (webapp/log_setup.py, webapp/views/health.py). Log lines as text, or as one
+    # JSON object a line ("json") for a log collector; at this level and above.
+    LOG_FORMAT = "text"
+    LOG_LEVEL = "INFO"
+    # The bearer token that opens /metrics and the per-team details of /readyz; unset, /metrics
+    # is not found (404) and /readyz says only whether the service is ready.
+    METRICS_TOKEN = None
+    # A worker beats every 10 s; /readyz wants a beat younger than this many seconds.
+    WORKER_HEARTBEAT_STALE_SECONDS = 60
 
 
 def normalize_database_url(url: str) -> str:

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp import gateway_texts, iqsms, texts
+from webapp import gateway_texts, iqsms, metrics, texts
 from webapp.domain.audit import record
 from webapp.iqsms import policy
 from webapp.iqsms.errors import (
@@ -201,6 +201,12 @@ class TeamClient(iqsms.Client):
             **options,
         )
         self.config, self.team = config, team
+
+    def _call(self, endpoint: str, body: dict[str, Any], *, retry: bool) -> dict[str, Any]:
+        # Every gateway call a team's client makes, timed and counted for /metrics.
+        return metrics.timed_gateway_call(
+            endpoint, partial(super()._call, endpoint, body, retry=retry)
+        )
 
 
 def url_policy(config: Config) -> GatewayPolicy:

@@ -5,6 +5,9 @@
   (refused connection, DNS) or that the gateway refused whole (an ``error`` reply) is requeued.
 - Wrong credentials or an empty balance pause the campaign with the reason, instead of
   rejecting thousands of messages one by one; other failed calls back off, then pause.
+- Failures are counted in send order, not as they come back: calls already in flight when a
+  failure is noted are the same attempt (:func:`back_off`), so several calls failing at once
+  count once, and the back-off's 5 + 10 + 20 + 40 s really are the tolerance.
 """
 
 from __future__ import annotations
@@ -69,25 +72,21 @@ class Sending:
 
 @dataclass
 class Claimed:
-    """A batch claimed for sending: (id, phone, text) rows of one campaign."""
+    """A batch claimed for sending: (id, phone, text) rows of one campaign, and its place in
+    the campaign's send order (``Campaign.claims`` after its claim)."""
 
     sending: Sending
     rows: list[tuple[int, str, str]]
+    seq: int = 0
 
 
-def send_batch(
-    session: Session,
-    claimed: Claimed,
-    client: iqsms.Client,
-    clock: Clock,
-    report: DispatchReport,
-    first_check: timedelta,
-) -> bool:
-    """One send.json call for a claimed batch, and its outcome stored (accepted messages get
-    their first status check ``first_check`` later); False when the campaign must wait
-    (paused, or backing off after a failed call)."""
+Reply = Callable[[], iqsms.SendResult]
+
+
+def post(claimed: Claimed, client: iqsms.Client) -> iqsms.SendResult:
+    """The send.json call for a claimed batch, nothing stored: it may run in another thread
+    (a sending loop keeps several in flight, webapp/domain/sending.py)."""
     sending = claimed.sending
-    campaign_id = sending.campaign_id
     messages = [
         iqsms.OutgoingMessage(
             client_id=str(message_id),
@@ -99,11 +98,27 @@ def send_batch(
         )
         for message_id, phone, text in claimed.rows
     ]
+    return client.send(messages, status_queue_name=sending.queue_name, show_billing_details=True)
+
+
+def send_batch(
+    session: Session,
+    claimed: Claimed,
+    client: iqsms.Client,
+    clock: Clock,
+    report: DispatchReport,
+    first_check: timedelta,
+    reply: Reply | None = None,
+) -> bool:
+    """One send.json call for a claimed batch, and its outcome stored (accepted messages get
+    their first status check ``first_check`` later); False when the campaign must wait
+    (paused, or backing off after a failed call). ``reply``: the call's outcome when it was
+    made elsewhere (a future's ``result``); by default the call is made here."""
+    sending = claimed.sending
+    campaign_id = sending.campaign_id
     ids = [row[0] for row in claimed.rows]
     try:
-        result = client.send(
-            messages, status_queue_name=sending.queue_name, show_billing_details=True
-        )
+        result = reply() if reply is not None else post(claimed, client)
     except iqsms.AuthorizationError as exc:
         gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
@@ -118,29 +133,30 @@ def send_batch(
         gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
         why = gateways.explanation(exc, client.base_url)
-        back_off(session, campaign_id, clock(), why, report)
+        back_off(session, claimed, clock(), why, report)
         return False
     except iqsms.TransportError as exc:
         gateway_health.note(session, sending.team_id, exc, clock())
         mark_unknown(session, campaign_id, ids, clock(), str(exc)[:64])
         report.unknown += len(ids)
         why = gateways.explanation(exc, client.base_url)
-        back_off(session, campaign_id, clock(), why, report)
+        back_off(session, claimed, clock(), why, report)
         return False
     gateway_health.note(session, sending.team_id, None, clock())
+    end_failure_run(session, claimed)
     return store_results(session, claimed, result, clock(), report, first_check)
 
 
 @dataclass
 class _Outcome:
-    """A call's reply, sorted: rows to write for accepted and rejected messages, the ids of
-    those refused for want of balance and of those the reply did not mention."""
+    """A call's reply, sorted: (id, smsc_id, parts, cost, estimated) of accepted messages,
+    (id, gateway status) of rejected ones, the ids of those refused for want of balance and of
+    those the reply did not mention."""
 
-    accepted: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[tuple[int, str | None, int, Decimal, bool]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
     no_balance: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
-    sent: usage.Sent = field(default_factory=usage.Sent)
 
 
 def store_results(
@@ -152,22 +168,23 @@ def store_results(
     first_check: timedelta,
 ) -> bool:
     """Every message's send-time status, in bulk; an empty balance pauses the campaign
-    (and returns False)."""
+    (and returns False).
+
+    Only messages still ``sending`` take their result: a reply that lands after the stale-claim
+    tick settled its claim ``unknown`` (a frozen worker) changes no message, so it moves no
+    counter and no usage figure either."""
     sending = claimed.sending
     outcome = _sort_results(claimed, result)
-    if outcome.accepted or outcome.rejected:
-        _write_results(session, outcome, now, now + first_check)
-    _count_results(session, sending, outcome, now)
+    accepted, rejected = _write_results(session, outcome, now, now + first_check)
+    _count_results(session, sending, accepted, rejected, now)
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
         why = gateway_texts.NO_STATUS_IN_REPLY
         mark_unknown(session, sending.campaign_id, outcome.missing, now, why)
     # A status may have come through the queue before this result was stored.
-    statuses.apply_pending(
-        session, sending.team_id, [row["smsc"] for row in outcome.accepted if row["smsc"]], now
-    )
-    report.accepted += len(outcome.accepted)
-    report.rejected += len(outcome.rejected)
+    statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
+    report.accepted += len(accepted)
+    report.rejected += rejected
     report.unknown += len(outcome.missing)
     if outcome.no_balance:
         requeue(session, sending.campaign_id, outcome.no_balance, now, report)
@@ -181,7 +198,6 @@ def _sort_results(claimed: Claimed, result: iqsms.SendResult) -> _Outcome:
     by_client_id = result.by_client_id()
     price = claimed.sending.price_per_part
     outcome = _Outcome()
-    sent = outcome.sent
     for message_id, _phone, body in claimed.rows:
         status = by_client_id.get(str(message_id))
         if status is None:
@@ -190,72 +206,98 @@ def _sort_results(claimed: Claimed, result: iqsms.SendResult) -> _Outcome:
             parts = status.sms_count if status.sms_count is not None else count_parts(body)
             estimated = status.cost is None
             cost = price * parts if estimated else status.cost
-            sent.parts += parts
-            sent.cost += cost
-            if estimated:
-                sent.estimated_parts += parts
-                sent.estimated_cost += cost
-            outcome.accepted.append(
-                {
-                    "id": message_id,
-                    "smsc": status.smsc_id,
-                    "parts": parts,
-                    "cost": cost,
-                    "estimated": estimated,
-                }
-            )
+            outcome.accepted.append((message_id, status.smsc_id, parts, cost, estimated))
         elif status.status == iqsms.Status.NOT_ENOUGH_BALANCE:
             outcome.no_balance.append(message_id)
         else:
-            outcome.rejected.append({"id": message_id, "status": status.status[:64]})
+            outcome.rejected.append((message_id, status.status[:64]))
     return outcome
 
 
+# One statement per kind for the whole batch, joined to its values; ``state = 'sending'``
+# guards each row, and RETURNING says which rows it changed: the only ones counted. (SQLite's
+# RETURNING cannot name the FROM list: the message's own id it is.)
 ACCEPTED_UPDATE = (
-    f"UPDATE messages SET state = '{M.ACCEPTED}', gateway_status = 'accepted', smsc_id = :smsc,"
-    " parts = :parts, cost = :cost, cost_estimated = :estimated, sent_at = :now,"
-    f" updated_at = :now, next_check_at = :check_at WHERE id = :id AND state = '{M.SENDING}'"
+    "WITH v(id, smsc, parts, cost, estimated) AS (VALUES {values})"
+    f" UPDATE messages SET state = '{M.ACCEPTED}', gateway_status = 'accepted',"
+    " smsc_id = v.smsc, parts = v.parts, cost = v.cost, cost_estimated = v.estimated,"
+    " sent_at = ?, updated_at = ?, next_check_at = ?"
+    f" FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = '{M.SENDING}'"
+    " RETURNING messages.id"
 )
 REJECTED_UPDATE = (
-    f"UPDATE messages SET state = '{M.REJECTED}', gateway_status = :status, sent_at = :now,"
-    f" final_at = :now, updated_at = :now WHERE id = :id AND state = '{M.SENDING}'"
+    "WITH v(id, status) AS (VALUES {values})"
+    f" UPDATE messages SET state = '{M.REJECTED}', gateway_status = v.status,"
+    " sent_at = ?, final_at = ?, updated_at = ?"
+    f" FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = '{M.SENDING}'"
+    " RETURNING messages.id"
 )
 
 
-def _write_results(session: Session, outcome: _Outcome, now: datetime, check_at: datetime) -> None:
-    """The driver's executemany with raw values: this runs for every batch, and SQLAlchemy's
-    per-row parameter processing costs more than the statement itself."""
+def _write_results(
+    session: Session, outcome: _Outcome, now: datetime, check_at: datetime
+) -> tuple[list[tuple[int, str | None, int, Decimal, bool]], int]:
+    """The accepted rows that took their result, and how many rejected ones did. Raw values
+    through the driver: this runs for every batch, and SQLAlchemy's per-row parameter
+    processing costs more than the statement itself. (A reply holds at most MAX_SEND rows: far
+    from SQLite's limit on parameters.)"""
     raw_now = bulk.db_time(session, now)
-    raw_check_at = bulk.db_time(session, check_at)
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    for row in outcome.accepted:
-        row["now"], row["check_at"] = raw_now, raw_check_at
-        if sqlite:  # the sqlite3 driver takes no Decimal
-            row["cost"] = str(row["cost"])
-    for row in outcome.rejected:
-        row["now"] = raw_now
-    bulk.executemany(session, ACCEPTED_UPDATE, outcome.accepted)
-    bulk.executemany(session, REJECTED_UPDATE, outcome.rejected)
+    accepted = outcome.accepted
+    if accepted:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        parameters: list[Any] = []
+        for message_id, smsc, parts, cost, estimated in accepted:
+            # The sqlite3 driver takes no Decimal.
+            parameters += (message_id, smsc, parts, str(cost) if sqlite else cost, estimated)
+        parameters += (raw_now, raw_now, bulk.db_time(session, check_at))
+        changed = _changed(session, ACCEPTED_UPDATE, 5, len(accepted), parameters)
+        if len(changed) < len(accepted):
+            accepted = [row for row in accepted if row[0] in changed]
+    rejected = 0
+    if outcome.rejected:
+        parameters = [value for row in outcome.rejected for value in row]
+        parameters += (raw_now, raw_now, raw_now)
+        rejected = len(_changed(session, REJECTED_UPDATE, 2, len(outcome.rejected), parameters))
+    return accepted, rejected
 
 
-def _count_results(session: Session, sending: Sending, outcome: _Outcome, now: datetime) -> None:
-    """One statement for the counters, the spending, and the end of any back-off; and the
-    team's usage for the period."""
-    accepted, rejected, sent = len(outcome.accepted), len(outcome.rejected), outcome.sent
+def _changed(session: Session, statement: str, width: int, rows: int, parameters: list) -> set:
+    """The ids ``statement`` changed, its VALUES list holding ``rows`` rows of ``width``."""
+    values = ", ".join([f"({', '.join(['?'] * width)})"] * rows)
+    changed = bulk.fetch_positional(session, statement.format(values=values), parameters)
+    return {row[0] for row in changed}
+
+
+def _count_results(
+    session: Session,
+    sending: Sending,
+    accepted: list[tuple[int, str | None, int, Decimal, bool]],
+    rejected: int,
+    now: datetime,
+) -> None:
+    """One statement for the counters and the spending of the messages that took their result
+    (the end of any back-off is :func:`end_failure_run`'s, in send order); and the team's
+    usage for the period."""
+    sent = usage.Sent(accepted=len(accepted), rejected=rejected)
+    for _id, _smsc, parts, cost, estimated in accepted:
+        sent.parts += parts
+        sent.cost += cost
+        if estimated:
+            sent.estimated_parts += parts
+            sent.estimated_cost += cost
+    if not (sent.accepted or sent.rejected):
+        return
     session.execute(
         update(Campaign.__table__)
         .where(Campaign.id == sending.campaign_id)
         .values(
-            sending=Campaign.sending - (accepted + rejected),
-            accepted=Campaign.accepted + accepted,
-            rejected=Campaign.rejected + rejected,
+            sending=Campaign.sending - (sent.accepted + sent.rejected),
+            accepted=Campaign.accepted + sent.accepted,
+            rejected=Campaign.rejected + sent.rejected,
             parts=Campaign.parts + sent.parts,
             cost=Campaign.cost + sent.cost,
-            failed_attempts=0,
-            retry_at=None,
         )
     )
-    sent.accepted, sent.rejected = accepted, rejected
     usage.record_sent(session, sending.team_id, sending.campaign_id, now, sent)
 
 
@@ -296,16 +338,46 @@ def pause(session: Session, campaign_id: int, reason: texts.Text, report: Dispat
         report.paused.append(campaign_id)
 
 
+def end_failure_run(session: Session, claimed: Claimed) -> None:
+    """A call that succeeded ends the run of failures, and any back-off, if it was claimed
+    after the last counted failure; one claimed before it says nothing about the gateway
+    since. Part of the results' transaction (no commit)."""
+    session.execute(
+        update(Campaign.__table__)
+        .where(
+            Campaign.id == claimed.sending.campaign_id,
+            Campaign.failure_claim_seq < claimed.seq,
+            (Campaign.failed_attempts > 0) | Campaign.retry_at.isnot(None),
+        )
+        .values(failed_attempts=0, retry_at=None)
+    )
+
+
 def back_off(
-    session: Session, campaign_id: int, now: datetime, reason: texts.Text, report: DispatchReport
+    session: Session, claimed: Claimed, now: datetime, reason: texts.Text, report: DispatchReport
 ) -> None:
-    """Wait before the next call (5 s, doubling); after several failures in a row, pause."""
+    """Wait before the next call (5 s, doubling); after several failures in a row, pause.
+
+    In send order: the failure counts only if its batch was claimed after the last counted
+    failure was noted; the calls claimed before then were in flight with it, the same attempt
+    (several loops failing at once count once). Commits."""
+    campaign_id = claimed.sending.campaign_id
     attempts = session.scalar(
         update(Campaign.__table__)
-        .where(Campaign.id == campaign_id)
-        .values(failed_attempts=Campaign.failed_attempts + 1)
+        .where(Campaign.id == campaign_id, Campaign.failure_seq < claimed.seq)
+        .values(
+            failed_attempts=Campaign.failed_attempts + 1,
+            # Every batch claimed so far (this one included) was in flight with this failure.
+            failure_seq=Campaign.claims,
+            failure_claim_seq=claimed.seq,
+        )
         .returning(Campaign.failed_attempts)
     )
+    if attempts is None:  # in flight with a failure already counted: its back-off stands
+        log.warning("campaign %s: %s (in flight with a failure already counted)", campaign_id,
+                    reason)  # fmt: skip
+        session.commit()
+        return
     if attempts >= MAX_FAILED_ATTEMPTS:
         session.execute(
             update(Campaign.__table__)

@@ -5,14 +5,20 @@ The order of each step is what makes sending safe (docs/architecture.md, "Sendin
 - the claim (queued -> sending) is committed before the HTTP call, the results after it;
 - a claim left ``sending`` by a worker that died mid-request becomes ``unknown``: it may have
   reached the gateway (a tick of its own, so that a loop stuck on a call never delays it);
-- a team's send rate is a token bucket on its row, shared by every worker.
+- a team's send rate is a token bucket on its row, shared by every worker;
+- a loop keeps up to ``in_flight`` calls of a campaign in flight (claimed and committed, the
+  HTTP call in a small pool of threads) and stores their results in claim order, in its own
+  session; a failed call stops new claims of that campaign, the calls in flight still settle.
 On PostgreSQL the claim skips rows other workers have locked, so workers share a campaign.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,8 +28,9 @@ from sqlalchemy.orm import Session
 from webapp import gateway_texts, iqsms, texts
 from webapp.domain import campaigns
 from webapp.domain.counters import move
-from webapp.domain.send_calls import Claimed, DispatchReport, Sending, send_batch
+from webapp.domain.send_calls import Claimed, DispatchReport, Sending, post, send_batch
 from webapp.domain.statuses import Checks
+from webapp.log_setup import log_context
 from webapp.models import Campaign, CampaignState, GatewayMode, Message, MessageState, Team, utcnow
 
 BATCH = iqsms.MAX_SEND
@@ -45,49 +52,139 @@ def dispatch_due_messages(
     batch_size: int = BATCH,
     team_id: int | None = None,
     keep_going: Callable[[], bool] = lambda: True,
+    in_flight: int = 1,
 ) -> DispatchReport:
     """One sending loop: start due campaigns, send while there is work and time (``budget``
     seconds, default ``TICK_BUDGET``) and ``keep_going()`` says so (asked before each claim),
     finish what is done. ``team_id`` keeps the loop to one team's campaigns (the worker's
-    fairness: webapp/jobs/team_pool.py). Stale claims are settled by a tick of their own
-    (:func:`settle_stale_claims`), so a loop stuck on a gateway call cannot hold them up."""
+    fairness: webapp/jobs/team_pool.py). Up to ``in_flight`` send.json calls at once (fewer
+    for a team with a send rate: :func:`calls_in_flight`); the loop never leaves with a call
+    unsettled. Stale claims are settled by a tick of their own (:func:`settle_stale_claims`),
+    so a loop stuck on a gateway call cannot hold them up."""
     report = DispatchReport()
     report.started = campaigns.start_due(session, clock())
     deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
     clients: dict[int, iqsms.Client] = {}
     campaigns_read: dict[int, Sending | None] = {}
-    while time.monotonic() < deadline and keep_going():
-        progressed = False
-        for campaign_id in sending_campaign_ids(session, clock(), team_id):
-            if campaign_id not in campaigns_read:
-                campaigns_read[campaign_id] = load_sending(session, campaign_id)
-            sending = campaigns_read[campaign_id]
-            # A slice of batches per campaign, then the next one: big campaigns do not starve
-            # small ones, and the list of campaigns is not re-read for every batch.
-            for _ in range(SLICE):
-                claimed = (
-                    sending and keep_going() and claim_batch(session, sending, clock(), batch_size)
-                )
-                if not claimed:
-                    break
-                progressed = True
-                report.claimed += len(claimed.rows)
-                if sending.team_id not in clients:
-                    team = session.get(Team, sending.team_id)
-                    clients[sending.team_id] = client_factory(team)
-                client = clients[sending.team_id]
-                if not send_batch(session, claimed, client, clock, report, checks.first):
-                    break  # paused or backing off: the campaign waits its turn
+    slices: dict[int, _CampaignCalls] = {}
+    calls = ThreadPoolExecutor(in_flight, "send-call") if in_flight > 1 else None
+    try:
+        while time.monotonic() < deadline and keep_going():
+            progressed = False
+            for campaign_id in sending_campaign_ids(session, clock(), team_id):
+                if campaign_id not in campaigns_read:
+                    campaigns_read[campaign_id] = load_sending(session, campaign_id)
+                sending = campaigns_read[campaign_id]
+                if sending is None:
+                    continue
+                if campaign_id not in slices:
+
+                    def client(team_id: int = sending.team_id) -> iqsms.Client:
+                        if team_id not in clients:  # made once a batch is claimed
+                            clients[team_id] = client_factory(session.get(Team, team_id))
+                        return clients[team_id]
+
+                    slices[campaign_id] = _CampaignCalls(session, sending, client, clock, report)
+                # A slice of batches per campaign, then the next one: big campaigns do not
+                # starve small ones, and the list of campaigns is not re-read for every batch.
+                loop = slices[campaign_id]
+                with log_context(campaign=campaign_id):  # every line of its slice names it
+                    progressed |= loop.run(
+                        calls, in_flight, batch_size, checks, deadline, keep_going
+                    )
                 if time.monotonic() >= deadline:
                     break
-            if time.monotonic() >= deadline:
+            report.finished += campaigns.finish_done(session, clock())
+            if not progressed:
                 break
-        report.finished += campaigns.finish_done(session, clock())
-        if not progressed:
-            break
-    for client in clients.values():
-        client.close()
+    finally:
+        if calls is not None:
+            calls.shutdown(wait=True)  # a call outlives no loop (each ends by its deadline)
+        for client in clients.values():
+            client.close()
     return report
+
+
+class _CampaignCalls:
+    """A loop's slices of one campaign: claim, call, store, with calls in flight up to its
+    window. The window opens as replies come back (1, 2, 4, ... up to the bound) and closes to
+    one at a failed call: a gateway that stops answering holds one call of the loop, not the
+    bound's worth of batches that would all end ``unknown``."""
+
+    def __init__(
+        self,
+        session: Session,
+        sending: Sending,
+        client: Callable[[], iqsms.Client],
+        clock: Clock,
+        report: DispatchReport,
+    ) -> None:
+        self.session, self.sending, self.client = session, sending, client
+        self.clock, self.report = clock, report
+        self.window = 1
+
+    def run(
+        self,
+        calls: ThreadPoolExecutor | None,
+        in_flight: int,
+        batch_size: int,
+        checks: Checks,
+        deadline: float,
+        keep_going: Callable[[], bool],
+    ) -> bool:
+        """True if anything was claimed. Results are stored in claim order (the oldest call
+        first), each in its own transaction after its call; claims stop at a failed call
+        (the campaign backs off or is paused), at the slice's end or the loop's deadline."""
+        bound = calls_in_flight(in_flight, self.sending.send_rate, batch_size)
+        flight: deque[tuple[Claimed, Future | None]] = deque()
+        claims, claiming, progressed, after = 0, True, False, 0
+        while True:
+            if claiming and len(flight) < min(bound, self.window):
+                claimed = (
+                    claims < SLICE
+                    and time.monotonic() < deadline
+                    and keep_going()
+                    and claim_batch(self.session, self.sending, self.clock(), batch_size, after)
+                )
+                if claimed:
+                    claims, after = claims + 1, claimed.rows[-1][0]
+                    progressed = True
+                    self.report.claimed += len(claimed.rows)
+                    call = self._submit(calls, claimed) if bound > 1 else None
+                    flight.append((claimed, call))
+                    if call is not None and len(flight) < min(bound, self.window):
+                        continue  # claim the next while this one is on its way
+                else:
+                    claiming = False
+            if not flight:
+                return progressed
+            claimed, call = flight.popleft()
+            reply = call.result if call is not None else None
+            client, report = self.client(), self.report
+            if send_batch(self.session, claimed, client, self.clock, report, checks.first, reply):
+                self.window = min(bound, 2 * self.window)
+            else:
+                claiming = False  # paused or backing off: the campaign waits its turn
+                self.window = 1
+
+    def _submit(self, calls: ThreadPoolExecutor | None, claimed: Claimed) -> Future | None:
+        """The call on its way in the loop's pool; None (made when its result is stored) when
+        there is no pool, or it no longer takes work (the interpreter is shutting down)."""
+        if calls is None:
+            return None
+        try:
+            return calls.submit(post, claimed, self.client())
+        except RuntimeError:
+            return None
+
+
+def calls_in_flight(bound: int, send_rate: int, batch_size: int = BATCH) -> int:
+    """How many calls of a campaign one loop keeps in flight: ``bound``, but for a team with
+    a send rate no more than a second's worth of its batches (a team at 500/s: 3, at 50/s: 1);
+    its token bucket would only leave more claims waiting, and the gateway is not flooded."""
+    if send_rate <= 0:
+        return max(1, bound)
+    return max(1, min(bound, math.ceil(send_rate / max(1, batch_size))))
 
 
 def settle_stale_claims(
@@ -183,26 +280,32 @@ def load_sending(session: Session, campaign_id: int) -> Sending | None:
 
 
 def claim_batch(
-    session: Session, sending: Sending, now: datetime, batch_size: int = BATCH
+    session: Session, sending: Sending, now: datetime, batch_size: int = BATCH, after: int = 0
 ) -> Claimed | None:
     """Mark up to ``batch_size`` queued messages ``sending`` and commit; None if none may go
-    now (nothing queued, the campaign no longer sending, or the team's send rate used up)."""
+    now (nothing queued, the campaign no longer sending, or the team's send rate used up).
+
+    ``after``: the last id this loop claimed. On PostgreSQL the index on (campaign, state,
+    id) keeps an entry under ``queued`` for every claimed row until vacuum: a claim starting
+    from the campaign's first id would step over all of them, every time. Rows requeued
+    below it wait for the loop's next slice (a requeue comes with a back-off anyway)."""
     wanted = batch_size
     if sending.send_rate > 0:
         wanted = take_allowance(session, sending.team_id, sending.send_rate, batch_size, now)
         if wanted == 0:
             session.rollback()
             return None
+    # Sending and not backing off: a loop whose call failed has set ``retry_at``, and the
+    # other loops' claims of this campaign wait for it too.
     still_sending = (
-        select(Campaign.id)
-        .where(Campaign.id == sending.campaign_id, Campaign.state == CampaignState.SENDING)
-        .exists()
+        select(Campaign.id).where(Campaign.id == sending.campaign_id, *_sendable_now(now)).exists()
     )
     pending = (
         select(Message.id)
         .where(
             Message.campaign_id == sending.campaign_id,
             Message.state == MessageState.QUEUED,
+            Message.id > after,
             still_sending,
         )
         .order_by(Message.id)
@@ -227,20 +330,31 @@ def claim_batch(
             .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
         )
     move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
+    seq = session.scalar(  # the batch's place in the campaign's send order (back_off)
+        update(Campaign.__table__)
+        .where(Campaign.id == sending.campaign_id)
+        .values(claims=Campaign.claims + 1)
+        .returning(Campaign.claims)
+    )
     session.commit()
-    return Claimed(sending, sorted(tuple(r) for r in rows))
+    return Claimed(sending, sorted(tuple(r) for r in rows), seq)
 
 
 def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: datetime) -> int:
     """How many messages the team may send now under its send rate: a token bucket of one
-    second's worth, kept on the team row (locked on PostgreSQL) so every worker shares it."""
+    second's worth, kept on the team row so every worker and loop shares it.
+
+    The row is locked before the bucket is read, by an UPDATE that touches it: on SQLite
+    (which ignores SELECT ... FOR UPDATE) that begins the write transaction, so the read that
+    follows sees every loop's last take; on PostgreSQL an UPDATE of non-key columns takes FOR
+    NO KEY UPDATE. Not FOR UPDATE: that would also block the foreign-key checks of rows that
+    name the team (usage periods written by another loop's results while it holds its
+    campaign's row): a deadlock with this loop's claim waiting for that campaign row."""
     allowance, last = session.execute(
-        select(Team.send_allowance, Team.send_allowance_at)
+        update(Team.__table__)
         .where(Team.id == team_id)
-        # FOR NO KEY UPDATE: FOR UPDATE would also block the foreign-key checks of rows that
-        # name the team (usage periods written by another loop's results while it holds its
-        # campaign's row): a deadlock with this loop's claim waiting for that campaign row.
-        .with_for_update(key_share=True)
+        .values(send_allowance=Team.send_allowance)
+        .returning(Team.send_allowance, Team.send_allowance_at)
     ).one()
     capacity = float(max(rate, 1))
     if last is None:

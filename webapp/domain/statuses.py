@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,12 +25,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, iqsms
-from webapp.domain import gateway_health, usage
+from webapp import iqsms
+from webapp.domain import gateway_health, status_moves, usage
 from webapp.domain.counters import shift
 from webapp.domain.leases import acquire_lease, holder_name, release_lease
 from webapp.models import (
-    DELIVERY_OUTCOMES,
     LIVE_STATES,
     Campaign,
     Message,
@@ -70,8 +69,8 @@ class Checks:
 
 
 S = MessageState
-# What a gateway status means for our state, and how far along that is. A status only ever
-# moves a message to a higher rank.
+RANK = status_moves.RANK  # our states that take statuses, by rank
+# What a gateway status means for our state, and how far along that is (RANK).
 TARGET: dict[str, tuple[str, int]] = {
     iqsms.Status.QUEUED: (S.ACCEPTED, 0),
     iqsms.Status.SMSC_SUBMIT: (S.ENROUTE, 1),
@@ -80,9 +79,6 @@ TARGET: dict[str, tuple[str, int]] = {
     iqsms.Status.SMSC_REJECT: (S.FAILED, 3),
     iqsms.Status.INCORRECT_ID: (S.FAILED, 3),
 }
-# Our states that take statuses, by rank; an expired message still takes a final status.
-RANK: dict[str, int] = {S.ACCEPTED: 0, S.ENROUTE: 1, S.EXPIRED: 2, S.DELIVERED: 3, S.FAILED: 3}
-FINAL_SQL = ", ".join(f"'{state}'" for state in DELIVERY_OUTCOMES)  # for raw SQL
 
 
 @dataclass
@@ -95,8 +91,10 @@ class ApplyReport:
 def apply_statuses(
     session: Session, team_id: int, statuses: Sequence[iqsms.MessageStatus], now: datetime
 ) -> ApplyReport:
-    """Apply a page of statuses to the team's messages: one read and one write, whatever the
-    page's size, and the campaign counters moved to match. The caller commits."""
+    """Apply a page of statuses to the team's messages in bulk, whatever the page's size
+    (:func:`status_moves.move_messages`), and move the campaign counters and usage by the
+    messages really moved, so that two callers applying the same page count it once. The
+    caller commits."""
     report = ApplyReport()
     latest: dict[str, tuple[str, int, str]] = {}
     for status in statuses:
@@ -109,58 +107,27 @@ def apply_statuses(
             latest[status.smsc_id] = (target[0], target[1], status.status)
     if not latest:
         return report
-    rows = session.execute(
-        select(Message.id, Message.campaign_id, Message.state, Message.smsc_id, usage.raw_sent_at())
-        .where(Message.team_id == team_id, Message.smsc_id.in_(list(latest)))
-        .with_for_update()
-    ).all()
-    found = {row.smsc_id for row in rows}
-    pending = [
-        {"team_id": team_id, "smsc_id": smsc_id, "status": gateway, "received_at": now}
-        for smsc_id, (_state, _rank, gateway) in latest.items()
-        if smsc_id not in found
-    ]
-    if pending:
+    moved, missing = status_moves.move_messages(session, team_id, latest, now)
+    if missing:
+        pending = [
+            {"team_id": team_id, "smsc_id": smsc, "status": latest[smsc][2], "received_at": now}
+            for smsc in missing
+        ]
         session.execute(PendingStatus.__table__.insert(), pending)
-        report.pending = len(pending)
-    moves, outcomes = [], []
-    changes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for row in rows:
-        state, rank, gateway = latest[row.smsc_id]
-        current = RANK.get(row.state)
-        if current is None or rank <= current:
-            report.ignored += 1
-            continue
-        moves.append((row.id, row.state, state, gateway))
-        outcomes.append((row.campaign_id, row.sent_at, state))
-        changes[row.campaign_id][row.state] -= 1
-        changes[row.campaign_id][state] += 1
-    if moves:
-        _move_messages(session, moves, now)
+        report.pending = len(missing)
+    report.applied = sum(move.count for move in moved)
+    report.ignored += len(latest) - len(missing) - report.applied
+    if moved:
+        changes: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        outcomes: Counter[tuple[int, Any, str]] = Counter()
+        for move in moved:
+            changes[move.campaign_id][move.old] -= move.count
+            changes[move.campaign_id][move.state] += move.count
+            outcomes[move.campaign_id, move.sent_at, move.state] += move.count
         for campaign_id, delta in changes.items():
             shift(session, campaign_id, delta)
-        usage.record_outcomes(session, team_id, outcomes)
-        report.applied = len(moves)
+        usage.record_outcome_counts(session, team_id, outcomes)
     return report
-
-
-def _move_messages(session: Session, moves: list[tuple[int, str, str, str]], now: datetime) -> None:
-    """One UPDATE for the whole page, joined to its new states; ``old`` guards each row."""
-    parameters: list[object] = []
-    for move in moves:
-        parameters.extend(move)
-    at = bulk.db_time(session, now)
-    parameters.extend((at, at, at))
-    bulk.execute_positional(
-        session,
-        f"WITH v(id, old, state, status) AS (VALUES {', '.join(['(?, ?, ?, ?)'] * len(moves))}) "
-        "UPDATE messages SET state = v.state, gateway_status = v.status,"
-        f" enroute_at = CASE WHEN v.state = '{S.ENROUTE}' THEN ? ELSE messages.enroute_at END,"
-        f" final_at = CASE WHEN v.state IN ({FINAL_SQL}) THEN ? ELSE messages.final_at END,"
-        " updated_at = ?"
-        " FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = v.old",
-        parameters,
-    )
 
 
 def apply_pending(
@@ -254,10 +221,15 @@ def _drain_team(
     budget: float,
     report: DrainReport,
 ) -> None:
+    from webapp.jobs import stopping  # the process's stop request (a leaf module)
+
     deadline = time.monotonic() + budget
     # The next page is asked for while this one is applied: the gateway's time and ours
     # overlap. A page popped but not applied (a crash) is recovered by the poll, like a lost
-    # reply.
+    # reply. Once the process is stopping, no page is popped, and the pages popped (this one
+    # and the one on its way) are still applied: the stop waits for that.
+    if stopping.requested():
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher:
         next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
         while next_page is not None:
@@ -270,7 +242,12 @@ def _drain_team(
                 session.commit()
                 return
             more = len(page) == QUEUE_PAGE and time.monotonic() < deadline
-            next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE) if more else None
+            next_page = None
+            if more and not stopping.requested():
+                try:
+                    next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
+                except RuntimeError:  # the interpreter is finalising: this page still counts
+                    next_page = None
             report.pages += 1
             report.received += len(page)
             gateway_health.note(session, team_id, None, clock())  # first: see gateway_health

@@ -8,7 +8,7 @@ transactions that move the messages, so the figures always match the messages.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -84,20 +84,24 @@ def record_sent(
 def record_outcomes(
     session: Session, team_id: int, outcomes: Iterable[tuple[int, datetime | str | None, str]]
 ) -> None:
-    """Count final statuses, given as (campaign id, when the message was sent, new state),
-    against the periods the messages were sent in. The caller commits.
+    """Count final statuses, given one per message as (campaign id, when the message was sent,
+    new state), against the periods the messages were sent in. The caller commits."""
+    record_outcome_counts(session, team_id, Counter(outcomes))
+
+
+def record_outcome_counts(
+    session: Session, team_id: int, counts: Mapping[tuple[int, datetime | str | None, str], int]
+) -> None:
+    """Like :func:`record_outcomes`, given how many messages of each (campaign id, when sent,
+    new state) there were.
 
     ``sent_at`` may be the database's own value (see :func:`raw_sent_at`): this runs for every
     page of statuses, and converting a thousand timestamps cost more than the rest.
     """
-    counts = Counter(
-        (campaign_id, _period_of(sent_at), state)
-        for campaign_id, sent_at, state in outcomes
-        if sent_at is not None and state in DELIVERY_OUTCOMES
-    )
-    by_period: dict[tuple[int, datetime | str], dict[str, int]] = {}
-    for (campaign_id, start, state), count in counts.items():
-        by_period.setdefault((campaign_id, start), {})[state] = count
+    by_period: dict[tuple[int, datetime | str], Counter[str]] = {}
+    for (campaign_id, sent_at, state), count in counts.items():
+        if sent_at is not None and state in DELIVERY_OUTCOMES:
+            by_period.setdefault((campaign_id, _period_of(sent_at)), Counter())[state] += count
     _upsert(
         session,
         [

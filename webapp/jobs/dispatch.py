@@ -3,16 +3,20 @@ between the teams with messages to send; and the stale-claims tick. The sending 
 :mod:`webapp.domain.sending`.
 
 Each team with work holds at most ceil(threads / teams with work) loops at once, and a team
-whose gateway is not answering holds one (its calls would only wait side by side). The tick
+whose gateway is not answering holds one (its calls would only wait side by side). Each loop
+keeps several send.json calls in flight, the team's ``SEND_IN_FLIGHT`` split between the loops
+it may hold (:func:`in_flight_per_loop`): a team's calls at once stay within the setting
+however many loops it gets, and every team's loops get the same number. The tick
 hands loops to the worker's dispatch pool and returns: a loop waiting on a slow gateway keeps
 its own slot while the next tick (a second later) gives the free ones to the other teams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import wait as wait_for
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask
 
@@ -42,6 +46,12 @@ def run(app: Flask, *, wait: float = 0) -> None:
         wait_for(started, timeout=wait)
 
 
+def in_flight_per_loop(config: Mapping[str, Any], loops: int) -> int:
+    """Calls one of a team's ``loops`` sending loops keeps in flight: its share of the team's
+    ``SEND_IN_FLIGHT``, at least one."""
+    return max(1, int(config["SEND_IN_FLIGHT"]) // max(1, loops))
+
+
 def _loop(app: Flask, team_id: int) -> Callable[[Slot], None]:
     def work(slot: Slot) -> None:
         report = sending.dispatch_due_messages(
@@ -51,6 +61,7 @@ def _loop(app: Flask, team_id: int) -> Callable[[Slot], None]:
             team_id=team_id,
             # A team over its share (more teams have work now) gives the loop back.
             keep_going=lambda: not slot.over_share(),
+            in_flight=in_flight_per_loop(app.config, slot.pool.share(team_id)),
         )
         if report.claimed or report.started or report.finished or report.paused:
             app.logger.info("dispatch: team %s: %s", team_id, report)

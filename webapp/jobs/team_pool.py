@@ -6,6 +6,10 @@ the pool and returns, so a team whose gateway hangs keeps only its own slots bus
 next tick serves every other team. Each worker process has its own pools; across processes,
 the leases and claims of the work itself (status-queue leases, balance claims, message claims)
 keep two workers off the same piece.
+
+Once the process is asked to stop (webapp/jobs/stopping.py), a pool starts no more work and
+every running piece hears "over your share" at its next look: it finishes what it is doing and
+leaves; :meth:`TeamPool.wait_idle` is how the stop waits for that.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 
 from flask import Flask
 
 from webapp.extensions import db
+from webapp.jobs import stopping
+from webapp.log_setup import log_context
 
 _creating = threading.Lock()
 
@@ -33,11 +40,11 @@ class Slot:
 
     def over_share(self) -> bool:
         """True (and the slot is given back) when the team holds more slots than its share
-        now; the caller then stops after what it is doing."""
+        now, or the process is stopping; the caller then stops after what it is doing."""
         with self.pool.lock:
             if not self._held:
                 return True
-            if self.pool.busy[self.team_id] > self.pool.share(self.team_id):
+            if stopping.requested() or self.pool.busy[self.team_id] > self.pool.share(self.team_id):
                 self._give_back()
                 return True
         return False
@@ -66,6 +73,7 @@ class TeamPool:
         self.busy: Counter[int] = Counter()
         self.shares: dict[int, int] = {}
         self.executor = ThreadPoolExecutor(2 * self.size, thread_name_prefix=name)
+        self.started: set[Future] = set()  # work not yet done, for :meth:`wait_idle`
 
     def share(self, team_id: int) -> int:
         return self.shares.get(team_id, 1)
@@ -81,8 +89,10 @@ class TeamPool:
             return sum(self.busy.values()) if team_id is None else self.busy[team_id]
 
     def submit(self, team_id: int, work: Callable[[Slot], object]) -> Future | None:
-        """Run ``work(slot)`` for the team in a free thread, or None when the pool is full or
-        the team already holds its share."""
+        """Run ``work(slot)`` for the team in a free thread, or None when the pool is full,
+        the team already holds its share or the process is stopping."""
+        if stopping.requested():
+            return None
         with self.lock:
             running, mine = sum(self.busy.values()), self.busy[team_id]
             full = running >= (2 * self.size if mine == 0 else self.size)
@@ -91,10 +101,26 @@ class TeamPool:
             self.busy[team_id] += 1
         slot = Slot(self, team_id)
         try:
-            return self.executor.submit(_run, work, slot)
-        except RuntimeError:  # the interpreter is shutting down
+            future = self.executor.submit(_run, work, slot)
+        except RuntimeError:  # shut down (the process is stopping)
             slot.release()
             return None
+        with self.lock:
+            self.started.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: Future) -> None:
+        with self.lock:
+            self.started.discard(future)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Take no more work, and wait up to ``timeout`` seconds for the work running to end
+        (the stop: webapp/jobs/scheduler.py). True when none is left."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        with self.lock:
+            running = list(self.started)
+        return not wait_for(running, timeout=max(0.0, timeout)).not_done
 
     def fill(
         self, team_ids: Iterable[int], work: Callable[[int], Callable[[Slot], object]]
@@ -142,12 +168,19 @@ def pool_for(app: Flask, name: str, size: int) -> TeamPool:
     return pool
 
 
+def pools_of(app: Flask) -> list[TeamPool]:
+    """Every pool the app has made so far."""
+    with _creating:
+        return list(app.extensions.get("iqsms_team_pools", {}).values())
+
+
 def in_app(app: Flask, what: str, work: Callable[[Slot], object]) -> Callable[[Slot], None]:
     """``work(slot)`` in an app context with a session of its own, for a pool's thread; a
     failure is logged as ``what`` and never raised (the next tick is the retry)."""
 
     def run(slot: Slot) -> None:
-        with app.app_context():
+        # Every line the work logs names its team (webapp/log_setup.py).
+        with app.app_context(), log_context(team=slot.team_id):
             try:
                 work(slot)
             except Exception:

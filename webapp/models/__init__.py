@@ -28,6 +28,7 @@ from webapp.models.notification import (
     NotificationKind,
     NotificationSetting,
 )
+from webapp.models.operations import GatewayCallTotal
 from webapp.models.sender import SenderName
 from webapp.models.team import GatewayMode, Invitation, Membership, Role, Team
 from webapp.models.two_factor import RecoveryCode, TwoFactor
@@ -51,6 +52,7 @@ __all__ = [
     "ContactImport",
     "ContactList",
     "Delivery",
+    "GatewayCallTotal",
     "GatewayMode",
     "ImportState",
     "Invitation",

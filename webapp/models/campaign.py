@@ -144,6 +144,14 @@ class Campaign(db.Model):
     # After a failed call (gateway down, error reply) the worker waits before trying again.
     failed_attempts: Mapped[int] = mapped_column(default=0)
     retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Failures counted in send order (webapp/domain/send_calls.py, back_off): every claimed
+    # batch takes the next number of ``claims``; ``failure_seq`` is what ``claims`` was when
+    # the last counted failure was noted (calls claimed up to then were in flight with it: the
+    # same attempt), ``failure_claim_seq`` that failure's own number (only a success claimed
+    # after it ends the run).
+    claims: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failure_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failure_claim_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     price_per_part: Mapped[Decimal] = mapped_column(Numeric(10, 4), default=Decimal(0))
     # What the composer's check estimated when it was committed: RUB, and parts (at most). The
     # share its unsent messages stand for is held for it when another campaign is checked

@@ -126,17 +126,19 @@ def overview(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 RECEIVED_COLUMNS = ("smscId", "clientId", "phone", "text", "sender", "wapurl", "flash", "queue")
-RECEIVED_COLUMNS += ("status", "parts", "cost", "receivedAt")
+RECEIVED_COLUMNS += ("status", "parts", "cost", "receivedAt", "finalAt", "finalStatus")
 
 
 def received_messages(
     db: sqlite3.Connection, login: str, newest: int | None = None, before: int | None = None
 ) -> list[dict[str, Any]]:
     """The messages an account was sent: all, oldest first; or the ``newest`` ones (before the
-    id ``before``), newest first."""
+    id ``before``), newest first. ``finalAt`` is when the final status becomes visible (in
+    the queue and to status.json), for accepted messages."""
     query = (
         "SELECT smsc_id, client_id, phone, text, sender, wapurl, flash, queue_name,"
-        " send_status, parts, cost_kopecks, received_at FROM messages WHERE login = ?"
+        " send_status, parts, cost_kopecks, received_at, final_at, final_status"
+        " FROM messages WHERE login = ?"
     )
     if newest is None:
         rows = db.execute(query + " ORDER BY smsc_id", (login,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 
@@ -45,6 +46,11 @@ NUMERIC_OPTIONS = (
     ("--garbage", 0.0, "Fault: share of non-JSON."),
     ("--drop", 0.0, "Fault: share of dropped requests."),
     ("--lose-reply", 0.0, "Fault: share of lost replies."),
+    ("--slow", 0.0, "Fault: share answered after --slow-ms."),
+    ("--slow-ms", 2000, "Fault: wait of a slow reply."),
+    ("--timeout", 0.0, "Fault: share answered after --timeout-ms."),
+    ("--timeout-ms", 60000, "Fault: wait of a timed-out reply."),
+    ("--trickle-interval", 2.0, "Fault: seconds per byte for --trickle-logins."),
 )
 
 
@@ -62,6 +68,7 @@ def numeric_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--final-only", is_flag=True, help="Queue only final statuses.")
 @click.option("--no-billing-details", is_flag=True, help="Send replies without msgCost.")
 @click.option("--fault-endpoints", default="", help="Faults only on these, e.g. send.json,...")
+@click.option("--trickle-logins", default="", help="Fault: trickle these accounts' replies.")
 @click.option(
     "--control-token",
     envvar="IQSMS_SANDBOX_CONTROL_TOKEN",
@@ -79,7 +86,13 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
         garbage=options.pop("garbage"),
         drop=options.pop("drop"),
         lose_reply=options.pop("lose_reply"),
+        slow=options.pop("slow"),
+        slow_ms=options.pop("slow_ms"),
+        timeout=options.pop("timeout"),
+        timeout_ms=options.pop("timeout_ms"),
         endpoints=[e for e in str(options.pop("fault_endpoints")).split(",") if e],
+        trickle_logins=[e for e in str(options.pop("trickle_logins")).split(",") if e],
+        trickle_interval=options.pop("trickle_interval"),
     )
     settings = Settings(
         seed=options["seed"],
@@ -106,12 +119,20 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
     )
     if not settings.control_token:
         click.echo(_("Control API off: no --control-token (IQSMS_SANDBOX_CONTROL_TOKEN) given."))
+    signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        app.extensions["iqsms_sandbox"].store.close()
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    """SIGTERM (systemd, containers, a test's fleet) stops the server as Ctrl-C does: the
+    socket and the state file are closed and the exit code is 0."""
+    raise KeyboardInterrupt
 
 
 @sandbox_cli.command("accounts")

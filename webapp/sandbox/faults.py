@@ -6,6 +6,8 @@ import contextlib
 import random
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from enum import Enum
 from typing import Any
 
@@ -19,6 +21,8 @@ class Fault(Enum):
     GARBAGE = "garbage"
     DROP = "drop"
     LOSE_REPLY = "lose_reply"
+    SLOW = "slow"
+    TIMEOUT = "timeout"
 
 
 class FaultPicker:
@@ -43,6 +47,8 @@ class FaultPicker:
                 (Fault.ERROR_REPLY, f.error_reply),
                 (Fault.GARBAGE, f.garbage),
                 (Fault.LOSE_REPLY, f.lose_reply),
+                (Fault.SLOW, f.slow),
+                (Fault.TIMEOUT, f.timeout),
             ):
                 threshold += rate
                 if roll < threshold:
@@ -64,3 +70,21 @@ def drop_connection(environ: dict[str, Any]) -> bool:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     return True
+
+
+def delay_of(fault: Fault, faults: Faults) -> float:
+    """Seconds a slow or timed-out request waits before it is processed and answered."""
+    if fault is Fault.SLOW:
+        return faults.slow_ms / 1000
+    if fault is Fault.TIMEOUT:
+        return faults.timeout_ms / 1000
+    return 0.0
+
+
+def trickle(body: bytes, interval: float) -> Iterator[bytes]:
+    """``body`` one byte at a time, ``interval`` seconds apart: the server writes each byte
+    as it comes, so a client's per-read timeout never fires. A client that gives up ends it
+    (the next write fails)."""
+    for byte in body:
+        time.sleep(interval)
+        yield bytes([byte])

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +87,14 @@ class Gateway:
         self.store = store
         self.settings = settings
         self.clock = clock
+        # Calls acted on, by (login, endpoint), since this gateway started: the record that
+        # shows whether several workers did once what is to be done once (GET /_sandbox/calls).
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._calls_lock = threading.Lock()
+
+    def call_counts(self) -> dict[tuple[str, str], int]:
+        with self._calls_lock:
+            return dict(self._calls)
 
     def handle(self, endpoint: str, body: dict[str, Any]) -> Reply:
         """Answer one API call; ``endpoint`` is the file name, e.g. ``send.json``."""
@@ -96,6 +106,8 @@ class Gateway:
             password = str(body.get("password", ""))
             if account is None or not check_password(account.password_hash, password):
                 return error(ERROR_AUTHORIZATION)
+            with self._calls_lock:
+                self._calls[account.login, endpoint] += 1
             return handler(self, db, account, body)
 
     # -- send.json ---------------------------------------------------------------------------

@@ -22,8 +22,18 @@ class Faults:
     garbage: float = 0.0  # answer 200 with a body that is not JSON, as a broken proxy would
     drop: float = 0.0  # close the connection without processing the request
     lose_reply: float = 0.0  # process the request, then close the connection unanswered
+    slow: float = 0.0  # wait ``slow_ms`` more, then answer: a gateway having a slow moment
+    slow_ms: int = 2000
+    # Wait ``timeout_ms``, then process and answer: set past the client's deadline, the client
+    # has given up by then, yet the gateway acts on the request (it reached it).
+    timeout: float = 0.0
+    timeout_ms: int = 60000
     endpoints: list[str] = field(default_factory=list)
     remaining: int | None = None
+    # Every call of these accounts (whatever ``endpoints`` says) is processed, then answered one
+    # byte every ``trickle_interval`` seconds: per-read timeouts never fire, only a deadline.
+    trickle_logins: list[str] = field(default_factory=list)
+    trickle_interval: float = 2.0
 
     def applies_to(self, endpoint: str) -> bool:
         return not self.endpoints or endpoint in self.endpoints
@@ -37,6 +47,9 @@ class Faults:
             or self.garbage
             or self.drop
             or self.lose_reply
+            or self.slow
+            or self.timeout
+            or self.trickle_logins
         )
 
 
@@ -76,6 +89,9 @@ class Settings:
         return data
 
 
+RATES = ("http_500", "error_reply", "garbage", "drop", "lose_reply", "slow", "timeout")
+
+
 def faults_from_json(values: dict[str, Any]) -> Faults:
     """Build Faults from a JSON object, refusing unknown keys and out-of-range rates."""
     names = {f.name for f in fields(Faults)}
@@ -83,7 +99,9 @@ def faults_from_json(values: dict[str, Any]) -> Faults:
     if unknown:
         raise ValueError(f"unknown faults: {', '.join(sorted(unknown))}")
     faults = Faults(**values)
-    for rate in ("http_500", "error_reply", "garbage", "drop", "lose_reply"):
+    for rate in RATES:
         if not 0 <= float(getattr(faults, rate)) <= 1:
             raise ValueError(f"{rate} must be between 0 and 1")
+    if float(faults.trickle_interval) <= 0:
+        raise ValueError("trickle_interval must be positive")
     return faults

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from .accounts import create_account, describe, received_messages, top_up, update_account
 from .accounts import overview as overview_of
-from .faults import Fault, drop_connection
+from .faults import Fault, delay_of, drop_connection, trickle
 from .gateway import Gateway, error, kopecks_to_rub
 from .settings import faults_from_json
 
@@ -42,6 +42,8 @@ def call(endpoint: str) -> Response:
     fault = current_app.extensions["iqsms_sandbox_faults"].pick(endpoint)
     if faults.applies_to(endpoint) and faults.latency_ms:
         time.sleep(faults.latency_ms / 1000)
+    if delay := delay_of(fault, faults):
+        time.sleep(delay)
     if fault is Fault.DROP and drop_connection(request.environ):
         return _json({"status": "error", "description": "connection dropped"})
     if fault is Fault.HTTP_500 or fault is Fault.DROP:
@@ -60,7 +62,17 @@ def call(endpoint: str) -> Response:
     if fault is Fault.LOSE_REPLY:
         # Processed and committed, but the answer never reaches the client.
         drop_connection(request.environ)
+    if str(body.get("login", "")) in faults.trickle_logins:
+        return _trickled(reply, float(faults.trickle_interval))
     return _json(reply)
+
+
+def _trickled(reply: dict[str, Any], interval: float) -> Response:
+    """The reply, processed and committed, answered one byte every ``interval`` seconds."""
+    data = json.dumps(reply, ensure_ascii=False).encode()
+    response = Response(trickle(data, interval), mimetype="application/json")
+    response.headers["Content-Length"] = str(len(data))
+    return response
 
 
 def _json(reply: dict[str, Any]) -> Response:
@@ -182,6 +194,20 @@ def received(login: str) -> Response:
         recent = min(max(recent, 1), MAX_RECENT)
         rows = received_messages(db, login, newest=recent + 1, before=before)
     return jsonify(messages=rows[:recent], more=len(rows) > recent)
+
+
+@control.get("/calls")
+def calls() -> Response:
+    """How many calls of each endpoint each account made that the gateway acted on (signed
+    in, not cut short by an injected fault before processing), since the sandbox started:
+    [{login, endpoint, count}] by login and endpoint."""
+    counts = gateway().call_counts()
+    return jsonify(
+        calls=[
+            {"login": login, "endpoint": endpoint, "count": count}
+            for (login, endpoint), count in sorted(counts.items())
+        ]
+    )
 
 
 @control.put("/faults")

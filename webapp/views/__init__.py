@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
         contacts,
         drafts,
         gateway,
+        health,
         invitations,
         language,
         main,
@@ -27,6 +28,7 @@ def register_blueprints(app: Flask) -> None:
 
     areas = (
         main,
+        health,
         language,
         auth,
         invitations,

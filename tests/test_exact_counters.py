@@ -1,0 +1,225 @@
+"""Counters and usage move by the messages a statement really changed, never by what was read
+or sent before it: a send reply that lands after its claim was settled ``unknown`` (a frozen
+worker), and two workers sweeping the same pending statuses at once, each count once.
+
+Real parts throughout: the sandbox over HTTP (behind a real HTTP relay that holds the reply
+back), real threads on the test database (a SQLite file in WAL mode, or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import requests
+import sqlalchemy as sa
+from sqlalchemy import event
+from werkzeug.wrappers import Response
+
+from tests.canned_server import canned_server
+from tests.helpers import (
+    assert_counters_match,
+    campaign_row,
+    make_campaign,
+    sandbox_login,
+    states,
+    tick,
+)
+from webapp import iqsms
+from webapp.domain import gateways, send_calls, sending, statuses, usage
+from webapp.domain.counters import shift
+from webapp.extensions import db
+from webapp.models import CampaignState, Message, MessageState, PendingStatus, Team, utcnow
+
+S = MessageState
+WAIT = 60  # seconds: generous, for a loaded machine; conditions end the waits long before
+
+
+def usage_of(app, team_id) -> usage.Totals:
+    now = utcnow()
+    with app.app_context():
+        return usage.totals(db.session, team_id, now - timedelta(days=1), now + timedelta(days=1))
+
+
+def settle_stale(app) -> int:
+    """The stale-claim tick, as if every claim were past the limit."""
+    with app.app_context():
+        return sending.settle_stale_claims(db.session, utcnow(), older_than=timedelta(0))
+
+
+def test_a_reply_that_lands_after_its_claim_was_settled_moves_no_counter(app, sandbox, team):
+    campaign_id = make_campaign(app, team, 50)
+    relayed, release = threading.Event(), threading.Event()
+
+    def late_reply(request):
+        """The sandbox's real answer, held back until the claim was settled: what a worker
+        frozen by SIGSTOP (or a reply slower than the claim limit) delivers."""
+        answer = requests.post(
+            sandbox.root + request.path,
+            data=request.get_data(),
+            headers={"Content-Type": request.content_type},
+            timeout=WAIT,
+        )
+        relayed.set()
+        release.wait(WAIT)
+        return Response(answer.content, answer.status_code, content_type="application/json")
+
+    with canned_server(late_reply) as relay:
+        app.config["SANDBOX_URL"] = relay.base_url
+        worker = threading.Thread(target=tick, args=(app,))
+        worker.start()
+        try:
+            assert relayed.wait(WAIT), "the batch never reached the gateway"
+            assert settle_stale(app) == 50
+        finally:
+            release.set()
+            worker.join(WAIT)
+    assert not worker.is_alive()
+    assert [path for path, _body in relay.received] == ["/messages/v2/send.json"]
+    assert len(sandbox.received(sandbox_login(app, team))) == 50  # the gateway did take them
+    # They stay unknown (never resent); the late reply moved no counter and no usage figure.
+    assert states(app, campaign_id) == {S.UNKNOWN: 50}
+    assert_counters_match(app, campaign_id)
+    assert campaign_row(app, campaign_id).state == CampaignState.FINISHED
+    spent = usage_of(app, team.id)
+    assert (spent.accepted, spent.rejected, spent.parts, spent.cost) == (0, 0, 0, 0)
+    with app.app_context():
+        assert team.id not in statuses.active_team_ids(db.session)  # its queue is left alone
+
+
+def test_only_the_messages_still_sending_take_their_results(app, sandbox, team):
+    # Two numbers the gateway refuses, eight it takes.
+    phones = [f"7916{i:07d}" for i in range(8)] + ["12345", "67890"]
+    campaign_id = make_campaign(app, team, 10, phones=phones)
+    with app.app_context():
+        loaded = sending.load_sending(db.session, campaign_id)
+        claimed = sending.claim_batch(db.session, loaded, utcnow())
+        client = gateways.client_for(app.config, db.session.get(Team, team.id))
+        result = client.send(
+            [iqsms.OutgoingMessage(str(i), phone, text) for i, phone, text in claimed.rows],
+            status_queue_name=loaded.queue_name,
+        )
+        # Meanwhile three taken and one refused were settled unknown (their claims looked
+        # stale: the worker was frozen).
+        late = [claimed.rows[0][0], claimed.rows[1][0], claimed.rows[2][0], claimed.rows[9][0]]
+        long_ago = utcnow() - timedelta(hours=1)
+        db.session.execute(
+            sa.update(Message).where(Message.id.in_(late)).values(claimed_at=long_ago)
+        )
+        db.session.commit()
+        assert sending.settle_stale_claims(db.session, utcnow()) == 4
+        report = send_calls.DispatchReport()
+        send_calls.store_results(
+            db.session, claimed, result, utcnow(), report, timedelta(minutes=10)
+        )
+    assert (report.accepted, report.rejected) == (5, 1)
+    assert states(app, campaign_id) == {S.ACCEPTED: 5, S.REJECTED: 1, S.UNKNOWN: 4}
+    assert_counters_match(app, campaign_id)
+    campaign = campaign_row(app, campaign_id)
+    spent = usage_of(app, team.id)
+    assert (spent.accepted, spent.rejected, spent.parts) == (5, 1, 5)
+    assert campaign.parts == 5 and campaign.cost == spent.cost == 5 * campaign.price_per_part
+
+
+def accepted_messages(app, team, count) -> tuple[int, list[str]]:
+    """A campaign of ``count`` accepted messages (smsc_id = id): its id and their smsc_ids."""
+    campaign_id = make_campaign(app, team, count)
+    with app.app_context():
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(state=S.ACCEPTED, smsc_id=sa.cast(Message.id, sa.String), sent_at=utcnow())
+        )
+        shift(db.session, campaign_id, {S.QUEUED: -count, S.ACCEPTED: count})
+        db.session.commit()
+        smsc_ids = db.session.scalars(
+            sa.select(Message.smsc_id).where(Message.campaign_id == campaign_id)
+        ).all()
+    return campaign_id, smsc_ids
+
+
+def side_by_side(app, *work: Callable[[], object]) -> list[object]:
+    """Run each of ``work`` in its own thread and app context at once, the threads held just
+    before their first write to messages until all have got there: each has read what it
+    will apply before any writes (where a database lets reads overlap). Their results."""
+    with app.app_context():
+        engine = db.engine
+    all_read = threading.Barrier(len(work), timeout=WAIT)
+    waited: set[int] = set()
+
+    def wait_for_the_others(_conn, _cursor, statement, _params, _context, _executemany):
+        me = threading.get_ident()
+        if "UPDATE messages" in statement and me not in waited:
+            waited.add(me)
+            all_read.wait()
+
+    results, errors = [], []
+
+    def run(job):
+        try:
+            with app.app_context():
+                results.append(job())
+        except Exception as exc:  # reported below, with the thread's own error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in work]
+    event.listen(engine, "before_cursor_execute", wait_for_the_others)
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+    finally:
+        event.remove(engine, "before_cursor_execute", wait_for_the_others)
+    assert not errors, errors
+    assert len(waited) == len(work)  # they did overlap
+    return results
+
+
+def test_two_workers_sweeping_the_same_pending_statuses_count_them_once(app, team):
+    count = 1000
+    campaign_id, smsc_ids = accepted_messages(app, team, count)
+    now = utcnow()
+    with app.app_context():
+        # Their statuses came before their results, and have waited a while.
+        waiting = now - timedelta(minutes=5)
+        db.session.execute(
+            sa.insert(PendingStatus),
+            [
+                {"team_id": team.id, "smsc_id": i, "status": "delivered", "received_at": waiting}
+                for i in smsc_ids
+            ],
+        )
+        db.session.commit()
+
+    def sweep():
+        return statuses.sweep_pending(db.session, now + timedelta(minutes=1), timedelta(days=1))
+
+    assert sorted(side_by_side(app, sweep, sweep)) == [0, count]
+    assert states(app, campaign_id) == {S.DELIVERED: count}
+    assert_counters_match(app, campaign_id)
+    assert usage_of(app, team.id).delivered == count
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 0
+
+
+def test_two_workers_moving_the_same_messages_at_once_lose_no_status(app, team):
+    """One applies "smsc submit", the other "delivered", both having read the messages
+    accepted: whichever writes second still moves them on (never back), counted once."""
+    count = 500
+    campaign_id, smsc_ids = accepted_messages(app, team, count)
+
+    def apply(status):
+        def job():
+            page = [iqsms.MessageStatus(status, smsc_id) for smsc_id in smsc_ids]
+            report = statuses.apply_statuses(db.session, team.id, page, utcnow())
+            db.session.commit()
+            return report.applied
+
+        return job
+
+    applied = side_by_side(app, apply("smsc submit"), apply("delivered"))
+    assert sorted(applied) in ([0, count], [count, count])  # enroute first, or delivered first
+    assert states(app, campaign_id) == {S.DELIVERED: count}
+    assert_counters_match(app, campaign_id)
+    assert usage_of(app, team.id).delivered == count
