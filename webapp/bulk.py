@@ -61,12 +61,6 @@ def fetch_positional(session: Session, statement: str, parameters: Sequence[Any]
     return _positional(session, statement, parameters).fetchall()
 
 
-def fetch(session: Session, statement: str, parameters: dict[str, Any]) -> list[Any]:
-    """Like :func:`execute`, for a statement that returns rows (``RETURNING``): its rows."""
-    connection = session.connection()
-    return connection.exec_driver_sql(_named(connection, statement), parameters).fetchall()
-
-
 def _positional(session: Session, statement: str, parameters: Sequence[Any]) -> Any:
     connection = session.connection()
     if connection.dialect.name != "sqlite":

@@ -107,4 +107,6 @@ def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     # The web server in a thread, the main thread waiting for SIGTERM or Ctrl-C: the stop
     # then never depends on where a signal happens to interrupt the serving loop.
     run_until_stopped(app, scheduler, server, on_stop=_stopping)
+    if scheduler is not None:
+        heartbeat.stop(app)  # its worker is gone now for /readyz, its counted calls stored
     click.echo(_("iQSMS Dashboard stopped."))

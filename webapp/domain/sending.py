@@ -329,13 +329,20 @@ def claim_batch(
             .where(Team.id == sending.team_id)
             .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
         )
-    move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
-    seq = session.scalar(  # the batch's place in the campaign's send order (back_off)
+    # The batch's place in the campaign's send order (send_calls.back_off), if the campaign is
+    # still sendable now that its row is locked: on PostgreSQL the check above read the row
+    # as it was when the statement began, and another loop may have noted a failed call since
+    # (this UPDATE waits for that one's commit, then sees its back-off).
+    seq = session.scalar(
         update(Campaign.__table__)
-        .where(Campaign.id == sending.campaign_id)
+        .where(Campaign.id == sending.campaign_id, *_sendable_now(now))
         .values(claims=Campaign.claims + 1)
         .returning(Campaign.claims)
     )
+    if seq is None:
+        session.rollback()
+        return None
+    move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
     session.commit()
     return Claimed(sending, sorted(tuple(r) for r in rows), seq)
 
