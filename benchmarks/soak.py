@@ -8,8 +8,9 @@ and the run is judged from the sandbox's own record (tests/fleet_soak.py, tests/
     python benchmarks/soak.py --minutes 30 [--seed 1] [--database-url postgresql://...]
 
 With ``--database-url`` (PostgreSQL) the run gets a schema of its own in that database, dropped
-afterwards; without it, a SQLite file. The schema is made by ``flask db upgrade``. Prints the
-figures; exits 1 when a must-be fails (sent twice, lost, statuses missing, counters, not final).
+afterwards unless a check failed (or ``--keep``); without it, a SQLite file. The schema is made
+by ``flask db upgrade``. Prints the figures; exits 1 when a must-be fails (sent twice, lost,
+statuses missing, counters, not final).
 """
 
 from __future__ import annotations
@@ -83,22 +84,25 @@ def main() -> int:
         workers=args.workers,
         deadline=args.deadline,
     )
+    failures = ["the soak did not run to the end"]
     try:
         result = Soak(app, tmp, options).run()
+        print(json.dumps(result.summary(), indent=2, ensure_ascii=False))
+        failures = result.failures()
+        for failure in failures:
+            print(f"FAILED: {failure}")
     finally:
         from webapp.extensions import db
 
         with app.app_context():
             db.engine.dispose()
-        if schema and not args.keep:
-            drop_schema(url, schema)
-    print(json.dumps(result.summary(), indent=2, ensure_ascii=False))
-    failures = result.failures()
-    for failure in failures:
-        print(f"FAILED: {failure}")
-    print(f"logs: {tmp}" if args.keep or failures else "")
-    if not args.keep and not failures:
-        shutil.rmtree(tmp, ignore_errors=True)
+        # Kept to look into when something failed (or when asked): the logs, and the schema.
+        if args.keep or failures:
+            print(f"logs: {tmp}" + (f"; schema {schema} kept" if schema else ""))
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if schema:
+                drop_schema(url, schema)
     return 1 if failures else 0
 
 

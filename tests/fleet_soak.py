@@ -28,8 +28,8 @@ from flask import Flask
 
 from tests.fleet import Fleet, Person, phones, wait_until
 from tests.fleet_audit import Audit, audit
-from webapp.domain import sending
 from webapp.extensions import db
+from webapp.jobs.dispatch import stale_claim_limit
 from webapp.models import MOVING_STATES, BalanceSnapshot, Campaign, Message, SenderName, Team
 
 
@@ -86,7 +86,9 @@ class SoakResult:
         found = self.audit.failures()
         if not self.settled:
             found.append("did not settle in time")
-        unclean = [code for code in self.term_exits if code != 0]
+        # -15: ended by the signal itself, before its handler was installed (still starting,
+        # nothing in flight); 1: gave up on work still running; -9: killed after 20 s.
+        unclean = [code for code in self.term_exits if code not in (0, -signal.SIGTERM)]
         if unclean:
             found.append(f"SIGTERMed workers that did not exit 0 within 20 s: {unclean}")
         return found
@@ -104,24 +106,19 @@ class SoakResult:
         }
 
 
-# The setting that would make the claim limit short for a soak, when the code has it: until
-# then the limit is at least sending.STALE_CLAIM (two minutes), whatever the deadline.
-STALE_CLAIM_SETTING = "STALE_CLAIM_SECONDS"
+def soak_settings(options: SoakOptions) -> dict[str, float]:
+    """The workers' settings for the soak: a short gateway deadline, and a claim limit just
+    past twice it (so that a SIGSTOP can outlast it within a short run)."""
+    return {
+        "GATEWAY_DEADLINE": options.deadline,
+        "STATUS_CHECK_AFTER_MINUTES": options.status_check_minutes,
+        "STALE_CLAIM_SECONDS": 2 * options.deadline + 2,
+    }
 
 
-def claim_limit(config: dict, deadline: float) -> float:
-    """How old a claim must be before the stale-claims tick settles it (webapp/jobs/dispatch.py
-    run_stale_claims: at least sending.STALE_CLAIM, and twice the deadline), for workers given
-    ``stale_claim_settings``."""
-    floor = sending.STALE_CLAIM.total_seconds()
-    if STALE_CLAIM_SETTING in config:
-        floor = float(stale_claim_settings(deadline)[STALE_CLAIM_SETTING])
-    return max(floor, 2 * deadline)
-
-
-def stale_claim_settings(deadline: float) -> dict[str, float]:
-    """The workers' claim limit for the soak: just past twice the deadline."""
-    return {STALE_CLAIM_SETTING: 2 * deadline + 2}
+def claim_limit(options: SoakOptions) -> float:
+    """How old a claim must be before the workers' stale-claims tick settles it, in seconds."""
+    return stale_claim_limit(soak_settings(options)).total_seconds()
 
 
 def plan(options: SoakOptions, limit: float) -> list[Event]:
@@ -153,18 +150,14 @@ class Soak:
         self.fleet = Fleet(
             root,
             app.config["SQLALCHEMY_DATABASE_URI"],
-            settings={
-                "GATEWAY_DEADLINE": options.deadline,
-                "STATUS_CHECK_AFTER_MINUTES": options.status_check_minutes,
-                **stale_claim_settings(options.deadline),
-            },
+            settings=soak_settings(options),
         )
         self.people: list[Person] = []
         self.team_ids: list[int] = []
         self.logins: dict[int, str] = {}
         self.down: dict[int, float] = {}  # worker index: when to start it again
         self.resume: dict[int, float] = {}  # worker index: when to SIGCONT it
-        limit = claim_limit(app.config, options.deadline)
+        limit = claim_limit(options)
         self.result = SoakResult(Audit(), claim_limit=limit)
 
     def run(self) -> SoakResult:

@@ -255,6 +255,42 @@ def test_a_worker_that_died_mid_request_leaves_unknown_never_resent(app, sandbox
     assert len(ids) == len(set(ids)) == 250
 
 
+@pytest.fixture
+def short_claim_limit(monkeypatch):
+    """A 10 s gateway deadline and ``IQSMS_STALE_CLAIM_SECONDS=30``, for the app made after."""
+    monkeypatch.setenv("IQSMS_GATEWAY_DEADLINE", "10")
+    monkeypatch.setenv("IQSMS_STALE_CLAIM_SECONDS", "30")
+
+
+def test_the_claim_limit_is_the_setting_and_a_campaign_it_settles_finishes(
+    short_claim_limit, app, sandbox, team
+):
+    assert dispatch_tick.stale_claim_limit(app.config) == timedelta(seconds=30)
+    # Never under twice the deadline: a live worker's call may take that long.
+    shorter = {**app.config, "STALE_CLAIM_SECONDS": 5}
+    assert dispatch_tick.stale_claim_limit(shorter) == timedelta(seconds=20)
+    campaign_id = make_campaign(app, team, 150)
+    with app.app_context():
+        # A worker claims every message 25 s ago and freezes (or dies) before sending them.
+        loaded = sending.load_sending(db.session, campaign_id)
+        sending.claim_batch(db.session, loaded, utcnow() - timedelta(seconds=25))
+        dispatch_tick.run_stale_claims(app)
+    assert states(app, campaign_id) == {MessageState.SENDING: 150}  # not a dead worker's yet
+    with app.app_context():
+        db.session.execute(
+            sa.update(Message)
+            .where(Message.campaign_id == campaign_id)
+            .values(claimed_at=utcnow() - timedelta(seconds=31))
+        )
+        db.session.commit()
+        dispatch_tick.run_stale_claims(app)
+    assert states(app, campaign_id) == {MessageState.UNKNOWN: 150}
+    assert_counters_match(app, campaign_id)
+    with app.app_context():
+        # Nothing is left to send: no sending loop would come to finish it.
+        assert db.session.get(Campaign, campaign_id).state == CampaignState.FINISHED
+
+
 def test_two_workers_share_a_campaign_without_duplicates(app, sandbox, team):
     login = sandbox_login(app, team)
     sandbox.control("PATCH", f"/accounts/{login}", json={"balance": "100000"})

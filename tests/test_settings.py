@@ -14,8 +14,10 @@ changes what the app does. Where each is tested:
   ``IQSMS_MAIL_USE_TLS``, ``IQSMS_MAIL_USE_SSL``, ``IQSMS_MAIL_FROM``, ``IQSMS_MAIL_TIMEOUT``
   and ``IQSMS_PUBLIC_URL``: tests/test_mail.py (a real SMTP server on loopback).
 - ``IQSMS_BALANCE_INTERVAL``: tests/test_balance.py (the tests that set it in the environment).
-- ``IQSMS_STATUS_CHECK_AFTER_MINUTES``, ``IQSMS_STATUS_EXPIRE_AFTER_HOURS`` and
-  ``IQSMS_DISPATCH_THREADS``: tests/test_statuses.py and tests/test_dispatch.py.
+- ``IQSMS_STATUS_CHECK_AFTER_MINUTES``, ``IQSMS_STATUS_EXPIRE_AFTER_HOURS``,
+  ``IQSMS_DISPATCH_THREADS`` and ``IQSMS_SEND_IN_FLIGHT``: tests/test_statuses.py and
+  tests/test_dispatch.py; ``IQSMS_STALE_CLAIM_SECONDS``: tests/test_soak.py (the workers'
+  claim limit) and tests/test_dispatch.py.
 - ``IQSMS_TEAM_THREADS``: tests/test_worker_fairness.py.
 - ``IQSMS_MAX_CONTENT_LENGTH``: tests/test_bounded_work.py; ``IQSMS_UPLOAD_MAX_BYTES``:
   tests/test_csv_import.py; ``IQSMS_UPLOAD_QUOTA_BYTES`` and ``IQSMS_UPLOAD_EXPIRE_HOURS``:

@@ -95,10 +95,10 @@ def test_faults_out_of_range_are_refused(sandbox, faults):
 
 def test_the_plan_is_the_seeds_and_has_every_process_fault():
     options = SoakOptions(minutes=1.0, seed=14)
-    first = plan(options, claim_limit({}, options.deadline))
-    assert first == plan(options, claim_limit({}, options.deadline))
+    first = plan(options, claim_limit(options))
+    assert first == plan(options, claim_limit(options))
     assert {e.action for e in first} == {"campaign", "kill", "stop", "term"}
-    assert first != plan(SoakOptions(minutes=1.0, seed=15), claim_limit({}, options.deadline))
+    assert first != plan(SoakOptions(minutes=1.0, seed=15), claim_limit(options))
 
 
 @pytest.mark.skipif(

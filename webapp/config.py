@@ -94,6 +94,10 @@ class Defaults:
     # The same deadline for the worker's gateway calls; well under the two minutes after
     # which a claim is taken as stale.
     GATEWAY_DEADLINE = 45.0
+    # Seconds after which a message left `sending` is taken for a dead (or frozen) worker's
+    # and becomes `unknown`: at least twice GATEWAY_DEADLINE whatever is set here, since a
+    # live worker's call ends by its deadline (webapp/jobs/dispatch.py).
+    STALE_CLAIM_SECONDS = 120.0
     # Gateway replies larger than this (bytes) are refused.
     GATEWAY_MAX_REPLY_BYTES = 4 * 1024 * 1024
     # Hosts a team's gateway URL may name besides the iQSMS API and the built-in sandbox:

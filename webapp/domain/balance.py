@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp import iqsms, texts
-from webapp.domain import audit, gateways, notifications, usage
+from webapp.domain import audit, gateways, leases, notifications, usage
 from webapp.formatting import plain_money
 from webapp.models import BalanceSnapshot, Campaign, NotificationKind, Team, UsagePeriod, User
 
@@ -50,13 +50,8 @@ def due_team_ids(session: Session, now: datetime) -> list[int]:
 def claim(session: Session, team_id: int, now: datetime) -> bool:
     """Take the team's due snapshot for this worker (committed), or False if another worker
     took it first or it is no longer due."""
-    result = session.execute(
-        update(Team.__table__)
-        .where(Team.id == team_id, _due(now))
-        .values(balance_checked_at=now, balance_next_at=now + CLAIM_TTL)
-    )
-    session.commit()
-    return bool(result.rowcount)
+    values = {"balance_checked_at": now, "balance_next_at": now + CLAIM_TTL}
+    return leases.claim_team(session, team_id, _due(now), **values)
 
 
 def ask_soon(session: Session, team_id: int, now: datetime, fresh: timedelta) -> bool:

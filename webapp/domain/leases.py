@@ -8,11 +8,11 @@ import secrets
 import threading
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session
 
 from webapp import bulk
-from webapp.models import Lease
+from webapp.models import Lease, Team
 
 LEASE_TTL = timedelta(seconds=60)
 
@@ -48,3 +48,17 @@ def release_lease(session: Session, name: str, holder: str, now: datetime) -> No
         .values(expires_at=now)
     )
     session.commit()
+
+
+# -- claims on a team's row -------------------------------------------------------------------
+
+
+def claim_team(session: Session, team_id: int, due: ColumnElement[bool], **values: object) -> bool:
+    """Take a team's due work for this worker (committed): one guarded UPDATE of its row sets
+    ``values`` (a due time later than now, so that every other worker sees it taken) only
+    while ``due`` still holds. False when another worker took it first or it is no longer due.
+    Work due once per interval, whatever the number of workers, is claimed this way: balance
+    snapshots (webapp/domain/balance.py), the sender sync (webapp/jobs/senders.py)."""
+    result = session.execute(update(Team.__table__).where(Team.id == team_id, due).values(**values))
+    session.commit()
+    return bool(result.rowcount)

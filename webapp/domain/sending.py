@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
+from webapp.config import Defaults
 from webapp.domain import campaigns
 from webapp.domain.counters import move
 from webapp.domain.send_calls import Claimed, DispatchReport, Sending, post, send_batch
@@ -34,7 +35,9 @@ from webapp.log_setup import log_context
 from webapp.models import Campaign, CampaignState, GatewayMode, Message, MessageState, Team, utcnow
 
 BATCH = iqsms.MAX_SEND
-STALE_CLAIM = timedelta(minutes=2)  # far beyond a call's total deadline (GATEWAY_DEADLINE)
+# The default claim limit (the setting STALE_CLAIM_SECONDS: webapp/jobs/dispatch.py
+# stale_claim_limit), far beyond a call's total deadline (GATEWAY_DEADLINE).
+STALE_CLAIM = timedelta(seconds=Defaults.STALE_CLAIM_SECONDS)
 TICK_BUDGET = 10.0  # seconds one tick may keep sending
 SLICE = 25  # batches of one campaign before the next campaign's turn
 

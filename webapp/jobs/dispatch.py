@@ -72,8 +72,15 @@ def _loop(app: Flask, team_id: int) -> Callable[[Slot], None]:
 def run_stale_claims(app: Flask) -> None:
     """Settle what dead workers left ``sending`` (``unknown``): a tick of its own, so that a
     sending loop waiting on a slow gateway never holds it up."""
-    # A live worker's call ends by its deadline: a claim twice as old is a dead worker's.
-    deadline = timedelta(seconds=2 * float(app.config["GATEWAY_DEADLINE"]))
-    settled = sending.settle_stale_claims(db.session, utcnow(), max(sending.STALE_CLAIM, deadline))
+    settled = sending.settle_stale_claims(db.session, utcnow(), stale_claim_limit(app.config))
     if settled:
         app.logger.warning("stale claims: %s messages of dead workers are unknown", settled)
+        # Their campaigns may have nothing left to send now: no sending loop would finish them.
+        campaigns.finish_done(db.session, utcnow())
+
+
+def stale_claim_limit(config: Mapping[str, Any]) -> timedelta:
+    """How old a claim must be to be a dead worker's: the setting ``STALE_CLAIM_SECONDS``, but
+    never under twice ``GATEWAY_DEADLINE`` (a live worker's call ends by its deadline)."""
+    deadline = 2 * float(config["GATEWAY_DEADLINE"])
+    return timedelta(seconds=max(float(config["STALE_CLAIM_SECONDS"]), deadline))

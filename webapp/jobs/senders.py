@@ -1,111 +1,138 @@
 """The sender-name tick: every team's names synced from the gateway's senders.json hourly, and
 a team that has no names yet (new, or just moved to another gateway) within seconds, so that its
-composer offers them without anyone asking. Pages never call the gateway (a GET never writes)."""
+composer offers them without anyone asking. Pages never call the gateway (a GET never writes).
+
+When each team is next due lives in its row (``senders_next_at``), not in a worker's memory:
+however many ``flask worker`` processes run, the one that claims the team's sync (the guarded
+UPDATE balance snapshots use too, :func:`webapp.domain.leases.claim_team`) calls senders.json,
+and the others see it taken. A worker that starts (or restarts) syncs only the teams due.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import wait as wait_for
+from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
-from webapp.domain import gateways, senders
+from webapp.domain import gateways, leases, senders
 from webapp.extensions import db
 from webapp.jobs.statuses import team_threads
 from webapp.jobs.team_pool import Slot, in_app, pool_for
-from webapp.models import SenderName, Team
+from webapp.models import Team, utcnow
 
 log = logging.getLogger(__name__)
 
+# Every team's names are synced this often; a team whose gateway gave none (or failed) is asked
+# again after FIRST_RETRY, the wait doubling each time it still has none, up to EVERY.
+EVERY = timedelta(hours=1)
+FIRST_RETRY = timedelta(seconds=10)
+# A claimed sync that has not ended by then (its worker died mid-call) is due again.
+CLAIM_TTL = timedelta(minutes=2)
 
-def sync_all(session: Session, client_for: Callable[[Team], iqsms.Client]) -> dict[int, str]:
-    """Sync every team's sender names, committing team by team.
 
-    A team whose gateway fails (wrong password, gateway down) is logged and skipped: it does
-    not stop the others. Returns the failures, {team id: reason}.
-    """
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(Team.senders_next_at.is_(None), Team.senders_next_at <= now)
+
+
+def due_team_ids(session: Session, now: datetime) -> list[int]:
+    """Teams whose sync is due: never synced (a new team: NULL), or its time has come."""
+    return list(session.scalars(select(Team.id).where(_due(now)).order_by(Team.id)))
+
+
+def claim(session: Session, team_id: int, now: datetime) -> bool:
+    """Take the team's due sync for this worker (committed), or False if another worker took
+    it first or it is no longer due."""
+    return leases.claim_team(session, team_id, _due(now), senders_next_at=now + CLAIM_TTL)
+
+
+def plan_next(team: Team, now: datetime, *, found_names: bool) -> None:
+    """When the team's names are next synced: in EVERY after names came; while its gateway has
+    none to give or fails, after FIRST_RETRY, twice as long each time, up to EVERY. The caller
+    commits."""
+    if found_names:
+        team.senders_failures = 0
+        team.senders_next_at = now + EVERY
+        return
+    team.senders_failures = (team.senders_failures or 0) + 1
+    doublings = min(team.senders_failures - 1, 20)  # 10 s * 2**20 is past EVERY already
+    team.senders_next_at = now + min(FIRST_RETRY * 2**doublings, EVERY)
+
+
+def sync_due_teams(
+    session: Session,
+    clock: Callable[[], datetime],
+    client_for: Callable[[Team], iqsms.Client],
+) -> dict[int, str]:
+    """Sync every due team's sender names, team by team, committing each. A team whose gateway
+    fails (wrong password, gateway down) is logged and retried later with a back-off: it does
+    not stop the others. Returns the failures, {team id: reason}."""
     failures: dict[int, str] = {}
-    for team_id in session.scalars(select(Team.id).order_by(Team.id)).all():
-        failure = sync_team(session, team_id, client_for)
+    for team_id in due_team_ids(session, clock()):
+        failure = sync_team(session, team_id, clock, client_for)
         if failure is not None:
             failures[team_id] = failure
     return failures
 
 
 def sync_team(
-    session: Session, team_id: int, client_for: Callable[[Team], iqsms.Client]
+    session: Session,
+    team_id: int,
+    clock: Callable[[], datetime],
+    client_for: Callable[[Team], iqsms.Client],
 ) -> str | None:
-    """Sync one team's sender names; the failure in words, or None."""
+    """Claim and do one team's due sync; the failure in words, or None (also when another
+    worker has it, or it is no longer due)."""
+    now = clock()
+    if not claim(session, team_id, now):
+        return None
     team = session.get(Team, team_id)
     if team is None:  # deleted meanwhile
         return None
     try:
         with client_for(team) as client:
-            senders.sync(session, team, client)
-        session.commit()
+            result = senders.sync(session, team, client)
     except Exception as exc:
         session.rollback()
         failure = str(exc) or type(exc).__name__
         log.warning("sender names of team %s not synced: %s", team_id, failure)
+        team = session.get(Team, team_id)
+        if team is not None:
+            plan_next(team, clock(), found_names=False)
+            session.commit()
         return failure
+    plan_next(team, clock(), found_names=result.total > 0)
+    session.commit()
     return None
 
 
 # Seconds the tick waits for the teams it started, within its 5 s interval; a team still waiting
 # on its gateway then goes on alone, and the next tick serves the others.
 WAIT = 4.0
-# Every team's names are synced this often; a team without names is asked again after FIRST_RETRY
-# seconds, the wait doubling while its gateway has none to give (or fails), up to EVERY.
-EVERY = 3600.0
-FIRST_RETRY = 10.0
 
 
-class Schedule:
-    """When each team is next due, in this worker process (a restart syncs everyone at once,
-    which is what the hourly sync does anyway)."""
-
-    def __init__(self) -> None:
-        self.full_at = 0.0
-        self.retry: dict[int, tuple[float, float]] = {}  # team id: (due at, next delay)
-
-    def due(self, session: Session, now: float) -> list[int]:
-        if now >= self.full_at:
-            self.full_at, self.retry = now + EVERY, {}
-            return list(session.scalars(select(Team.id).order_by(Team.id)))
-        has_names = exists().where(SenderName.team_id == Team.id)
-        nameless = session.scalars(select(Team.id).where(~has_names).order_by(Team.id)).all()
-        due = []
-        for team_id in nameless:
-            at, delay = self.retry.get(team_id, (0.0, FIRST_RETRY))
-            if now >= at:
-                due.append(team_id)
-                self.retry[team_id] = (now + delay, min(delay * 2, EVERY))
-        return due
-
-
-def run(app: Flask, *, wait: float = WAIT, schedule: Schedule | None = None) -> None:
+def run(app: Flask, *, wait: float = WAIT, clock: Callable[[], datetime] = utcnow) -> None:
     """Sync the sender names of the teams due (every team hourly; a team without names soon),
     each team in a thread of its own (``TEAM_THREADS``, one slot per team), so that one slow
     gateway delays no other team's names."""
     pool = pool_for(app, "senders", team_threads(app))
-    schedule = schedule or app.extensions.setdefault("sender_schedule", Schedule())
     with app.app_context():
         try:
-            team_ids = schedule.due(db.session, time.monotonic())
+            team_ids = due_team_ids(db.session, clock())
         finally:
             db.session.remove()
-    started = pool.fill(team_ids, lambda team_id: _sync(app, team_id))
+    started = pool.fill(team_ids, lambda team_id: _sync(app, team_id, clock))
     if wait and started:
         wait_for(started, timeout=wait)
 
 
-def _sync(app: Flask, team_id: int) -> Callable[[Slot], None]:
+def _sync(app: Flask, team_id: int, clock: Callable[[], datetime]) -> Callable[[Slot], None]:
     def work(slot: Slot) -> None:
-        sync_team(db.session, team_id, gateways.client_factory(app.config))
+        sync_team(db.session, team_id, clock, gateways.client_factory(app.config))
 
     return in_app(app, f"sender names of team {team_id}", work)

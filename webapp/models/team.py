@@ -100,6 +100,11 @@ class Team(db.Model):
     balance_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_failures: Mapped[int] = mapped_column(default=0)
     balance_error: Mapped[str] = mapped_column(String(500), default="")
+    # The worker's sender sync (webapp/jobs/senders.py): when it is next due (None: at once),
+    # claimed in this row so that one worker syncs a team however many run, and the syncs in a
+    # row that found no names or failed (each retry waits twice as long).
+    senders_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    senders_failures: Mapped[int] = mapped_column(default=0)
     # Owners, admins and senders are warned while this type's balance is below the threshold.
     low_balance_threshold: Mapped[Decimal | None] = mapped_column(Numeric(16, 2))
     low_balance_type: Mapped[str] = mapped_column(String(16), default="RUB")
