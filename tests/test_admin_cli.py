@@ -141,7 +141,8 @@ def test_teams_create_makes_a_team_owned_by_the_user_on_the_sandbox(
     assert result.exit_code == 0, result.output
 
     team = team_named(app, "Acme")
-    assert result.output == (
+    # stdout: the warning that the sandbox is not reachable goes to stderr, as logs do.
+    assert result.stdout == (
         f"Created team 'Acme' (id {team.id}) owned by ada@example.com"
         " (sandbox not reachable now: account made on first use).\n"
     )
@@ -291,7 +292,7 @@ def test_set_gateway_sandbox_switches_back(app: Flask, runner: FlaskCliRunner, a
 
     result = runner.invoke(args=["teams", "set-gateway", "Acme", "--sandbox"])
     assert result.exit_code == 0, result.output
-    assert result.output == (
+    assert result.stdout == (
         f"Team 'Acme' now sends through {UNREACHABLE_SANDBOX}"
         " (sandbox not reachable now: account made on first use).\n"
     )
