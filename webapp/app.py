@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
-    login_manager.init_app(app)
+    _init_login(app)
     compress.init_app(app)  # the first after_request function, so it runs last: on the final body
     init_static_assets(app)  # links to static files name their version; cached for a year
     init_body_limits(app)  # first of the before_request functions: CSRF reads the body
@@ -71,8 +71,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     gateway_texts.init_app(app)  # gateway_status, sender_status
     init_csv_downloads(app)
     security.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = None  # the sign-in page says enough
     app.before_request(access.load_current_team)
     init_two_factor_gate(app)  # after the current team is known: it reads it
     if app.config.get("MAIL_SERVER") and not app.config.get("PUBLIC_URL"):
@@ -117,6 +115,12 @@ def _stamp_request_address(session: Any, _context: Any, _instances: Any) -> None
     for obj in session.new:
         if isinstance(obj, AuditEvent) and not obj.ip:
             obj.ip = request.remote_addr or ""
+
+
+def _init_login(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the sign-in page says enough
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:

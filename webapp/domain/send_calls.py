@@ -5,9 +5,8 @@
   (refused connection, DNS) or that the gateway refused whole (an ``error`` reply) is requeued.
 - Wrong credentials or an empty balance pause the campaign with the reason, instead of
   rejecting thousands of messages one by one; other failed calls back off, then pause.
-- Failures are counted in send order, not as they come back: calls already in flight when a
-  failure is noted are the same attempt (:func:`back_off`), so several calls failing at once
-  count once, and the back-off's 5 + 10 + 20 + 40 s really are the tolerance.
+- Failures count in send order: calls in flight when a failure is noted are the same attempt
+  (:func:`back_off`), so the back-off's 5 + 10 + 20 + 40 s really are the tolerance.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -81,12 +82,7 @@ def dispatch_due_messages(
                 if sending is None:
                     continue
                 if campaign_id not in slices:
-
-                    def client(team_id: int = sending.team_id) -> iqsms.Client:
-                        if team_id not in clients:  # made once a batch is claimed
-                            clients[team_id] = client_factory(session.get(Team, team_id))
-                        return clients[team_id]
-
+                    client = _client_of(session, sending.team_id, clients, client_factory)
                     slices[campaign_id] = _CampaignCalls(session, sending, client, clock, report)
                 # A slice of batches per campaign, then the next one: big campaigns do not
                 # starve small ones, and the list of campaigns is not re-read for every batch.
@@ -188,6 +184,19 @@ def calls_in_flight(bound: int, send_rate: int, batch_size: int = BATCH) -> int:
     if send_rate <= 0:
         return max(1, bound)
     return max(1, min(bound, math.ceil(send_rate / max(1, batch_size))))
+
+
+def _client_of(
+    session: Session, team_id: int, clients: dict[int, iqsms.Client], factory: ClientFactory
+) -> Callable[[], iqsms.Client]:
+    """The team's client, made when first asked for (once a batch is claimed), one per loop."""
+
+    def client() -> iqsms.Client:
+        if team_id not in clients:
+            clients[team_id] = factory(session.get(Team, team_id))
+        return clients[team_id]
+
+    return client
 
 
 def settle_stale_claims(
@@ -298,27 +307,9 @@ def claim_batch(
         if wanted == 0:
             session.rollback()
             return None
-    # Sending and not backing off: a loop whose call failed has set ``retry_at``, and the
-    # other loops' claims of this campaign wait for it too.
-    still_sending = (
-        select(Campaign.id).where(Campaign.id == sending.campaign_id, *_sendable_now(now)).exists()
-    )
-    pending = (
-        select(Message.id)
-        .where(
-            Message.campaign_id == sending.campaign_id,
-            Message.state == MessageState.QUEUED,
-            Message.id > after,
-            still_sending,
-        )
-        .order_by(Message.id)
-        .limit(wanted)
-        .with_for_update(skip_locked=True, of=Message)
-        .scalar_subquery()
-    )
     rows = session.execute(
         update(Message.__table__)
-        .where(Message.id.in_(pending))
+        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
         .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
         .returning(Message.id, Message.phone, Message.text)
         .execution_options(synchronize_session=False)
@@ -348,6 +339,28 @@ def claim_batch(
     move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
     session.commit()
     return Claimed(sending, sorted(tuple(r) for r in rows), seq)
+
+
+def _next_queued(sending: Sending, now: datetime, wanted: int, after: int) -> Any:
+    """The ids of the campaign's next ``wanted`` queued messages past ``after`` that no other
+    worker holds, if the campaign is sending and not backing off (a loop whose call failed has
+    set ``retry_at``, and the other loops' claims of this campaign wait for it too)."""
+    still_sending = (
+        select(Campaign.id).where(Campaign.id == sending.campaign_id, *_sendable_now(now)).exists()
+    )
+    return (
+        select(Message.id)
+        .where(
+            Message.campaign_id == sending.campaign_id,
+            Message.state == MessageState.QUEUED,
+            Message.id > after,
+            still_sending,
+        )
+        .order_by(Message.id)
+        .limit(wanted)
+        .with_for_update(skip_locked=True, of=Message)
+        .scalar_subquery()
+    )
 
 
 def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: datetime) -> int:

@@ -29,6 +29,7 @@ from webapp.iqsms.statuses import (
     Status,
 )
 
+from .fates import current_status, draws
 from .passwords import check_password
 from .settings import Settings
 from .store import Account, Store
@@ -235,7 +236,7 @@ class Gateway:
     def _fate(self, smsc_id: int, start: float) -> tuple[float, float, Status]:
         """When the message reaches the SMSC, when it ends and how: reproducible from the seed."""
         s = self.settings
-        r1, r2, r3 = _draws(s.seed, smsc_id)
+        r1, r2, r3 = draws(s.seed, smsc_id)
         submit_at = start + s.submit_delay * (1 + s.jitter * (2 * r1 - 1))
         if r3 < s.delivered_ratio:
             final_status = Status.DELIVERED
@@ -358,23 +359,6 @@ class Gateway:
         return dict(db.execute("SELECT name, status FROM senders WHERE login = ?", (login,)))
 
 
-def current_status(
-    now: float,
-    send_status: str,
-    submit_at: float | None,
-    final_at: float | None,
-    final_status: str | None,
-) -> str:
-    """A message's status at ``now`` from its stored fate; a rejected one keeps its reason."""
-    if send_status != Status.ACCEPTED:
-        return send_status
-    if now < submit_at:
-        return Status.QUEUED
-    if now < final_at:
-        return Status.SMSC_SUBMIT
-    return final_status
-
-
 def parse_schedule_time(value: Any) -> float | None:
     """``2008-07-12T14:30:01Z`` or ``2009-01-01T12:30:01+00:00`` as a UNIX time, else None."""
     for fmt in SCHEDULE_FORMATS:
@@ -395,17 +379,3 @@ def _int_or_none(value: Any) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
-
-
-def _draws(seed: int, smsc_id: int) -> tuple[float, float, float]:
-    """Three reproducible numbers in [0, 1) for a message: one splitmix64 hash, cut in three.
-
-    Stateless, so a message's fate depends only on the seed and its id, never on the order in
-    which messages arrived.
-    """
-    mask = 2**64 - 1
-    x = (seed * 0x9E3779B97F4A7C15 + smsc_id * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
-    x ^= x >> 31
-    return (x & 0x1FFFFF) / 2**21, ((x >> 21) & 0x1FFFFF) / 2**21, (x >> 42) / 2**22
