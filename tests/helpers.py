@@ -1,5 +1,6 @@
 """What many test modules share: signing in over the test client, the team a person owns,
-campaigns made and sent through the real code paths, the composer's form and the dispatch tick.
+campaigns made and sent through the real code paths, the composer's form and the dispatch tick,
+rows written at an old revision for the migration tests.
 
 Fixtures live in conftest.py (and gateway_fixtures.py); plain helpers live here, so that no test
 module imports another and conftest is never imported as a module."""
@@ -21,6 +22,7 @@ from sqlalchemy import insert
 from webapp.domain import gateways, sending
 from webapp.domain.statuses import Checks
 from webapp.extensions import db
+from webapp.iqsms import Client
 from webapp.models import (
     Campaign,
     CampaignState,
@@ -186,6 +188,17 @@ def received_client_ids(sandbox, login):
     return [m["clientId"] for m in sandbox.received(login)]
 
 
+def refused_client_factory(app, team, port):
+    """A client factory for the team's login and password at a gateway that is down: ``port``
+    on loopback, where nothing listens, so every call's connection is refused."""
+    with app.app_context():
+        stored = db.session.get(Team, team.id)
+        login = stored.gateway_login
+        password = gateways.decrypt_secret(app.config, stored.gateway_password_encrypted)
+    url = f"http://127.0.0.1:{port}/messages/v2/"
+    return lambda _team: Client(login, password, url)
+
+
 HX = {"HX-Request": "true"}
 
 
@@ -273,3 +286,48 @@ def english_time(when, zone=None, *, seconds: bool = False, day: bool = False) -
     if day:
         return shown
     return f"{shown}, {local:%H:%M:%S}" if seconds else f"{shown}, {local:%H:%M}"
+
+
+# -- rows written at an old revision, for the migration tests ------------------------------------
+
+# Plain values for the columns each table requires at every revision a migration test writes at
+# (the oldest: 30c79771aad7, tests/test_usage.py), unless the test gives its own.
+OLD_COUNTERS = ("queued", "sending", "accepted", "enroute", "delivered", "failed", "rejected",
+                "unknown", "expired", "cancelled")  # fmt: skip
+OLD_ROW_VALUES: dict[str, dict[str, Any]] = {
+    "teams": {
+        "gateway_mode": "sandbox",
+        "gateway_url": "https://api.iqsms.ru/messages/v2/",
+        "gateway_login": "",
+        "sandbox_account_ready": False,
+        "phone_region": "RU",
+        "timezone": "Europe/Moscow",
+        "price_per_part": Decimal("2.50"),
+        "send_rate": 0,
+        "send_allowance": 0.0,
+    },
+    "campaigns": {
+        "text": "",
+        "flash": False,
+        "list_ids": [],
+        "pasted_numbers": "",
+        "pause_reason": "",
+        "failed_attempts": 0,
+        "price_per_part": 0,
+        "recipients": 0,
+        "parts": 0,
+        "cost": 0,
+        **dict.fromkeys(OLD_COUNTERS, 0),
+    },
+}
+
+
+def insert_old_row(connection: sa.Connection, table: str, **values: Any) -> int:
+    """Write a row of ``table`` as the database's current revision has it (the table reflected,
+    not today's model, which has columns added since), the columns it requires given plain
+    values (:data:`OLD_ROW_VALUES`) unless ``values`` has them; the row's id."""
+    reflected = sa.Table(table, sa.MetaData(), autoload_with=connection)
+    row = {**OLD_ROW_VALUES.get(table, {}), **values}
+    return connection.execute(
+        reflected.insert().values(**row).returning(reflected.c.id)
+    ).scalar_one()

@@ -1,4 +1,5 @@
-"""The application foundation: configuration, database, pages, HTMX helper, migrations, CLI."""
+"""The application foundation: configuration, database, pages, HTMX helper, CLI (migrations:
+tests/test_migrations.py)."""
 
 import json
 import os
@@ -10,7 +11,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import import_module
 from pathlib import Path
@@ -246,34 +246,6 @@ def test_stop_polling_answers_286(app: Flask) -> None:
     response = app.test_client().get("/_done", headers={"HX-Request": "true"})
     assert response.status_code == 286
     assert response.get_data(as_text=True) == "finished"
-
-
-# -- migrations ----------------------------------------------------------------------------------
-
-
-def test_migrations_create_the_model_tables_and_match_the_models(
-    make_app: Callable[..., Flask],
-) -> None:
-    app = make_app(create_schema=False)
-    runner = app.test_cli_runner()
-
-    result = runner.invoke(args=["db", "upgrade"])
-    assert result.exit_code == 0, result.output
-    with app.app_context():
-        tables = set(sa.inspect(db.engine).get_table_names())
-        if db.engine.dialect.name == "sqlite":
-            # The migration's connection is back in the pool with foreign keys on again.
-            assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
-    assert set(db.metadata.tables) | {"alembic_version"} <= tables
-
-    # `alembic check`: autogenerate finds nothing that the migrations have not already done.
-    result = runner.invoke(args=["db", "check"])
-    assert result.exit_code == 0, result.output
-
-    result = runner.invoke(args=["db", "downgrade", "base"])
-    assert result.exit_code == 0, result.output
-    with app.app_context():
-        assert set(sa.inspect(db.engine).get_table_names()) == {"alembic_version"}
 
 
 # -- scheduler and worker ------------------------------------------------------------------------

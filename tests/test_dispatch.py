@@ -15,6 +15,7 @@ from tests.helpers import (
     campaign_row,
     make_campaign,
     received_client_ids,
+    refused_client_factory,
     sandbox_login,
     states,
     tick,
@@ -164,14 +165,7 @@ def test_a_refused_connection_requeues_and_sends_once_the_gateway_is_back(
     app, sandbox, team, unused_port
 ):
     campaign_id = make_campaign(app, team, 5)
-    with app.app_context():
-        stored = db.session.get(Team, team.id)
-        login = stored.gateway_login
-        password = gateways.decrypt_secret(app.config, stored.gateway_password_encrypted)
-    from webapp.iqsms import Client
-
-    down = Client(login, password, f"http://127.0.0.1:{unused_port}/messages/v2/")
-    report = tick(app, client_factory=lambda t: down)
+    report = tick(app, client_factory=refused_client_factory(app, team, unused_port))
     assert report.requeued == 5 and report.unknown == 0
     assert states(app, campaign_id) == {MessageState.QUEUED: 5}
     assert campaign_row(app, campaign_id).failed_attempts == 1
@@ -179,7 +173,7 @@ def test_a_refused_connection_requeues_and_sends_once_the_gateway_is_back(
     tick(app, clock=lambda: later)
     assert states(app, campaign_id) == {MessageState.ACCEPTED: 5}
     assert campaign_row(app, campaign_id).failed_attempts == 0
-    assert len(received_client_ids(sandbox, login)) == 5
+    assert len(received_client_ids(sandbox, sandbox_login(app, team))) == 5
 
 
 def test_repeated_failures_pause_the_campaign(app, sandbox, team):

@@ -13,6 +13,7 @@ from tests.helpers import (
     campaign_row,
     make_campaign,
     received_client_ids,
+    refused_client_factory,
     sandbox_login,
     states,
     tick,
@@ -20,7 +21,6 @@ from tests.helpers import (
 from webapp import texts
 from webapp.domain import gateways, send_calls, sending
 from webapp.extensions import db
-from webapp.iqsms import Client
 from webapp.models import CampaignState, MessageState, Team, utcnow
 
 
@@ -87,11 +87,7 @@ def test_a_26_second_outage_does_not_pause_and_everything_goes_once(
     app, sandbox, unlimited, unused_port
 ):
     campaign_id = make_campaign(app, unlimited, 600)
-    with app.app_context():
-        stored = db.session.get(Team, unlimited.id)
-        login = stored.gateway_login
-        password = gateways.decrypt_secret(app.config, stored.gateway_password_encrypted)
-    refusing = f"http://127.0.0.1:{unused_port}/messages/v2/"
+    refused = refused_client_factory(app, unlimited, unused_port)
     factory = gateways.client_factory(app.config)
     start = utcnow()
     attempts = []
@@ -99,7 +95,7 @@ def test_a_26_second_outage_does_not_pause_and_everything_goes_once(
         outage = second < 26
 
         def client_for(team, outage=outage):
-            return Client(login, password, refusing) if outage else factory(team)
+            return refused(team) if outage else factory(team)
 
         when = start + timedelta(seconds=second)
         loops_at_once(
@@ -115,7 +111,7 @@ def test_a_26_second_outage_does_not_pause_and_everything_goes_once(
     assert max(attempts) == 3 and attempts[34] == 3 and attempts[35] == 0
     assert states(app, campaign_id) == {MessageState.ACCEPTED: 600}
     assert_counters_match(app, campaign_id)
-    ids = received_client_ids(sandbox, login)
+    ids = received_client_ids(sandbox, sandbox_login(app, unlimited))
     assert len(ids) == len(set(ids)) == 600
 
 

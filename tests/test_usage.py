@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from tests.helpers import make_campaign, sandbox_login, team_of
+from tests.helpers import insert_old_row, make_campaign, sandbox_login, team_of
 from webapp.domain import gateways, sending, statuses, usage
 from webapp.extensions import db
-from webapp.models import Campaign, Message, UsagePeriod, User
+from webapp.models import Campaign, Message, UsagePeriod
 
 T = datetime(2030, 3, 9, 10, 0, tzinfo=UTC)
 COLUMNS = ("accepted", "rejected", "parts", "cost", "estimated_parts", "estimated_cost")
@@ -180,63 +180,37 @@ INITIAL = "30c79771aad7"
 def _insert_before_usage_existed(app) -> dict[str, int]:
     """Two teams' campaigns and messages, written at the schema before usage periods."""
     with app.app_context(), db.engine.begin() as connection:
-        teams = sa.Table("teams", sa.MetaData(), autoload_with=connection)
-        team_ids = []
-        for name in ("A", "B"):
-            team_ids.append(
-                connection.execute(
-                    teams.insert()
-                    .values(
-                        name=name,
-                        created_at=T,
-                        status_queue_name=f"queue{name}",
-                        gateway_mode="sandbox",
-                        gateway_url="http://127.0.0.1:9/messages/v2/",
-                        gateway_login="",
-                        sandbox_account_ready=False,
-                        phone_region="RU",
-                        timezone="Europe/Moscow",
-                        price_per_part=Decimal("2.50"),
-                        send_rate=0,
-                        send_allowance=0.0,
-                    )
-                    .returning(teams.c.id)
-                ).scalar_one()
+        team_ids = [
+            insert_old_row(
+                connection,
+                "teams",
+                name=name,
+                created_at=T,
+                status_queue_name=f"queue{name}",
+                gateway_url="http://127.0.0.1:9/messages/v2/",
             )
-        user_id = connection.execute(
-            sa.insert(User.__table__)
-            .values(email="ann@example.com", password_hash="x", created_at=T, session_token="t")
-            .returning(User.__table__.c.id)
-        ).scalar_one()
+            for name in ("A", "B")
+        ]
+        user_id = insert_old_row(
+            connection,
+            "users",
+            email="ann@example.com",
+            password_hash="x",
+            created_at=T,
+            session_token="t",
+        )
         ids = {"team_a": team_ids[0], "team_b": team_ids[1]}
-        # The table as it was then (the model has columns added since).
-        campaigns = sa.Table("campaigns", sa.MetaData(), autoload_with=connection)
-        counted = ("queued", "sending", "accepted", "enroute", "delivered", "failed")
-        zeros = dict.fromkeys((*counted, "rejected", "unknown", "expired", "cancelled"), 0)
         for key, team_id in (("a1", team_ids[0]), ("a2", team_ids[0]), ("b1", team_ids[1])):
-            ids[key] = connection.execute(
-                campaigns.insert()
-                .values(
-                    team_id=team_id,
-                    created_by_id=user_id,
-                    name=key,
-                    state="finished",
-                    text="",
-                    flash=False,
-                    list_ids=[],
-                    pasted_numbers="",
-                    pause_reason="",
-                    failed_attempts=0,
-                    price_per_part=0,
-                    recipients=0,
-                    parts=0,
-                    cost=0,
-                    created_at=T,
-                    updated_at=T,
-                    **zeros,
-                )
-                .returning(campaigns.c.id)
-            ).scalar_one()
+            ids[key] = insert_old_row(
+                connection,
+                "campaigns",
+                team_id=team_id,
+                created_by_id=user_id,
+                name=key,
+                state="finished",
+                created_at=T,
+                updated_at=T,
+            )
 
         def message(campaign, state, sent_at, parts=0, cost=None, estimated=False):
             team_id = team_ids[1] if campaign == "b1" else team_ids[0]

@@ -56,6 +56,9 @@ def worker() -> None:
     click.echo(
         _("Worker started; ticks: %(ticks)s. Press Ctrl-C to stop.", ticks=_job_summary(scheduler))
     )
+    from webapp.app import keep_startup_objects  # (app imports this module)
+
+    keep_startup_objects()
     # SIGTERM (systemd, containers) and Ctrl-C stop it the same way, gracefully.
     run_until_stopped(app, scheduler, on_stop=_stopping)
     heartbeat.stop(app)  # gone now for /readyz, its counted gateway calls stored
@@ -106,6 +109,9 @@ def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     click.echo(_("iQSMS Dashboard on %(address)s", address=address))
     # The web server in a thread, the main thread waiting for SIGTERM or Ctrl-C: the stop
     # then never depends on where a signal happens to interrupt the serving loop.
+    from webapp.app import keep_startup_objects
+
+    keep_startup_objects()
     run_until_stopped(app, scheduler, server, on_stop=_stopping)
     if scheduler is not None:
         heartbeat.stop(app)  # its worker is gone now for /readyz, its counted calls stored

@@ -30,9 +30,22 @@ class Defaults:
     ENCRYPTION_KEY = None
     # JSON columns keep non-ASCII keys and values as they are: SQLite's json_extract does not
     # match a key stored \u-escaped (contact fields named in Cyrillic, like "Имя").
+    # No pool_pre_ping: it costs a round trip per transaction (every status page, every send
+    # batch). A connection the server ended (idle_in_transaction_session_timeout below) fails
+    # its statement and is thrown away, never given back to the pool; after a database
+    # restart the first statement fails once and the pool starts afresh.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {
         "json_serializer": lambda value: json.dumps(value, ensure_ascii=False)
     }
+    # PostgreSQL only (webapp/app.py). The server ends a session whose transaction sits idle
+    # this long, and its locks go with it: a process frozen mid-transaction (SIGSTOP, a paused
+    # VM) blocks nobody for longer. No transaction of the app stays open across a gateway call
+    # or other wait. 0: the server's own setting (by default, never).
+    DB_IDLE_IN_TRANSACTION_SECONDS = 10.0
+    # PostgreSQL only. A web request waits this long at most for a row another process has
+    # locked, then answers 503 ("busy, try again"); the worker waits as long as it takes.
+    # 0: the server's own setting (by default, as long as it takes).
+    DB_LOCK_TIMEOUT_SECONDS = 5.0
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True

@@ -102,8 +102,7 @@ def record_reading(
     if not check.ok:
         team.balance_failures += 1
         team.balance_error = texts.stored(check.reason, 500)  # shown in each reader's language
-        wait = min(FIRST_RETRY * 2 ** (team.balance_failures - 1), interval)
-        team.balance_next_at = now + wait
+        team.balance_next_at = now + leases.backoff(FIRST_RETRY, team.balance_failures, interval)
         session.commit()
         return Outcome(False, check.message)
     entries = [

@@ -7,6 +7,7 @@ changes message states in bulk shifts the counters by the same amounts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -20,6 +21,14 @@ def shift(session: Session, campaign_id: int, changes: Mapping[str, int]) -> Non
     Expressions like ``queued = queued - 200`` are applied by the database, so concurrent
     workers never lose each other's changes.
     """
+    if values := shifted(changes):
+        # Core, not ORM: no search of the session for objects to synchronise.
+        session.execute(update(Campaign.__table__).where(Campaign.id == campaign_id).values(values))
+
+
+def shifted(changes: Mapping[str, int]) -> dict[Any, Any]:
+    """The SET clause of :func:`shift`'s UPDATE, for an UPDATE of the campaign's row that
+    changes more than its counters (one statement, not two)."""
     values = {}
     for state, delta in changes.items():
         if state not in COUNTED_STATES:
@@ -27,9 +36,7 @@ def shift(session: Session, campaign_id: int, changes: Mapping[str, int]) -> Non
         if delta:
             column = getattr(Campaign, state)
             values[column] = column + delta
-    if values:
-        # Core, not ORM: no search of the session for objects to synchronise.
-        session.execute(update(Campaign.__table__).where(Campaign.id == campaign_id).values(values))
+    return values
 
 
 def move(session: Session, campaign_id: int, from_state: str, to_state: str, count: int) -> None:

@@ -34,7 +34,7 @@ from webapp.iqsms.errors import (
     ReplyTooLarge,
 )
 from webapp.iqsms.policy import GatewayPolicy
-from webapp.models import GatewayMode, Team, User
+from webapp.models import GatewayMode, Team, User, utcnow
 
 QUEUE_ALPHABET = string.ascii_letters + string.digits
 Config = Mapping[str, Any]
@@ -137,7 +137,8 @@ def change_gateway(
     **details: Any,
 ) -> None:
     """Point the team at the sandbox or at an iQSMS account (``password=None`` keeps the saved
-    one) and record the change as ``user``'s, with ``details``. Raises GatewaySettingsError."""
+    one) and record the change as ``user``'s, with ``details``; the worker's next sender tick
+    then fetches the team's names from it. Raises GatewaySettingsError."""
     before = (team.gateway_mode, team.gateway_url, team.gateway_login)
     if not sandbox:
         use_iqsms(config, team, url, login, password)
@@ -145,6 +146,8 @@ def change_gateway(
         use_sandbox(config, team)
     changed = (team.gateway_mode, team.gateway_url, team.gateway_login) != before
     if changed or password:
+        # The worker's next sender tick fetches the names from this gateway, with no back-off.
+        team.senders_next_at, team.senders_failures = utcnow(), 0
         record(
             session,
             team.id,

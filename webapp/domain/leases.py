@@ -1,5 +1,6 @@
 """Named leases: work that must not run twice at once (draining one team's status queue) is
-done by whichever worker holds its lease, until that worker releases it or the lease expires."""
+done by whichever worker holds its lease, until that worker releases it or the lease expires.
+Also claims of a team's due work on its row, and :func:`backoff`, when failed work is next due."""
 
 from __future__ import annotations
 
@@ -62,3 +63,16 @@ def claim_team(session: Session, team_id: int, due: ColumnElement[bool], **value
     result = session.execute(update(Team.__table__).where(Team.id == team_id, due).values(**values))
     session.commit()
     return bool(result.rowcount)
+
+
+# -- when failed work is tried again ----------------------------------------------------------
+
+
+def backoff(first: timedelta, failures: int, cap: timedelta) -> timedelta:
+    """The wait before the next try after ``failures`` failures in a row: ``first`` after one,
+    twice as long after each more, never longer than ``cap``, however many (no overflow).
+    One rule for balance readings, sender-name syncs and notification mail. ``first`` > 0."""
+    # Past this many doublings the wait is past the cap already: doubling further only risks
+    # a timedelta too large to exist (about 2**46 seconds).
+    enough = (cap // first).bit_length()
+    return min(first * 2 ** min(max(failures - 1, 0), enough), cap)

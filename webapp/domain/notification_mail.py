@@ -14,14 +14,15 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from webapp.domain import notifications
+from webapp.domain import leases, notifications
 from webapp.mail import MailError
 from webapp.models import MailState, Notification
 
 MAIL_BATCH = 20  # notifications one claim takes
 MAIL_CLAIM_TTL = timedelta(minutes=10)  # a claim older than this: its worker stopped
 MAIL_ATTEMPTS = 5  # refusals by the mail server before a mail is given up
-MAIL_FIRST_RETRY = timedelta(minutes=1)  # then twice as long each time
+MAIL_FIRST_RETRY = timedelta(minutes=1)  # then twice as long each time, up to MAIL_MAX_WAIT
+MAIL_MAX_WAIT = timedelta(hours=1)
 
 Send = Callable[[Mapping[str, Any], str, str, str], None]  # webapp.mail.send_mail
 Compose = Callable[[Notification], tuple[str, str]]  # a notification's subject and text
@@ -159,7 +160,8 @@ def _mail_one(
             report.failed.append(notification_id)
         else:
             values["mail_state"] = MailState.PENDING
-            values["mail_next_at"] = clock() + MAIL_FIRST_RETRY * 2 ** (attempts - 1)
+            wait = leases.backoff(MAIL_FIRST_RETRY, attempts, MAIL_MAX_WAIT)
+            values["mail_next_at"] = clock() + wait
             report.retried.append(notification_id)
     else:
         values = {"mail_state": MailState.SENT, "mail_attempts": attempts, "mail_error": ""}

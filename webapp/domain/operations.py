@@ -8,10 +8,10 @@ and need no table of their own:
   seconds (webapp/jobs/heartbeat.py) until ``WORKER_HEARTBEAT_STALE_SECONDS`` from now; a
   worker that died stops renewing, and its lease runs out.
 - a team's status queue is drained under the lease ``statuses:<team id>``
-  (webapp/domain/statuses.py; the status poll of its messages takes the same lease:
-  webapp/domain/status_poll.py), which is released by setting its expiry to the moment the
-  work ended. Its expiry is therefore when the team's statuses were last read, or, while it
-  is in the future, that they are being read now.
+  (webapp/domain/statuses.py, ``status_lease_name``; the status poll of its messages takes
+  the same lease: webapp/domain/status_poll.py), which is released by setting its expiry to
+  the moment the work ended. Its expiry is therefore when the team's statuses were last
+  read, or, while it is in the future, that they are being read now.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from webapp import bulk
-from webapp.domain.statuses import active_team_ids
+from webapp.domain.statuses import active_team_ids, status_lease_name
 from webapp.models import Lease
 
 HEARTBEAT_PREFIX = "worker:"
-STATUS_LEASE_PREFIX = "statuses:"  # as webapp/domain/statuses.py names a team's drain lease
 # Heartbeats of workers long gone are removed (a host that restarts daily leaves one a day).
 FORGET_AFTER = timedelta(days=1)
 # Bounds on what /readyz asks of PostgreSQL, however loaded it is (milliseconds).
@@ -98,13 +97,13 @@ def drains(session: Session, now: datetime) -> list[Drain]:
     ended = dict(
         session.execute(
             select(Lease.name, Lease.expires_at).where(
-                Lease.name.in_([f"{STATUS_LEASE_PREFIX}{t}" for t in team_ids])
+                Lease.name.in_([status_lease_name(t) for t in team_ids])
             )
         ).all()
     )
     out = []
     for team_id in team_ids:
-        expires = ended.get(f"{STATUS_LEASE_PREFIX}{team_id}")
+        expires = ended.get(status_lease_name(team_id))
         if expires is None:
             out.append(Drain(team_id, None, None))
         else:

@@ -119,9 +119,10 @@ def send_batch(
     try:
         result = reply() if reply is not None else post(claimed, client)
     except iqsms.AuthorizationError as exc:
+        made_again = sending.sandbox and gateways.reprovision(client)  # before rows are locked
         gateway_health.note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
-        if sending.sandbox and gateways.reprovision(client):
+        if made_again:
             session.commit()  # the sandbox had lost the account; it is back, try again
             return True
         pause(session, campaign_id, gateways.explanation(exc, client.base_url), report)
@@ -175,13 +176,14 @@ def store_results(
     sending = claimed.sending
     outcome = _sort_results(claimed, result)
     accepted, rejected = _write_results(session, outcome, now, now + first_check)
+    # A status may have come through the queue before this result was stored.
+    statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
+    # Then usage and the campaign's row, last before the commit (the status drain's order).
     _count_results(session, sending, accepted, rejected, now)
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
         why = gateway_texts.NO_STATUS_IN_REPLY
         mark_unknown(session, sending.campaign_id, outcome.missing, now, why)
-    # A status may have come through the queue before this result was stored.
-    statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
     report.accepted += len(accepted)
     report.rejected += rejected
     report.unknown += len(outcome.missing)
@@ -213,9 +215,8 @@ def _sort_results(claimed: Claimed, result: iqsms.SendResult) -> _Outcome:
     return outcome
 
 
-# One statement per kind for the whole batch, joined to its values; ``state = 'sending'``
-# guards each row, and RETURNING says which rows it changed: the only ones counted. (SQLite's
-# RETURNING cannot name the FROM list: the message's own id it is.)
+# One statement per kind for the batch, joined to its values; ``state = 'sending'`` guards each
+# row, RETURNING says which it changed: the only ones counted (SQLite's names no FROM list).
 ACCEPTED_UPDATE = (
     "WITH v(id, smsc, parts, cost, estimated) AS (VALUES {values})"
     f" UPDATE messages SET state = '{M.ACCEPTED}', gateway_status = 'accepted',"
@@ -286,7 +287,8 @@ def _count_results(
             sent.estimated_cost += cost
     if not (sent.accepted or sent.rejected):
         return
-    session.execute(
+    usage.record_sent(session, sending.team_id, sending.campaign_id, now, sent)
+    session.execute(  # last: the row every loop sending the campaign writes, held to the commit
         update(Campaign.__table__)
         .where(Campaign.id == sending.campaign_id)
         .values(
@@ -297,7 +299,6 @@ def _count_results(
             cost=Campaign.cost + sent.cost,
         )
     )
-    usage.record_sent(session, sending.team_id, sending.campaign_id, now, sent)
 
 
 def requeue(
@@ -373,8 +374,7 @@ def back_off(
         .returning(Campaign.failed_attempts)
     )
     if attempts is None:  # in flight with a failure already counted: its back-off stands
-        log.warning("campaign %s: %s (in flight with a failure already counted)", campaign_id,
-                    reason)  # fmt: skip
+        log.warning("campaign %s: %s (in flight with a counted failure)", campaign_id, reason)
         session.commit()
         return
     if attempts >= MAX_FAILED_ATTEMPTS:

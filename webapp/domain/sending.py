@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from webapp import gateway_texts, iqsms, texts
 from webapp.config import Defaults
 from webapp.domain import campaigns
-from webapp.domain.counters import move
+from webapp.domain.counters import move, shifted
+from webapp.domain.gateway_calls import release_connection
 from webapp.domain.send_calls import Claimed, DispatchReport, Sending, post, send_batch
 from webapp.domain.statuses import Checks
 from webapp.log_setup import log_context
@@ -189,11 +190,14 @@ def calls_in_flight(bound: int, send_rate: int, batch_size: int = BATCH) -> int:
 def _client_of(
     session: Session, team_id: int, clients: dict[int, iqsms.Client], factory: ClientFactory
 ) -> Callable[[], iqsms.Client]:
-    """The team's client, made when first asked for (once a batch is claimed), one per loop."""
+    """The team's client, made when first asked for (once a batch is claimed), one per loop;
+    the team is read in a transaction ended before the client is made and used."""
 
     def client() -> iqsms.Client:
         if team_id not in clients:
-            clients[team_id] = factory(session.get(Team, team_id))
+            team = session.get(Team, team_id)
+            release_connection(session)  # no transaction open while the gateway answers
+            clients[team_id] = factory(team)
         return clients[team_id]
 
     return client
@@ -326,17 +330,17 @@ def claim_batch(
     # The batch's place in the campaign's send order (send_calls.back_off), if the campaign is
     # still sendable now that its row is locked: on PostgreSQL the check above read the row
     # as it was when the statement began, and another loop may have noted a failed call since
-    # (this UPDATE waits for that one's commit, then sees its back-off).
+    # (this UPDATE waits for that one's commit, then sees its back-off). Its counters too.
+    counted = shifted({MessageState.QUEUED: -len(rows), MessageState.SENDING: len(rows)})
     seq = session.scalar(
         update(Campaign.__table__)
         .where(Campaign.id == sending.campaign_id, *_sendable_now(now))
-        .values(claims=Campaign.claims + 1)
+        .values({Campaign.claims: Campaign.claims + 1, **counted})
         .returning(Campaign.claims)
     )
     if seq is None:
         session.rollback()
         return None
-    move(session, sending.campaign_id, MessageState.QUEUED, MessageState.SENDING, len(rows))
     session.commit()
     return Claimed(sending, sorted(tuple(r) for r in rows), seq)
 

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from webapp import bulk, iqsms
 from webapp.domain import gateway_health
+from webapp.domain.gateway_calls import release_connection
 from webapp.domain.leases import acquire_lease, holder_name, release_lease
 from webapp.domain.statuses import (
     MAX_CHECK_WAIT,
@@ -29,9 +30,10 @@ from webapp.domain.statuses import (
     Clock,
     apply_statuses,
     expire_messages,
+    status_lease_name,
     sweep_pending,
 )
-from webapp.models import LIVE_STATES, Message, Team, utcnow
+from webapp.models import LIVE_STATES_SQL, Message, Team, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def due_by_team(
     report.swept += sweep_pending(session, now, checks.expire)
     due = session.execute(
         select(Message.id, Message.team_id, Message.smsc_id, Message.checks)
-        .where(Message.state.in_(LIVE_STATES), Message.next_check_at <= now)
+        .where(text(LIVE_STATES_SQL), Message.next_check_at <= now)  # its partial index
         .order_by(Message.next_check_at)
         .limit(limit)
     ).all()
@@ -90,12 +92,15 @@ def poll_team(
     report: PollReport,
 ) -> None:
     """Ask status.json about the team's due messages ``rows``, under the team's status lease
-    (when it is being drained right now, they stay due for the next tick)."""
-    lease, holder = f"statuses:{team_id}", holder_name()
+    (when it is being drained right now, they stay due for the next tick); each reply is
+    waited for with no transaction open."""
+    lease, holder = status_lease_name(team_id), holder_name()
     if not acquire_lease(session, lease, holder, clock()):
         return
     try:
-        with client_factory(session.get(Team, team_id)) as client:
+        team = session.get(Team, team_id)
+        release_connection(session)  # no transaction open while status.json answers
+        with client_factory(team) as client:
             for batch in iqsms.batches(rows, POLL_BATCH):
                 try:
                     replies = client.status([(r.smsc_id, str(r.id)) for r in batch])

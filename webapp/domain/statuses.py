@@ -45,6 +45,7 @@ POLL_BATCH = iqsms.MAX_STATUS
 MAX_CHECK_WAIT = timedelta(hours=6)
 DRAIN_BUDGET = 5.0  # seconds one team's queue may take per tick
 PENDING_SWEEP_AFTER = timedelta(seconds=30)
+STATUS_LEASE_PREFIX = "statuses:"  # then the team's id: status_lease_name
 
 Clock = Callable[[], datetime]
 ClientFactory = Callable[[Team], iqsms.Client]
@@ -71,15 +72,7 @@ class Checks:
 
 S = MessageState
 RANK = status_moves.RANK  # our states that take statuses, by rank
-# What a gateway status means for our state, and how far along that is (RANK).
-TARGET: dict[str, tuple[str, int]] = {
-    iqsms.Status.QUEUED: (S.ACCEPTED, 0),
-    iqsms.Status.SMSC_SUBMIT: (S.ENROUTE, 1),
-    iqsms.Status.DELIVERED: (S.DELIVERED, 3),
-    iqsms.Status.DELIVERY_ERROR: (S.FAILED, 3),
-    iqsms.Status.SMSC_REJECT: (S.FAILED, 3),
-    iqsms.Status.INCORRECT_ID: (S.FAILED, 3),
-}
+TARGET = status_moves.TARGET  # what a gateway status means for our state, and its rank
 
 
 @dataclass
@@ -97,21 +90,21 @@ def apply_statuses(
     messages really moved, so that two callers applying the same page count it once. The
     caller commits."""
     report = ApplyReport()
-    latest: dict[str, tuple[str, int, str]] = {}
+    latest: dict[str, str] = {}  # smsc_id -> the furthest status for it in the page
     for status in statuses:
         target = TARGET.get(status.status)
         if not status.smsc_id or target is None:
             report.ignored += 1
             continue
         seen = latest.get(status.smsc_id)
-        if seen is None or target[1] >= seen[1]:
-            latest[status.smsc_id] = (target[0], target[1], status.status)
+        if seen is None or target[1] >= TARGET[seen][1]:
+            latest[status.smsc_id] = status.status
     if not latest:
         return report
     moved, missing = status_moves.move_messages(session, team_id, latest, now)
     if missing:
         pending = [
-            {"team_id": team_id, "smsc_id": smsc, "status": latest[smsc][2], "received_at": now}
+            {"team_id": team_id, "smsc_id": smsc, "status": latest[smsc], "received_at": now}
             for smsc in missing
         ]
         session.execute(PendingStatus.__table__.insert(), pending)
@@ -125,9 +118,11 @@ def apply_statuses(
             changes[move.campaign_id][move.old] -= move.count
             changes[move.campaign_id][move.state] += move.count
             outcomes[move.campaign_id, move.sent_at, move.state] += move.count
+        # Usage, then the campaigns' rows: the order every writer of both takes (the rows
+        # every worker's statuses and results write, held for the least time before commit).
+        usage.record_outcome_counts(session, team_id, outcomes)
         for campaign_id, delta in changes.items():
             shift(session, campaign_id, delta)
-        usage.record_outcome_counts(session, team_id, outcomes)
     return report
 
 
@@ -176,6 +171,13 @@ def active_team_ids(session: Session) -> list[int]:
     ).all()
 
 
+def status_lease_name(team_id: int) -> str:
+    """The lease a team's status queue is drained under, and its status poll made: one at a
+    time per team across workers. Its expiry says when the team's statuses were last read
+    (webapp/domain/operations.py)."""
+    return f"{STATUS_LEASE_PREFIX}{team_id}"
+
+
 def drain_status_queues(
     session: Session,
     clock: Clock = utcnow,
@@ -199,13 +201,18 @@ def drain_team_queue(
     budget: float,
     report: DrainReport,
 ) -> None:
-    """Drain one team's status queue under its lease (skipped when another worker holds it)."""
-    lease, holder = f"statuses:{team_id}", holder_name()
+    """Drain one team's status queue under its lease (skipped when another worker holds it).
+    No transaction is open while the gateway answers: a process frozen mid-call holds no lock
+    and no snapshot (the server ends a transaction left idle, webapp/app.py)."""
+    from webapp.domain.gateway_calls import release_connection  # imports this, by metrics
+
+    lease, holder = status_lease_name(team_id), holder_name()
     if not acquire_lease(session, lease, holder, clock()):
         report.skipped_teams += 1
         return
     try:
         team = session.get(Team, team_id)
+        release_connection(session)  # the team stays readable; the first page is waited for
         with client_factory(team) as client, _without_waiting_for_the_disk(session):
             _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
     finally:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from webapp import iqsms
 from webapp.domain import balance, gateways
+from webapp.domain.gateway_calls import release_connection
 from webapp.extensions import db
 from webapp.jobs.statuses import team_threads
 from webapp.jobs.team_pool import Slot, in_app, pool_for
@@ -57,6 +58,7 @@ def snapshot_team(
     team = session.get(Team, team_id)
     if team is None:
         return None
+    release_connection(session)  # no transaction open while balance.json answers
     try:
         with client_for(team) as client:
             outcome = balance.take_snapshot(session, team, client, now, interval)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from webapp import iqsms
 from webapp.domain import gateways, leases, senders
+from webapp.domain.gateway_calls import release_connection
 from webapp.extensions import db
 from webapp.jobs.statuses import team_threads
 from webapp.jobs.team_pool import Slot, in_app, pool_for
@@ -60,8 +61,7 @@ def plan_next(team: Team, now: datetime, *, found_names: bool) -> None:
         team.senders_next_at = now + EVERY
         return
     team.senders_failures = (team.senders_failures or 0) + 1
-    doublings = min(team.senders_failures - 1, 20)  # 10 s * 2**20 is past EVERY already
-    team.senders_next_at = now + min(FIRST_RETRY * 2**doublings, EVERY)
+    team.senders_next_at = now + leases.backoff(FIRST_RETRY, team.senders_failures, EVERY)
 
 
 def sync_due_teams(
@@ -94,6 +94,7 @@ def sync_team(
     team = session.get(Team, team_id)
     if team is None:  # deleted meanwhile
         return None
+    release_connection(session)  # no transaction open while senders.json answers
     try:
         with client_for(team) as client:
             result = senders.sync(session, team, client)
