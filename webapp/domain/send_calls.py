@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
 from webapp import bulk, gateway_texts, iqsms, texts
@@ -143,7 +143,6 @@ def send_batch(
         back_off(session, claimed, clock(), why, report)
         return False
     gateway_health.note(session, sending.team_id, None, clock())
-    end_failure_run(session, claimed)
     return store_results(session, claimed, result, clock(), report, first_check)
 
 
@@ -179,7 +178,7 @@ def store_results(
     # A status may have come through the queue before this result was stored.
     statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
     # Then usage and the campaign's row, last before the commit (the status drain's order).
-    _count_results(session, sending, accepted, rejected, now)
+    _count_results(session, claimed, accepted, rejected, now)
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
         why = gateway_texts.NO_STATUS_IN_REPLY
@@ -270,14 +269,14 @@ def _changed(session: Session, statement: str, width: int, rows: int, parameters
 
 def _count_results(
     session: Session,
-    sending: Sending,
+    claimed: Claimed,
     accepted: list[tuple[int, str | None, int, Decimal, bool]],
     rejected: int,
     now: datetime,
 ) -> None:
-    """One statement for the counters and the spending of the messages that took their result
-    (the end of any back-off is :func:`end_failure_run`'s, in send order); and the team's
-    usage for the period."""
+    """The team's usage for the period, then one statement for the campaign's counters and
+    spending of the messages that took their result, and the end of any run of failures
+    (:func:`end_failure_run`, in send order)."""
     sent = usage.Sent(accepted=len(accepted), rejected=rejected)
     for _id, _smsc, parts, cost, estimated in accepted:
         sent.parts += parts
@@ -285,20 +284,18 @@ def _count_results(
         if estimated:
             sent.estimated_parts += parts
             sent.estimated_cost += cost
-    if not (sent.accepted or sent.rejected):
-        return
-    usage.record_sent(session, sending.team_id, sending.campaign_id, now, sent)
-    session.execute(  # last: the row every loop sending the campaign writes, held to the commit
-        update(Campaign.__table__)
-        .where(Campaign.id == sending.campaign_id)
-        .values(
-            sending=Campaign.sending - (sent.accepted + sent.rejected),
-            accepted=Campaign.accepted + sent.accepted,
-            rejected=Campaign.rejected + sent.rejected,
-            parts=Campaign.parts + sent.parts,
-            cost=Campaign.cost + sent.cost,
-        )
-    )
+    counted = {}
+    if sent.accepted or sent.rejected:
+        usage.record_sent(session, claimed.sending.team_id, claimed.sending.campaign_id, now, sent)
+        counted = {
+            Campaign.sending: Campaign.sending - (sent.accepted + sent.rejected),
+            Campaign.accepted: Campaign.accepted + sent.accepted,
+            Campaign.rejected: Campaign.rejected + sent.rejected,
+            Campaign.parts: Campaign.parts + sent.parts,
+            Campaign.cost: Campaign.cost + sent.cost,
+        }
+    # Last: the row every loop sending the campaign writes, held to the commit.
+    end_failure_run(session, claimed, counted)
 
 
 def requeue(
@@ -338,19 +335,19 @@ def pause(session: Session, campaign_id: int, reason: texts.Text, report: Dispat
         report.paused.append(campaign_id)
 
 
-def end_failure_run(session: Session, claimed: Claimed) -> None:
+def end_failure_run(session: Session, claimed: Claimed, counted: Mapping[Any, Any]) -> None:
     """A call that succeeded ends the run of failures, and any back-off, if it was claimed
     after the last counted failure; one claimed before it says nothing about the gateway
-    since. Part of the results' transaction (no commit)."""
-    session.execute(
-        update(Campaign.__table__)
-        .where(
-            Campaign.id == claimed.sending.campaign_id,
-            Campaign.failure_claim_seq < claimed.seq,
-            (Campaign.failed_attempts > 0) | Campaign.retry_at.isnot(None),
-        )
-        .values(failed_attempts=0, retry_at=None)
-    )
+    since. In one UPDATE with ``counted``, the results' counters (a SET clause), if any. Part
+    of the results' transaction (no commit)."""
+    after = Campaign.failure_claim_seq < claimed.seq
+    ended = {Campaign.failed_attempts: 0, Campaign.retry_at: None}
+    if counted:  # the row is written anyway: the run's end is a CASE in the same statement
+        ended = {column: case((after, value), else_=column) for column, value in ended.items()}
+    else:
+        after &= (Campaign.failed_attempts > 0) | Campaign.retry_at.isnot(None)
+    where = [Campaign.id == claimed.sending.campaign_id] + ([] if counted else [after])
+    session.execute(update(Campaign.__table__).where(*where).values({**counted, **ended}))
 
 
 def back_off(
