@@ -241,7 +241,9 @@ def test_a_web_request_answers_503_in_its_language_when_a_lock_is_held(app, make
     assert english.status_code == russian.status_code == 503
     assert english.headers["Retry-After"]
     assert "The database is busy. Wait a moment and try again." in english.get_data(as_text=True)
+    assert "Busy for a moment" in english.get_data(as_text=True)
     assert "База данных занята" in russian.get_data(as_text=True)
+    assert "Подождите минутку" in russian.get_data(as_text=True)
     assert campaign_row(app, campaign_id).state == CampaignState.SENDING
     # Once the lock is gone, the same request goes through.
     assert post_form(person.client, f"/campaigns/{campaign_id}/pause").status_code == 302

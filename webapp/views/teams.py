@@ -23,6 +23,7 @@ from webapp import mail, paging
 from webapp.access import Permission, can, current_team, switch_team, team_required, team_scoped
 from webapp.domain import teams
 from webapp.domain.accounts import EMAIL
+from webapp.domain.gateway_calls import release_connection
 from webapp.extensions import db
 from webapp.forms.teams import (
     DeleteTeamForm,
@@ -93,6 +94,7 @@ def invite() -> ResponseReturnValue:
         hours = current_app.config["INVITATION_TTL_HOURS"]
         role = Role(form.role.data).label
         message = mail.invitation_mail(current_team().name, role, link, hours)
+        release_connection(db.session)  # no transaction open while the mail server answers
         try:
             mail.send_mail(current_app.config, form.note.data, *message)
         except mail.MailError:
