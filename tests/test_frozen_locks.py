@@ -117,8 +117,11 @@ def in_thread(work: Any) -> threading.Thread:
 
 
 @postgresql_only
-def test_every_connection_has_the_idle_limit_and_requests_the_lock_limit(app, make_person):
-    app.config["DB_LOCK_TIMEOUT_SECONDS"] = 2.5
+def test_every_connection_has_the_idle_limit_and_requests_the_lock_limit(make_app, monkeypatch):
+    # As an operator sets them: in the environment.
+    monkeypatch.setenv("IQSMS_DB_IDLE_IN_TRANSACTION_SECONDS", "1")
+    monkeypatch.setenv("IQSMS_DB_LOCK_TIMEOUT_SECONDS", "2.5")
+    app = make_app()
     with app.app_context():
         assert db.session.scalar(sa.text("SHOW idle_in_transaction_session_timeout")) == "1s"
         # Outside a request (the worker) a lock is waited for as long as it takes.

@@ -26,6 +26,8 @@ changes what the app does. Where each is tested:
   and ``IQSMS_GATEWAY_INTERACTIVE_COOLDOWN``: tests/test_gateway_policy.py.
 - ``IQSMS_LOG_FORMAT``, ``IQSMS_LOG_LEVEL``, ``IQSMS_METRICS_TOKEN`` and
   ``IQSMS_WORKER_HEARTBEAT_STALE_SECONDS``: tests/test_operations.py.
+- ``IQSMS_DB_IDLE_IN_TRANSACTION_SECONDS`` and ``IQSMS_DB_LOCK_TIMEOUT_SECONDS``:
+  tests/test_frozen_locks.py (PostgreSQL).
 """
 
 from __future__ import annotations
