@@ -291,11 +291,13 @@ class Transport:
 
 
 def _error(call: Call, name: str, exc: Exception) -> TransportError:
-    """A failure as the binding's error: sent or not, and whether the deadline ended it."""
+    """A failure as the binding's error: sent or not, and whether the deadline ended it (the
+    watchdog shut the socket, or the socket's own timeout, cut to the time left, fired first)."""
+    ended = call.expired or call.remaining() <= 0
     if not call.started:
-        if call.expired:
+        if ended:
             return NotSentError(f"{name}: could not connect before the deadline")
         return NotSentError(f"{name}: could not connect ({exc})")
-    if call.expired:
+    if ended:
         return DeadlineExceeded(f"{name}: no complete reply before the deadline")
     return OutcomeUnknownError(f"{name}: connection lost or no reply in time ({exc})")
