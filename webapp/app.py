@@ -1,7 +1,7 @@
 """The Flask application factory."""
 
-import os
 import gc
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any

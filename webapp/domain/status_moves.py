@@ -192,7 +192,9 @@ POSTGRESQL_MOVE = _PAGE + _FOUND.format(lock="") + _MOVED.format(join="messages.
 # which this statement holds locked. Locking costs a write per row, so it is kept for the
 # few the first statement turned away.
 POSTGRESQL_LOCKED_MOVE = (
-    _PAGE + _FOUND.format(lock=" FOR UPDATE OF messages") + _MOVED.format(join="messages.id = found.id")
+    _PAGE
+    + _FOUND.format(lock=" FOR UPDATE OF messages")
+    + _MOVED.format(join="messages.id = found.id")
 )
 
 
