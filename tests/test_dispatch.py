@@ -21,7 +21,7 @@ from tests.helpers import (
     tick,
 )
 from webapp import iqsms, texts
-from webapp.domain import gateways, send_calls, sending
+from webapp.domain import gateways, send_calls, send_rate, sending
 from webapp.extensions import db
 from webapp.jobs import dispatch as dispatch_tick
 from webapp.models import Campaign, CampaignState, Message, MessageState, Team, utcnow
@@ -326,7 +326,7 @@ def test_the_team_send_rate_is_a_shared_token_bucket(app, team):
         now = utcnow()
 
         def take(wanted, at):
-            return sending.take_allowance(db.session, team.id, 100, wanted, at)
+            return send_rate.take_allowance(db.session, team.id, 100, wanted, at)
 
         assert take(200, now) == 100  # a full bucket: one second's worth
         assert take(200, now) == 0

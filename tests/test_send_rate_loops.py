@@ -1,6 +1,6 @@
 """A team's send rate holds across sending loops (threads, each its own session), on SQLite as
 on PostgreSQL, against the sandbox over HTTP: SQLite ignores SELECT ... FOR UPDATE, so the
-token bucket is read only once the team row is locked for writing (sending.take_allowance)."""
+token bucket is read only once the team row is locked for writing (send_rate.take_allowance)."""
 
 import threading
 from datetime import timedelta

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import String, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.models import UTCDateTime
 
@@ -59,6 +62,15 @@ def fetch_positional(session: Session, statement: str, parameters: Sequence[Any]
     """Like :func:`execute_positional`, for a statement that returns rows (``RETURNING``):
     the driver's rows, as tuples."""
     return _positional(session, statement, parameters).fetchall()
+
+
+def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (values)`` for a batch of text values; on PostgreSQL ``= ANY(array)``: one
+    parameter, so the statement is the same short one for every batch (psycopg keeps it
+    parsed; an IN list of hundreds of placeholders is converted again each time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("one_of", list(values), type_=ARRAY(String)))
+    return column.in_(list(values))
 
 
 def _positional(session: Session, statement: str, parameters: Sequence[Any]) -> Any:

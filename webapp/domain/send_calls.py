@@ -21,10 +21,9 @@ from typing import Any
 from sqlalchemy import case, update
 from sqlalchemy.orm import Session
 
-from webapp import bulk, gateway_texts, iqsms, texts
-from webapp.domain import campaigns, gateway_health, gateways, statuses, usage
+from webapp import gateway_texts, iqsms, texts
+from webapp.domain import campaigns, gateway_health, gateways, send_results, statuses
 from webapp.domain.counters import move
-from webapp.iqsms.parts import count_parts
 from webapp.models import Campaign, Message, MessageState
 
 MAX_FAILED_ATTEMPTS = 5  # consecutive failed calls before a campaign is paused
@@ -51,6 +50,7 @@ class DispatchReport:
     started: list[int] = field(default_factory=list)
     finished: list[int] = field(default_factory=list)
     paused: list[int] = field(default_factory=list)
+    more: bool = False  # the loop's budget ended it with messages still to send
 
 
 @dataclass(frozen=True)
@@ -146,18 +146,6 @@ def send_batch(
     return store_results(session, claimed, result, clock(), report, first_check)
 
 
-@dataclass
-class _Outcome:
-    """A call's reply, sorted: (id, smsc_id, parts, cost, estimated) of accepted messages,
-    (id, gateway status) of rejected ones, the ids of those refused for want of balance and of
-    those the reply did not mention."""
-
-    accepted: list[tuple[int, str | None, int, Decimal, bool]] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    no_balance: list[int] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-
-
 def store_results(
     session: Session,
     claimed: Claimed,
@@ -173,12 +161,15 @@ def store_results(
     tick settled its claim ``unknown`` (a frozen worker) changes no message, so it moves no
     counter and no usage figure either."""
     sending = claimed.sending
-    outcome = _sort_results(claimed, result)
-    accepted, rejected = _write_results(session, outcome, now, now + first_check)
+    outcome = send_results.sort_results(claimed, result)
+    accepted, rejected = send_results.write_results(session, outcome, now, now + first_check)
     # A status may have come through the queue before this result was stored.
     statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
-    # Then usage and the campaign's row, last before the commit (the status drain's order).
-    _count_results(session, claimed, accepted, rejected, now)
+    # Then usage, and the campaign's row last before the commit (the status drain's order):
+    # its counters, and the end of any run of failures (in send order).
+    end_failure_run(
+        session, claimed, send_results.count_results(session, claimed, accepted, rejected, now)
+    )
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
         why = gateway_texts.NO_STATUS_IN_REPLY
@@ -192,110 +183,6 @@ def store_results(
         return False
     session.commit()
     return True
-
-
-def _sort_results(claimed: Claimed, result: iqsms.SendResult) -> _Outcome:
-    by_client_id = result.by_client_id()
-    price = claimed.sending.price_per_part
-    outcome = _Outcome()
-    for message_id, _phone, body in claimed.rows:
-        status = by_client_id.get(str(message_id))
-        if status is None:
-            outcome.missing.append(message_id)
-        elif status.accepted:
-            parts = status.sms_count if status.sms_count is not None else count_parts(body)
-            estimated = status.cost is None
-            cost = price * parts if estimated else status.cost
-            outcome.accepted.append((message_id, status.smsc_id, parts, cost, estimated))
-        elif status.status == iqsms.Status.NOT_ENOUGH_BALANCE:
-            outcome.no_balance.append(message_id)
-        else:
-            outcome.rejected.append((message_id, status.status[:64]))
-    return outcome
-
-
-# One statement per kind for the batch, joined to its values; ``state = 'sending'`` guards each
-# row, RETURNING says which it changed: the only ones counted (SQLite's names no FROM list).
-ACCEPTED_UPDATE = (
-    "WITH v(id, smsc, parts, cost, estimated) AS (VALUES {values})"
-    f" UPDATE messages SET state = '{M.ACCEPTED}', gateway_status = 'accepted',"
-    " smsc_id = v.smsc, parts = v.parts, cost = v.cost, cost_estimated = v.estimated,"
-    " sent_at = ?, updated_at = ?, next_check_at = ?"
-    f" FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = '{M.SENDING}'"
-    " RETURNING messages.id"
-)
-REJECTED_UPDATE = (
-    "WITH v(id, status) AS (VALUES {values})"
-    f" UPDATE messages SET state = '{M.REJECTED}', gateway_status = v.status,"
-    " sent_at = ?, final_at = ?, updated_at = ?"
-    f" FROM v WHERE messages.id = CAST(v.id AS BIGINT) AND messages.state = '{M.SENDING}'"
-    " RETURNING messages.id"
-)
-
-
-def _write_results(
-    session: Session, outcome: _Outcome, now: datetime, check_at: datetime
-) -> tuple[list[tuple[int, str | None, int, Decimal, bool]], int]:
-    """The accepted rows that took their result, and how many rejected ones did. Raw values
-    through the driver: this runs for every batch, and SQLAlchemy's per-row parameter
-    processing costs more than the statement itself. (A reply holds at most MAX_SEND rows: far
-    from SQLite's limit on parameters.)"""
-    raw_now = bulk.db_time(session, now)
-    accepted = outcome.accepted
-    if accepted:
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        parameters: list[Any] = []
-        for message_id, smsc, parts, cost, estimated in accepted:
-            # The sqlite3 driver takes no Decimal.
-            parameters += (message_id, smsc, parts, str(cost) if sqlite else cost, estimated)
-        parameters += (raw_now, raw_now, bulk.db_time(session, check_at))
-        changed = _changed(session, ACCEPTED_UPDATE, 5, len(accepted), parameters)
-        if len(changed) < len(accepted):
-            accepted = [row for row in accepted if row[0] in changed]
-    rejected = 0
-    if outcome.rejected:
-        parameters = [value for row in outcome.rejected for value in row]
-        parameters += (raw_now, raw_now, raw_now)
-        rejected = len(_changed(session, REJECTED_UPDATE, 2, len(outcome.rejected), parameters))
-    return accepted, rejected
-
-
-def _changed(session: Session, statement: str, width: int, rows: int, parameters: list) -> set:
-    """The ids ``statement`` changed, its VALUES list holding ``rows`` rows of ``width``."""
-    values = ", ".join([f"({', '.join(['?'] * width)})"] * rows)
-    changed = bulk.fetch_positional(session, statement.format(values=values), parameters)
-    return {row[0] for row in changed}
-
-
-def _count_results(
-    session: Session,
-    claimed: Claimed,
-    accepted: list[tuple[int, str | None, int, Decimal, bool]],
-    rejected: int,
-    now: datetime,
-) -> None:
-    """The team's usage for the period, then one statement for the campaign's counters and
-    spending of the messages that took their result, and the end of any run of failures
-    (:func:`end_failure_run`, in send order)."""
-    sent = usage.Sent(accepted=len(accepted), rejected=rejected)
-    for _id, _smsc, parts, cost, estimated in accepted:
-        sent.parts += parts
-        sent.cost += cost
-        if estimated:
-            sent.estimated_parts += parts
-            sent.estimated_cost += cost
-    counted = {}
-    if sent.accepted or sent.rejected:
-        usage.record_sent(session, claimed.sending.team_id, claimed.sending.campaign_id, now, sent)
-        counted = {
-            Campaign.sending: Campaign.sending - (sent.accepted + sent.rejected),
-            Campaign.accepted: Campaign.accepted + sent.accepted,
-            Campaign.rejected: Campaign.rejected + sent.rejected,
-            Campaign.parts: Campaign.parts + sent.parts,
-            Campaign.cost: Campaign.cost + sent.cost,
-        }
-    # Last: the row every loop sending the campaign writes, held to the commit.
-    end_failure_run(session, claimed, counted)
 
 
 def requeue(

@@ -5,7 +5,7 @@ The order of each step is what makes sending safe (docs/architecture.md, "Sendin
 - the claim (queued -> sending) is committed before the HTTP call, the results after it;
 - a claim left ``sending`` by a worker that died mid-request becomes ``unknown``: it may have
   reached the gateway (a tick of its own, so that a loop stuck on a call never delays it);
-- a team's send rate is a token bucket on its row, shared by every worker;
+- a team's send rate is a token bucket on its row, shared by every worker (:mod:`send_rate`);
 - a loop keeps up to ``in_flight`` calls of a campaign in flight (claimed and committed, the
   HTTP call in a small pool of threads) and stores their results in claim order, in its own
   session; a failed call stops new claims of that campaign, the calls in flight still settle.
@@ -14,7 +14,6 @@ On PostgreSQL the claim skips rows other workers have locked, so workers share a
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
 from webapp.config import Defaults
-from webapp.domain import campaigns
+from webapp.domain import campaigns, send_rate
 from webapp.domain.counters import move, shifted
 from webapp.domain.gateway_calls import release_connection
 from webapp.domain.send_calls import Claimed, DispatchReport, Sending, post, send_batch
@@ -63,12 +62,13 @@ def dispatch_due_messages(
     seconds, default ``TICK_BUDGET``) and ``keep_going()`` says so (asked before each claim),
     finish what is done. ``team_id`` keeps the loop to one team's campaigns (the worker's
     fairness: webapp/jobs/team_pool.py). Up to ``in_flight`` send.json calls at once (fewer
-    for a team with a send rate: :func:`calls_in_flight`); the loop never leaves with a call
-    unsettled. Stale claims are settled by a tick of their own (:func:`settle_stale_claims`),
-    so a loop stuck on a gateway call cannot hold them up."""
+    for a team with a send rate: :func:`send_rate.calls_in_flight`); the loop never leaves
+    with a call unsettled. Stale claims are settled by a tick of their own
+    (:func:`settle_stale_claims`), so a loop stuck on a gateway call cannot hold them up."""
     report = DispatchReport()
     report.started = campaigns.start_due(session, clock())
     deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
+    report.more = False
     clients: dict[int, iqsms.Client] = {}
     campaigns_read: dict[int, Sending | None] = {}
     slices: dict[int, _CampaignCalls] = {}
@@ -76,7 +76,8 @@ def dispatch_due_messages(
     try:
         while time.monotonic() < deadline and keep_going():
             progressed = False
-            for campaign_id in sending_campaign_ids(session, clock(), team_id):
+            campaign_ids = sending_campaign_ids(session, clock(), team_id)
+            for campaign_id in campaign_ids:
                 if campaign_id not in campaigns_read:
                     campaigns_read[campaign_id] = load_sending(session, campaign_id)
                 sending = campaigns_read[campaign_id]
@@ -85,6 +86,7 @@ def dispatch_due_messages(
                 if campaign_id not in slices:
                     client = _client_of(session, sending.team_id, clients, client_factory)
                     slices[campaign_id] = _CampaignCalls(session, sending, client, clock, report)
+                slices[campaign_id].alone = len(campaign_ids) == 1 and team_id is not None
                 # A slice of batches per campaign, then the next one: big campaigns do not
                 # starve small ones, and the list of campaigns is not re-read for every batch.
                 loop = slices[campaign_id]
@@ -95,6 +97,7 @@ def dispatch_due_messages(
                 if time.monotonic() >= deadline:
                     break
             report.finished += campaigns.finish_done(session, clock())
+            report.more = progressed  # still true if the budget ends the loop
             if not progressed:
                 break
     finally:
@@ -122,6 +125,7 @@ class _CampaignCalls:
         self.session, self.sending, self.client = session, sending, client
         self.clock, self.report = clock, report
         self.window = 1
+        self.alone = False  # the only campaign its team has sending: see :meth:`next_slice`
 
     def run(
         self,
@@ -134,12 +138,23 @@ class _CampaignCalls:
     ) -> bool:
         """True if anything was claimed. Results are stored in claim order (the oldest call
         first), each in its own transaction after its call; claims stop at a failed call
-        (the campaign backs off or is paused), at the slice's end or the loop's deadline."""
-        bound = calls_in_flight(in_flight, self.sending.send_rate, batch_size)
+        (the campaign backs off or is paused), at the slice's end or the loop's deadline.
+
+        The window bounds the calls on their way: a call answered whose result waits to be
+        stored frees its place, so the next one is sent while the loop stores (up to twice
+        the bound claimed and not yet stored)."""
+        bound = send_rate.calls_in_flight(in_flight, self.sending.send_rate, batch_size)
         flight: deque[tuple[Claimed, Future | None]] = deque()
         claims, claiming, progressed, after = 0, True, False, 0
+
+        def room() -> bool:
+            on_way = sum(1 for _, call in flight if call is None or not call.done())
+            return on_way < min(bound, self.window) and len(flight) < 2 * bound
+
         while True:
-            if claiming and len(flight) < min(bound, self.window):
+            if claiming and room():
+                if claims >= SLICE and self.next_slice():
+                    claims = 0
                 claimed = (
                     claims < SLICE
                     and time.monotonic() < deadline
@@ -152,7 +167,7 @@ class _CampaignCalls:
                     self.report.claimed += len(claimed.rows)
                     call = self._submit(calls, claimed) if bound > 1 else None
                     flight.append((claimed, call))
-                    if call is not None and len(flight) < min(bound, self.window):
+                    if call is not None and room():
                         continue  # claim the next while this one is on its way
                 else:
                     claiming = False
@@ -167,6 +182,17 @@ class _CampaignCalls:
                 claiming = False  # paused or backing off: the campaign waits its turn
                 self.window = 1
 
+    def next_slice(self) -> bool:
+        """Whether a campaign alone in its loop goes on to its next slice with its calls still
+        in flight: if it is still its team's only campaign with messages to send now. (Leaving
+        the slice would wait for every call in flight first, a round trip with none.)"""
+        if not self.alone:
+            return False
+        campaign_id, team_id = self.sending.campaign_id, self.sending.team_id
+        alone = sending_campaign_ids(self.session, self.clock(), team_id) == [campaign_id]
+        self.session.commit()  # the read ends here
+        return alone
+
     def _submit(self, calls: ThreadPoolExecutor | None, claimed: Claimed) -> Future | None:
         """The call on its way in the loop's pool; None (made when its result is stored) when
         there is no pool, or it no longer takes work (the interpreter is shutting down)."""
@@ -176,15 +202,6 @@ class _CampaignCalls:
             return calls.submit(post, claimed, self.client())
         except RuntimeError:
             return None
-
-
-def calls_in_flight(bound: int, send_rate: int, batch_size: int = BATCH) -> int:
-    """How many calls of a campaign one loop keeps in flight: ``bound``, but for a team with
-    a send rate no more than a second's worth of its batches (a team at 500/s: 3, at 50/s: 1);
-    its token bucket would only leave more claims waiting, and the gateway is not flooded."""
-    if send_rate <= 0:
-        return max(1, bound)
-    return max(1, min(bound, math.ceil(send_rate / max(1, batch_size))))
 
 
 def _client_of(
@@ -307,7 +324,9 @@ def claim_batch(
     below it wait for the loop's next slice (a requeue comes with a back-off anyway)."""
     wanted = batch_size
     if sending.send_rate > 0:
-        wanted = take_allowance(session, sending.team_id, sending.send_rate, batch_size, now)
+        wanted = send_rate.take_allowance(
+            session, sending.team_id, sending.send_rate, batch_size, now
+        )
         if wanted == 0:
             session.rollback()
             return None
@@ -365,33 +384,3 @@ def _next_queued(sending: Sending, now: datetime, wanted: int, after: int) -> An
         .with_for_update(skip_locked=True, of=Message)
         .scalar_subquery()
     )
-
-
-def take_allowance(session: Session, team_id: int, rate: int, wanted: int, now: datetime) -> int:
-    """How many messages the team may send now under its send rate: a token bucket of one
-    second's worth, kept on the team row so every worker and loop shares it.
-
-    The row is locked before the bucket is read, by an UPDATE that touches it: on SQLite
-    (which ignores SELECT ... FOR UPDATE) that begins the write transaction, so the read that
-    follows sees every loop's last take; on PostgreSQL an UPDATE of non-key columns takes FOR
-    NO KEY UPDATE. Not FOR UPDATE: that would also block the foreign-key checks of rows that
-    name the team (usage periods written by another loop's results while it holds its
-    campaign's row): a deadlock with this loop's claim waiting for that campaign row."""
-    allowance, last = session.execute(
-        update(Team.__table__)
-        .where(Team.id == team_id)
-        .values(send_allowance=Team.send_allowance)
-        .returning(Team.send_allowance, Team.send_allowance_at)
-    ).one()
-    capacity = float(max(rate, 1))
-    if last is None:
-        allowance = capacity
-    else:
-        allowance = min(capacity, allowance + (now - last).total_seconds() * rate)
-    granted = max(0, min(wanted, int(allowance)))
-    session.execute(
-        update(Team.__table__)
-        .where(Team.id == team_id)
-        .values(send_allowance=allowance - granted, send_allowance_at=now)
-    )
-    return granted

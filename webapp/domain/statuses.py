@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session, scoped_session
 
-from webapp import iqsms
+from webapp import bulk, iqsms
 from webapp.domain import gateway_health, status_moves, usage
 from webapp.domain.counters import shift
 from webapp.domain.leases import acquire_lease, holder_name, release_lease
@@ -134,7 +134,7 @@ def apply_pending(
         return None
     waiting = session.execute(
         select(PendingStatus.id, PendingStatus.smsc_id, PendingStatus.status).where(
-            PendingStatus.team_id == team_id, PendingStatus.smsc_id.in_(list(smsc_ids))
+            PendingStatus.team_id == team_id, bulk.one_of(session, PendingStatus.smsc_id, smsc_ids)
         )
     ).all()
     if not waiting:

@@ -54,17 +54,22 @@ def in_flight_per_loop(config: Mapping[str, Any], loops: int) -> int:
 
 def _loop(app: Flask, team_id: int) -> Callable[[Slot], None]:
     def work(slot: Slot) -> None:
-        report = sending.dispatch_due_messages(
-            db.session,
-            client_factory=gateways.client_factory(app.config),
-            checks=Checks.from_config(app.config),
-            team_id=team_id,
-            # A team over its share (more teams have work now) gives the loop back.
-            keep_going=lambda: not slot.over_share(),
-            in_flight=in_flight_per_loop(app.config, slot.pool.share(team_id)),
-        )
-        if report.claimed or report.started or report.finished or report.paused:
-            app.logger.info("dispatch: team %s: %s", team_id, report)
+        # A loop that used its whole budget with messages still to send goes on at once, its
+        # team and campaigns read afresh, instead of leaving its thread idle until the next
+        # tick; a team over its share (more teams have work now) gives the loop back.
+        more = True
+        while more and not slot.over_share():
+            report = sending.dispatch_due_messages(
+                db.session,
+                client_factory=gateways.client_factory(app.config),
+                checks=Checks.from_config(app.config),
+                team_id=team_id,
+                keep_going=lambda: not slot.over_share(),
+                in_flight=in_flight_per_loop(app.config, slot.pool.share(team_id)),
+            )
+            if report.claimed or report.started or report.finished or report.paused:
+                app.logger.info("dispatch: team %s: %s", team_id, report)
+            more = report.more
 
     return in_app(app, f"dispatch loop of team {team_id}", work)
 
