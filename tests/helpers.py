@@ -14,6 +14,7 @@ from decimal import Decimal
 from html import unescape
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -56,6 +57,7 @@ def _own_schema(url: str | None) -> str | None:
 
 # The PostgreSQL database the suite runs on, or None for a SQLite file per test.
 TEST_DATABASE_URL = _own_schema(os.environ.get("TEST_DATABASE_URL"))
+postgresql_only = pytest.mark.skipif(not TEST_DATABASE_URL, reason="PostgreSQL only")
 
 PASSWORD = "correct horse battery"
 # The control API token of the test sandboxes (tests/gateway_fixtures.py) and of make_app's apps.

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from tests.helpers import (
-    TEST_DATABASE_URL,
     assert_counters_match,
     campaign_row,
     make_campaign,
     post_form,
+    postgresql_only,
     sandbox_login,
     sign_in,
     states,
@@ -49,10 +49,7 @@ IDLE = 1  # seconds a transaction may sit idle in these tests
 SLOW_MS = 2500  # each gateway call's wait in the sandbox: past IDLE, so an idle wait is ended
 BOUND = 60  # seconds a test waits for work that should finish soon before it gives up
 
-postgresql_only = pytest.mark.skipif(
-    not TEST_DATABASE_URL,
-    reason="PostgreSQL only: SQLite has no idle-in-transaction timeout and one writer at a time",
-)
+# PostgreSQL only: SQLite has no idle-in-transaction timeout and one writer at a time.
 
 
 @pytest.fixture
