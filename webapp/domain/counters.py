@@ -26,14 +26,14 @@ def shift(session: Session, campaign_id: int, changes: Mapping[str, int]) -> Non
         session.execute(update(Campaign.__table__).where(Campaign.id == campaign_id).values(values))
 
 
-def shifted(changes: Mapping[str, int]) -> dict[Any, Any]:
+def shifted(changes: Mapping[str, Any]) -> dict[Any, Any]:
     """The SET clause of :func:`shift`'s UPDATE, for an UPDATE of the campaign's row that
     changes more than its counters (one statement, not two)."""
     values = {}
     for state, delta in changes.items():
         if state not in COUNTED_STATES:
             raise ValueError(f"not a counted state: {state}")
-        if delta:
+        if not isinstance(delta, int) or delta:  # an int, or a SQL expression of a count
             column = getattr(Campaign, state)
             values[column] = column + delta
     return values

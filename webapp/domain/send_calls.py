@@ -163,13 +163,12 @@ def store_results(
     sending = claimed.sending
     outcome = send_results.sort_results(claimed, result)
     accepted, rejected = send_results.write_results(session, outcome, now, now + first_check)
-    # A status may have come through the queue before this result was stored.
+    # Usage first, then statuses that came through the queue before this result was stored
+    # (its messages, already held, then usage and the campaign's row), then the campaign's
+    # row, last before the commit: the status drain's order (messages, usage, campaign).
+    counted = send_results.count_results(session, claimed, accepted, rejected, now)
     statuses.apply_pending(session, sending.team_id, [row[1] for row in accepted if row[1]], now)
-    # Then usage, and the campaign's row last before the commit (the status drain's order):
-    # its counters, and the end of any run of failures (in send order).
-    end_failure_run(
-        session, claimed, send_results.count_results(session, claimed, accepted, rejected, now)
-    )
+    end_failure_run(session, claimed, counted)  # its counters, and any run of failures ended
     if outcome.missing:
         # The gateway answered without these: it may or may not have taken them.
         why = gateway_texts.NO_STATUS_IN_REPLY

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
@@ -330,14 +330,11 @@ def claim_batch(
         if wanted == 0:
             session.rollback()
             return None
-    rows = session.execute(
-        update(Message.__table__)
-        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
-        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
-        .returning(Message.id, Message.phone, Message.text)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not rows:
+    if session.get_bind().dialect.name == "postgresql":
+        rows, seq = _claim_in_one_statement(session, sending, now, wanted, after)
+    else:
+        rows, seq = _claim(session, sending, now, wanted, after)
+    if not rows or seq is None:
         session.rollback()
         return None
     if sending.send_rate > 0 and len(rows) < wanted:
@@ -346,10 +343,26 @@ def claim_batch(
             .where(Team.id == sending.team_id)
             .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
         )
-    # The batch's place in the campaign's send order (send_calls.back_off), if the campaign is
-    # still sendable now that its row is locked: on PostgreSQL the check above read the row
-    # as it was when the statement began, and another loop may have noted a failed call since
-    # (this UPDATE waits for that one's commit, then sees its back-off). Its counters too.
+    session.commit()
+    return Claimed(sending, sorted(rows), seq)
+
+
+def _claim(
+    session: Session, sending: Sending, now: datetime, wanted: int, after: int
+) -> tuple[list[tuple[int, str, str]], int | None]:
+    """The claimed (id, phone, text) rows, and the batch's place in the campaign's send order
+    (send_calls.back_off): None if the campaign is no longer sendable now that its row is
+    locked (another loop may have noted a failed call since the claim's check read it: this
+    UPDATE waits for that one's commit, then sees its back-off). Its counters too."""
+    rows = session.execute(
+        update(Message.__table__)
+        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
+        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
+        .returning(Message.id, Message.phone, Message.text)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not rows:
+        return [], None
     counted = shifted({MessageState.QUEUED: -len(rows), MessageState.SENDING: len(rows)})
     seq = session.scalar(
         update(Campaign.__table__)
@@ -357,11 +370,42 @@ def claim_batch(
         .values({Campaign.claims: Campaign.claims + 1, **counted})
         .returning(Campaign.claims)
     )
-    if seq is None:
-        session.rollback()
-        return None
-    session.commit()
-    return Claimed(sending, sorted(tuple(r) for r in rows), seq)
+    return [tuple(row) for row in rows], seq
+
+
+def _claim_in_one_statement(
+    session: Session, sending: Sending, now: datetime, wanted: int, after: int
+) -> tuple[list[tuple[int, str, str]], int | None]:
+    """:func:`_claim` as one statement (PostgreSQL's data-modifying WITH): one round trip
+    fewer per batch. The campaign's row is written from the claimed rows' count, so it is
+    locked after them (the order every transaction takes); no row comes back if none was
+    claimed or the campaign is no longer sendable, and the caller rolls the claim back."""
+    claimed = (
+        update(Message.__table__)
+        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
+        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
+        .returning(Message.id, Message.phone, Message.text)
+        .cte("claimed")
+    )
+    count = select(func.count()).select_from(claimed).scalar_subquery()
+    seq = (
+        update(Campaign.__table__)
+        .where(Campaign.id == sending.campaign_id, *_sendable_now(now), count > 0)
+        .values(
+            {
+                Campaign.claims: Campaign.claims + 1,
+                **shifted({MessageState.QUEUED: -count, MessageState.SENDING: count}),
+            }
+        )
+        .returning(Campaign.claims)
+        .cte("seq")
+    )
+    rows = session.execute(
+        select(claimed.c.id, claimed.c.phone, claimed.c.text, seq.c.claims).join_from(
+            claimed, seq, true()
+        )
+    ).all()
+    return [(row[0], row[1], row[2]) for row in rows], (rows[0][3] if rows else None)
 
 
 def _next_queued(sending: Sending, now: datetime, wanted: int, after: int) -> Any:
