@@ -9,7 +9,8 @@ The order of each step is what makes sending safe (docs/architecture.md, "Sendin
 - a loop keeps up to ``in_flight`` calls of a campaign in flight (claimed and committed, the
   HTTP call in a small pool of threads) and stores their results in claim order, in its own
   session; a failed call stops new claims of that campaign, the calls in flight still settle.
-On PostgreSQL the claim skips rows other workers have locked, so workers share a campaign.
+Claims are :mod:`claims`: on PostgreSQL they skip rows other workers have locked, so workers
+share a campaign.
 """
 
 from __future__ import annotations
@@ -20,22 +21,21 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
 from webapp.config import Defaults
 from webapp.domain import campaigns, send_rate
-from webapp.domain.counters import move, shifted
+from webapp.domain.claims import BATCH, claim_batch, sendable_now
+from webapp.domain.counters import move
 from webapp.domain.gateway_calls import release_connection
 from webapp.domain.send_calls import Claimed, DispatchReport, Sending, post, send_batch
 from webapp.domain.statuses import Checks
 from webapp.log_setup import log_context
-from webapp.models import Campaign, CampaignState, GatewayMode, Message, MessageState, Team, utcnow
+from webapp.models import Campaign, GatewayMode, Message, MessageState, Team, utcnow
 
-BATCH = iqsms.MAX_SEND
 # The default claim limit (the setting STALE_CLAIM_SECONDS: webapp/jobs/dispatch.py
 # stale_claim_limit), far beyond a call's total deadline (GATEWAY_DEADLINE).
 STALE_CLAIM = timedelta(seconds=Defaults.STALE_CLAIM_SECONDS)
@@ -248,18 +248,9 @@ def settle_stale_claims(
     return settled
 
 
-def _sendable_now(now: datetime) -> tuple:
-    """What makes a campaign's messages sendable now: sending, some queued, not backing off."""
-    return (
-        Campaign.state == CampaignState.SENDING,
-        Campaign.queued > 0,
-        (Campaign.retry_at.is_(None)) | (Campaign.retry_at <= now),
-    )
-
-
 def sending_campaign_ids(session: Session, now: datetime, team_id: int | None = None) -> list[int]:
     """Campaigns with messages to send now (of one team, or of all), oldest first."""
-    query = select(Campaign.id).where(*_sendable_now(now))
+    query = select(Campaign.id).where(*sendable_now(now))
     if team_id is not None:
         query = query.where(Campaign.team_id == team_id)
     return session.scalars(query.order_by(Campaign.started_at, Campaign.id)).all()
@@ -272,7 +263,7 @@ def teams_with_work(session: Session, now: datetime) -> list[tuple[int, bool]]:
     rows = session.execute(
         select(Campaign.team_id, Team.gateway_silent_since.isnot(None))
         .join(Team, Team.id == Campaign.team_id)
-        .where(*_sendable_now(now))
+        .where(*sendable_now(now))
         .group_by(Campaign.team_id, Team.gateway_silent_since)
         .order_by(oldest, Campaign.team_id)
     ).all()
@@ -309,122 +300,4 @@ def load_sending(session: Session, campaign_id: int) -> Sending | None:
         queue_name=row.status_queue_name,
         sandbox=row.gateway_mode == GatewayMode.SANDBOX,
         send_rate=row.send_rate or 0,
-    )
-
-
-def claim_batch(
-    session: Session, sending: Sending, now: datetime, batch_size: int = BATCH, after: int = 0
-) -> Claimed | None:
-    """Mark up to ``batch_size`` queued messages ``sending`` and commit; None if none may go
-    now (nothing queued, the campaign no longer sending, or the team's send rate used up).
-
-    ``after``: the last id this loop claimed. On PostgreSQL the index on (campaign, state,
-    id) keeps an entry under ``queued`` for every claimed row until vacuum: a claim starting
-    from the campaign's first id would step over all of them, every time. Rows requeued
-    below it wait for the loop's next slice (a requeue comes with a back-off anyway)."""
-    wanted = batch_size
-    if sending.send_rate > 0:
-        wanted = send_rate.take_allowance(
-            session, sending.team_id, sending.send_rate, batch_size, now
-        )
-        if wanted == 0:
-            session.rollback()
-            return None
-    if session.get_bind().dialect.name == "postgresql":
-        rows, seq = _claim_in_one_statement(session, sending, now, wanted, after)
-    else:
-        rows, seq = _claim(session, sending, now, wanted, after)
-    if not rows or seq is None:
-        session.rollback()
-        return None
-    if sending.send_rate > 0 and len(rows) < wanted:
-        session.execute(
-            update(Team.__table__)
-            .where(Team.id == sending.team_id)
-            .values(send_allowance=Team.send_allowance + (wanted - len(rows)))
-        )
-    session.commit()
-    return Claimed(sending, sorted(rows), seq)
-
-
-def _claim(
-    session: Session, sending: Sending, now: datetime, wanted: int, after: int
-) -> tuple[list[tuple[int, str, str]], int | None]:
-    """The claimed (id, phone, text) rows, and the batch's place in the campaign's send order
-    (send_calls.back_off): None if the campaign is no longer sendable now that its row is
-    locked (another loop may have noted a failed call since the claim's check read it: this
-    UPDATE waits for that one's commit, then sees its back-off). Its counters too."""
-    rows = session.execute(
-        update(Message.__table__)
-        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
-        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
-        .returning(Message.id, Message.phone, Message.text)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not rows:
-        return [], None
-    counted = shifted({MessageState.QUEUED: -len(rows), MessageState.SENDING: len(rows)})
-    seq = session.scalar(
-        update(Campaign.__table__)
-        .where(Campaign.id == sending.campaign_id, *_sendable_now(now))
-        .values({Campaign.claims: Campaign.claims + 1, **counted})
-        .returning(Campaign.claims)
-    )
-    return [tuple(row) for row in rows], seq
-
-
-def _claim_in_one_statement(
-    session: Session, sending: Sending, now: datetime, wanted: int, after: int
-) -> tuple[list[tuple[int, str, str]], int | None]:
-    """:func:`_claim` as one statement (PostgreSQL's data-modifying WITH): one round trip
-    fewer per batch. The campaign's row is written from the claimed rows' count, so it is
-    locked after them (the order every transaction takes); no row comes back if none was
-    claimed or the campaign is no longer sendable, and the caller rolls the claim back."""
-    claimed = (
-        update(Message.__table__)
-        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
-        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
-        .returning(Message.id, Message.phone, Message.text)
-        .cte("claimed")
-    )
-    count = select(func.count()).select_from(claimed).scalar_subquery()
-    seq = (
-        update(Campaign.__table__)
-        .where(Campaign.id == sending.campaign_id, *_sendable_now(now), count > 0)
-        .values(
-            {
-                Campaign.claims: Campaign.claims + 1,
-                **shifted({MessageState.QUEUED: -count, MessageState.SENDING: count}),
-            }
-        )
-        .returning(Campaign.claims)
-        .cte("seq")
-    )
-    rows = session.execute(
-        select(claimed.c.id, claimed.c.phone, claimed.c.text, seq.c.claims).join_from(
-            claimed, seq, true()
-        )
-    ).all()
-    return [(row[0], row[1], row[2]) for row in rows], (rows[0][3] if rows else None)
-
-
-def _next_queued(sending: Sending, now: datetime, wanted: int, after: int) -> Any:
-    """The ids of the campaign's next ``wanted`` queued messages past ``after`` that no other
-    worker holds, if the campaign is sending and not backing off (a loop whose call failed has
-    set ``retry_at``, and the other loops' claims of this campaign wait for it too)."""
-    still_sending = (
-        select(Campaign.id).where(Campaign.id == sending.campaign_id, *_sendable_now(now)).exists()
-    )
-    return (
-        select(Message.id)
-        .where(
-            Message.campaign_id == sending.campaign_id,
-            Message.state == MessageState.QUEUED,
-            Message.id > after,
-            still_sending,
-        )
-        .order_by(Message.id)
-        .limit(wanted)
-        .with_for_update(skip_locked=True, of=Message)
-        .scalar_subquery()
     )
