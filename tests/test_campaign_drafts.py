@@ -402,6 +402,26 @@ def test_the_confirmation_refuses_a_draft_saved_since_it_was_shown(app, ann, tea
     assert load(app, draft_id).state == "draft"
 
 
+def test_a_late_autosave_of_what_is_saved_leaves_the_confirmation_valid(app, ann, team_id):
+    """ "Continue" saved the draft and showed the confirmation; the autosave of the same text,
+    sent before the click, answers only now (a slow server): it changes nothing, so the
+    confirmation still sends."""
+    draft_id = new_draft(ann)
+    version = hidden(ann.get(f"/campaigns/{draft_id}/edit").text, "version")
+    typed = form(text="Later", pasted_numbers="+79160000001", version=version, tab="tab-a")
+    ann.post(f"/campaigns/{draft_id}/preview", typed, headers=HX)
+    confirm = ann.get(f"/campaigns/{draft_id}/confirm").text
+    shown = load(app, draft_id).revision
+    ann.post(f"/campaigns/{draft_id}/preview", typed, headers=HX)  # the late one
+    assert load(app, draft_id).revision == shown
+    sent = ann.post(
+        f"/campaigns/{draft_id}/send",
+        {"version": hidden(confirm, "version"), "recipients": hidden(confirm, "recipients")},
+    )
+    assert without_team(sent.location) == f"/campaigns/{draft_id}"
+    assert load(app, draft_id).state != "draft"
+
+
 def test_a_tab_racing_its_own_autosave_is_no_conflict_but_another_tab_is(app, ann, team_id):
     """A click (or a keystroke) sent before this tab's autosave answered carries the older
     revision: the revision was this tab's own (its page token), so it saves; the same stale

@@ -173,6 +173,15 @@ def save_draft(
     values = {k: v for k, v in values.items() if k in (*DRAFT_FIELDS, "send_at")}
     if "name" in values:
         values["name"] = (values["name"] or "").strip() or campaign.name
+    try:
+        session.refresh(campaign)
+    except ObjectDeletedError:  # deleted meanwhile, in another tab
+        return Saved.NOT_A_DRAFT
+    if campaign.state == S.DRAFT and all(getattr(campaign, k) == v for k, v in values.items()):
+        # What the draft holds already (this tab's autosave answering late, after "Continue"
+        # saved the same): nothing changes, not even the revision, so a confirmation page
+        # shown meanwhile can still send it.
+        return Saved.SAVED
     at_revision = []
     if revision is not None:
         mine = Campaign.revision_tab == tab[:32] if tab else false()
