@@ -75,11 +75,7 @@ def _claim(
     locked (another loop may have noted a failed call since the claim's check read it: this
     UPDATE waits for that one's commit, then sees its back-off). Its counters too."""
     rows = session.execute(
-        update(Message.__table__)
-        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
-        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
-        .returning(Message.id, Message.phone, Message.text)
-        .execution_options(synchronize_session=False)
+        _mark_sending(sending, now, wanted, after).execution_options(synchronize_session=False)
     ).all()
     if not rows:
         return [], None
@@ -100,13 +96,7 @@ def _claim_in_one_statement(
     fewer per batch. The campaign's row is written from the claimed rows' count, so it is
     locked after them (the order every transaction takes); no row comes back if none was
     claimed or the campaign is no longer sendable, and the caller rolls the claim back."""
-    claimed = (
-        update(Message.__table__)
-        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
-        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
-        .returning(Message.id, Message.phone, Message.text)
-        .cte("claimed")
-    )
+    claimed = _mark_sending(sending, now, wanted, after).cte("claimed")
     count = select(func.count()).select_from(claimed).scalar_subquery()
     seq = (
         update(Campaign.__table__)
@@ -126,6 +116,16 @@ def _claim_in_one_statement(
         )
     ).all()
     return [(row[0], row[1], row[2]) for row in rows], (rows[0][3] if rows else None)
+
+
+def _mark_sending(sending: Sending, now: datetime, wanted: int, after: int) -> Any:
+    """The UPDATE that claims the next queued messages, returning (id, phone, text)."""
+    return (
+        update(Message.__table__)
+        .where(Message.id.in_(_next_queued(sending, now, wanted, after)))
+        .values(state=MessageState.SENDING, claimed_at=now, updated_at=now)
+        .returning(Message.id, Message.phone, Message.text)
+    )
 
 
 def _next_queued(sending: Sending, now: datetime, wanted: int, after: int) -> Any:

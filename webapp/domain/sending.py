@@ -68,7 +68,6 @@ def dispatch_due_messages(
     report = DispatchReport()
     report.started = campaigns.start_due(session, clock())
     deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
-    report.more = False
     clients: dict[int, iqsms.Client] = {}
     campaigns_read: dict[int, Sending | None] = {}
     slices: dict[int, _CampaignCalls] = {}
