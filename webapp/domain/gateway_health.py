@@ -10,10 +10,12 @@ too, so that no two transactions wait on each other in a circle).
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from webapp import iqsms
@@ -48,7 +50,9 @@ def not_answering(exc: BaseException | None) -> bool:
     return exc.__cause__ is not None and not isinstance(exc.__cause__, ValueError)
 
 
-def note(session: Session, team_id: int, exc: BaseException | None, now: datetime) -> None:
+def note(
+    session: Session | Connection, team_id: int, exc: BaseException | None, now: datetime
+) -> None:
     """Note a call's outcome (``exc`` None for a reply): quiet, or answering. The caller
     commits."""
     if not_answering(exc):
@@ -68,6 +72,28 @@ def note(session: Session, team_id: int, exc: BaseException | None, now: datetim
         )
         .values(gateway_silent_since=None, gateway_answered_at=now)
     )
+
+
+class Notes:
+    """A sending loop's notes of its team's gateway (webapp/domain/sending.py): a failure is
+    noted at once, an answer at most once a ``per`` seconds (the note is a statement: a round
+    trip for each batch, which almost never changes the row). Another worker's note of
+    silence is thus cleared by this loop's answers within ``per`` seconds."""
+
+    def __init__(self, per: float = 1.0) -> None:
+        self.per = per
+        self.answered = -math.inf  # time.monotonic() of the last answer noted
+
+    def note(
+        self, sql: Session | Connection, team_id: int, exc: BaseException | None, now: datetime
+    ) -> None:
+        if exc is None:
+            if time.monotonic() - self.answered < self.per:
+                return
+            self.answered = time.monotonic()
+        else:
+            self.answered = -math.inf
+        note(sql, team_id, exc, now)
 
 
 @dataclass(frozen=True)

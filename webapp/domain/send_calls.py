@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, update
+from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
@@ -108,19 +108,25 @@ def send_batch(
     report: DispatchReport,
     first_check: timedelta,
     reply: Reply | None = None,
+    *,
+    direct: Connection | None = None,
+    notes: gateway_health.Notes | None = None,
 ) -> bool:
     """One send.json call for a claimed batch, and its outcome stored (accepted messages get
     their first status check ``first_check`` later); False when the campaign must wait
     (paused, or backing off after a failed call). ``reply``: the call's outcome when it was
-    made elsewhere (a future's ``result``); by default the call is made here."""
+    made elsewhere (a future's ``result``); by default the call is made here. ``direct``: the
+    loop's connection in autocommit mode (PostgreSQL), for a reply that accepted everything
+    (:func:`store_results`); ``notes``: the loop's notes of the gateway's answers."""
     sending = claimed.sending
     campaign_id = sending.campaign_id
     ids = [row[0] for row in claimed.rows]
+    note = (notes or gateway_health.Notes(per=0)).note
     try:
         result = reply() if reply is not None else post(claimed, client)
     except iqsms.AuthorizationError as exc:
         made_again = sending.sandbox and gateways.reprovision(client)  # before rows are locked
-        gateway_health.note(session, sending.team_id, exc, clock())
+        note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
         if made_again:
             session.commit()  # the sandbox had lost the account; it is back, try again
@@ -130,38 +136,55 @@ def send_batch(
     except (iqsms.GatewayError, iqsms.NotSentError) as exc:
         # An error reply processed nothing, a request never sent reached nothing: the batch
         # is safe to send again, later.
-        gateway_health.note(session, sending.team_id, exc, clock())
+        note(session, sending.team_id, exc, clock())
         requeue(session, campaign_id, ids, clock(), report)
         why = gateways.explanation(exc, client.base_url)
         back_off(session, claimed, clock(), why, report)
         return False
     except iqsms.TransportError as exc:
-        gateway_health.note(session, sending.team_id, exc, clock())
+        note(session, sending.team_id, exc, clock())
         mark_unknown(session, campaign_id, ids, clock(), str(exc)[:64])
         report.unknown += len(ids)
         why = gateways.explanation(exc, client.base_url)
         back_off(session, claimed, clock(), why, report)
         return False
-    gateway_health.note(session, sending.team_id, None, clock())
-    return store_results(session, claimed, result, clock(), report, first_check)
+    outcome = send_results.sort_results(claimed, result)
+    if direct is None or not outcome.accepted or not outcome.all_accepted:
+        direct = None
+    note(direct if direct is not None else session, sending.team_id, None, clock())
+    return store_results(session, claimed, outcome, clock(), report, first_check, direct)
 
 
 def store_results(
     session: Session,
     claimed: Claimed,
-    result: iqsms.SendResult,
+    result: iqsms.SendResult | send_results.Outcome,
     now: datetime,
     report: DispatchReport,
     first_check: timedelta,
+    direct: Connection | None = None,
 ) -> bool:
     """Every message's send-time status, in bulk; an empty balance pauses the campaign
     (and returns False).
 
     Only messages still ``sending`` take their result: a reply that lands after the stale-claim
     tick settled its claim ``unknown`` (a frozen worker) changes no message, so it moves no
-    counter and no usage figure either."""
+    counter and no usage figure either. With ``direct`` (a reply that accepted everything, on
+    PostgreSQL) it is one statement in autocommit (send_results.store_accepted_at_once)."""
     sending = claimed.sending
-    outcome = send_results.sort_results(claimed, result)
+    outcome = result
+    if not isinstance(outcome, send_results.Outcome):
+        outcome = send_results.sort_results(claimed, outcome)
+    if direct is not None:
+        accepted, pending = send_results.store_accepted_at_once(
+            direct, claimed, outcome.accepted, now, now + first_check
+        )
+        report.accepted += len(accepted)
+        if pending:  # statuses that came first: applied now that their messages are stored
+            smsc_ids = [row[1] for row in accepted if row[1]]
+            statuses.apply_pending(session, sending.team_id, smsc_ids, now)
+            session.commit()
+        return True
     accepted, rejected = send_results.write_results(session, outcome, now, now + first_check)
     # Usage first, then statuses that came through the queue before this result was stored
     # (its messages, already held, then usage and the campaign's row), then the campaign's
@@ -223,17 +246,11 @@ def pause(session: Session, campaign_id: int, reason: texts.Text, report: Dispat
 
 def end_failure_run(session: Session, claimed: Claimed, counted: Mapping[Any, Any]) -> None:
     """A call that succeeded ends the run of failures, and any back-off, if it was claimed
-    after the last counted failure; one claimed before it says nothing about the gateway
-    since. In one UPDATE with ``counted``, the results' counters (a SET clause), if any. Part
-    of the results' transaction (no commit)."""
-    after = Campaign.failure_claim_seq < claimed.seq
-    ended = {Campaign.failed_attempts: 0, Campaign.retry_at: None}
-    if counted:  # the row is written anyway: the run's end is a CASE in the same statement
-        ended = {column: case((after, value), else_=column) for column, value in ended.items()}
-    else:
-        after &= (Campaign.failed_attempts > 0) | Campaign.retry_at.isnot(None)
-    where = [Campaign.id == claimed.sending.campaign_id] + ([] if counted else [after])
-    session.execute(update(Campaign.__table__).where(*where).values({**counted, **ended}))
+    after the last counted failure; in one UPDATE with ``counted``, the results' counters (a
+    SET clause), if any (send_results.campaign_update). Part of the results' transaction (no
+    commit)."""
+    campaign_id, seq = claimed.sending.campaign_id, claimed.seq
+    session.execute(send_results.campaign_update(campaign_id, seq, counted))
 
 
 def back_off(

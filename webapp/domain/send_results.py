@@ -8,17 +8,34 @@ claim ``unknown`` (a frozen worker) changes no message, so it moves no counter e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Connection,
+    Integer,
+    Numeric,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)  # fmt: skip
 from sqlalchemy.orm import Session
 
 from webapp import bulk, iqsms
 from webapp.domain import usage
 from webapp.iqsms.parts import count_parts
-from webapp.models import Campaign, MessageState
+from webapp.models import Campaign, Message, MessageState, PendingStatus, UTCDateTime
 
 if TYPE_CHECKING:
     from webapp.domain.send_calls import Claimed
@@ -37,6 +54,10 @@ class Outcome:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     no_balance: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
+
+    @property
+    def all_accepted(self) -> bool:
+        return not (self.rejected or self.no_balance or self.missing)
 
 
 def sort_results(claimed: Claimed, result: iqsms.SendResult) -> Outcome:
@@ -161,10 +182,133 @@ def count_results(
     if not (sent.accepted or sent.rejected):
         return {}
     usage.record_sent(session, claimed.sending.team_id, claimed.sending.campaign_id, now, sent)
+    return campaign_counts(sent.accepted, sent.rejected, sent.parts, sent.cost)
+
+
+def campaign_counts(accepted: Any, rejected: Any, parts: Any, cost: Any) -> dict[Any, Any]:
+    """The campaign's counters and spending as a SET clause, for messages that took their
+    result (numbers, or columns of a statement's own sums)."""
     return {
-        Campaign.sending: Campaign.sending - (sent.accepted + sent.rejected),
-        Campaign.accepted: Campaign.accepted + sent.accepted,
-        Campaign.rejected: Campaign.rejected + sent.rejected,
-        Campaign.parts: Campaign.parts + sent.parts,
-        Campaign.cost: Campaign.cost + sent.cost,
+        Campaign.sending: Campaign.sending - (accepted + rejected),
+        Campaign.accepted: Campaign.accepted + accepted,
+        Campaign.rejected: Campaign.rejected + rejected,
+        Campaign.parts: Campaign.parts + parts,
+        Campaign.cost: Campaign.cost + cost,
     }
+
+
+def campaign_update(
+    campaign_id: Any, seq: Any, counted: Mapping[Any, Any], counted_any: Any = None
+) -> Any:
+    """The UPDATE of the campaign's row after the results of its batch number ``seq``:
+    ``counted`` (a SET clause of :func:`campaign_counts`), and the end of any run of failures
+    and its back-off if the batch was claimed after the last counted failure (one claimed
+    before it says nothing about the gateway since). With nothing counted, the row is written
+    only to end a run; ``counted_any`` (a condition) says whether the statement's own sums
+    counted anything."""
+    after = Campaign.failure_claim_seq < seq
+    ended = {Campaign.failed_attempts: 0, Campaign.retry_at: None}
+    a_run = after & ((Campaign.failed_attempts > 0) | Campaign.retry_at.isnot(None))
+    where = [Campaign.id == campaign_id]
+    if not counted:
+        return update(Campaign.__table__).where(*where, a_run).values(ended)
+    # The row is written anyway: the run's end is a CASE in the same statement.
+    ended = {column: case((after, value), else_=column) for column, value in ended.items()}
+    if counted_any is not None:
+        where.append(counted_any | a_run)
+    return update(Campaign.__table__).where(*where).values({**counted, **ended})
+
+
+def store_accepted_at_once(
+    direct: Connection,
+    claimed: Claimed,
+    accepted: list[Accepted],
+    now: datetime,
+    check_at: datetime,
+) -> tuple[list[Accepted], bool]:
+    """A reply that accepted every message, stored as one PostgreSQL statement in autocommit
+    (a loop's ``direct`` connection): the messages still ``sending`` take their result, their
+    sums go to the team's usage, then to the campaign's row with the end of any run of
+    failures. Each step reads the one before it, so the locks are taken messages, usage,
+    campaign, the order of every transaction. The rows that took it, and whether statuses
+    came through the queue for them before (the caller applies them: statuses.apply_pending)."""
+    ids, smsc, parts, costs, estimated = (list(c) for c in zip(*accepted, strict=True))
+    sending = claimed.sending
+    changed, _campaign, pending = bulk.run_built(
+        direct, _accepted_statement, ids=ids, smsc=smsc, parts=parts, costs=costs,
+        estimated=estimated, now=now, check_at=check_at, period=usage.period_start(now),
+        team_id=sending.team_id, campaign_id=sending.campaign_id, seq=claimed.seq,
+    ).one()  # fmt: skip
+    changed = set(changed or ())
+    if len(changed) < len(accepted):
+        accepted = [row for row in accepted if row[0] in changed]
+    return accepted, bool(pending)
+
+
+def _accepted_statement() -> Any:
+    """:func:`store_accepted_at_once`'s statement, its values as named parameters."""
+    table = Message.__table__
+    now = bindparam("now", type_=UTCDateTime)
+    v = (
+        func.unnest(
+            _array("ids", BigInteger), _array("smsc", Text), _array("parts", Integer),
+            _array("costs", Numeric), _array("estimated", Boolean),
+        )
+        .table_valued("id", "smsc", "parts", "cost", "estimated")
+        .render_derived(name="v")
+    )  # fmt: skip
+    written = (
+        update(table)
+        .where(table.c.id == v.c.id, func.coalesce(table.c.state, "") == M.SENDING)
+        .values(
+            state=M.ACCEPTED,
+            gateway_status=M.ACCEPTED,
+            smsc_id=v.c.smsc,
+            parts=v.c.parts,
+            cost=v.c.cost,
+            cost_estimated=v.c.estimated,
+            sent_at=now,
+            updated_at=now,
+            next_check_at=bindparam("check_at", type_=UTCDateTime),
+        )
+        .returning(table.c.id, v.c.parts, v.c.cost, v.c.estimated)
+        .cte("written")
+    )
+    guessed = written.c.estimated
+    sums = select(
+        func.count().label("accepted"),
+        literal(0).label("rejected"),
+        func.coalesce(func.sum(written.c.parts), 0).label("parts"),
+        func.coalesce(func.sum(written.c.cost), 0).label("cost"),
+        func.coalesce(func.sum(written.c.parts).filter(guessed), 0).label("estimated_parts"),
+        func.coalesce(func.sum(written.c.cost).filter(guessed), 0).label("estimated_cost"),
+    ).cte("sums")
+    team_id, campaign_id = (
+        bindparam("team_id", type_=Integer),
+        bindparam("campaign_id", type_=Integer),
+    )
+    period = bindparam("period", type_=UTCDateTime)
+    upsert = usage.sent_upsert(team_id, campaign_id, period, sums)
+    used = upsert.returning(literal(1).label("one")).cte("used")
+    after_usage = select(func.count()).select_from(used).scalar_subquery() >= 0
+    # Each sum as a subquery of its own (one row): no FROM list beside the campaign's row.
+    accepted_count, parts_sum, cost_sum = (
+        select(sums.c[name]).scalar_subquery() for name in ("accepted", "parts", "cost")
+    )
+    counted = campaign_counts(accepted_count, 0, parts_sum, cost_sum)
+    seq = bindparam("seq", type_=Integer)
+    row = campaign_update(campaign_id, seq, counted, accepted_count > 0).where(after_usage)
+    row = row.values({Campaign.updated_at: now})  # a WITH's UPDATE gets no onupdate value
+    campaign = row.returning(Campaign.id).cte("campaign")
+    pending = select(PendingStatus.id).where(
+        PendingStatus.team_id == team_id, PendingStatus.smsc_id == func.any(_array("smsc", Text))
+    )
+    return select(
+        select(func.array_agg(written.c.id)).scalar_subquery(),
+        select(func.count()).select_from(campaign).scalar_subquery(),
+        pending.exists(),
+    )
+
+
+def _array(name: str, item: Any) -> Any:
+    return cast(bindparam(name, type_=ARRAY(item)), ARRAY(item))

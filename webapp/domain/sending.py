@@ -22,12 +22,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from webapp import gateway_texts, iqsms, texts
 from webapp.config import Defaults
-from webapp.domain import campaigns, send_rate
+from webapp.domain import campaigns, gateway_health, send_rate
 from webapp.domain.claims import BATCH, claim_batch, sendable_now
 from webapp.domain.counters import move
 from webapp.domain.gateway_calls import release_connection
@@ -72,6 +72,8 @@ def dispatch_due_messages(
     campaigns_read: dict[int, Sending | None] = {}
     slices: dict[int, _CampaignCalls] = {}
     calls = ThreadPoolExecutor(in_flight, "send-call") if in_flight > 1 else None
+    direct = _direct_connection(session)
+    notes = gateway_health.Notes()
     try:
         while time.monotonic() < deadline and keep_going():
             progressed = False
@@ -84,7 +86,9 @@ def dispatch_due_messages(
                     continue
                 if campaign_id not in slices:
                     client = _client_of(session, sending.team_id, clients, client_factory)
-                    slices[campaign_id] = _CampaignCalls(session, sending, client, clock, report)
+                    slices[campaign_id] = _CampaignCalls(
+                        session, sending, client, clock, report, direct, notes
+                    )
                 slices[campaign_id].alone = len(campaign_ids) == 1 and team_id is not None
                 # A slice of batches per campaign, then the next one: big campaigns do not
                 # starve small ones, and the list of campaigns is not re-read for every batch.
@@ -104,7 +108,19 @@ def dispatch_due_messages(
             calls.shutdown(wait=True)  # a call outlives no loop (each ends by its deadline)
         for client in clients.values():
             client.close()
+        if direct is not None:
+            direct.close()
     return report
+
+
+def _direct_connection(session: Session) -> Connection | None:
+    """On PostgreSQL, a connection of the loop's own in autocommit mode, for claims and
+    results that are one statement each: no BEGIN and COMMIT round trips around them
+    (claims.claim_batch, send_calls.store_results). SQLite's writes share one lock: none."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 class _CampaignCalls:
@@ -120,9 +136,12 @@ class _CampaignCalls:
         client: Callable[[], iqsms.Client],
         clock: Clock,
         report: DispatchReport,
+        direct: Connection | None = None,
+        notes: gateway_health.Notes | None = None,
     ) -> None:
         self.session, self.sending, self.client = session, sending, client
         self.clock, self.report = clock, report
+        self.direct, self.notes = direct, notes
         self.window = 1
         self.alone = False  # the only campaign its team has sending: see :meth:`next_slice`
 
@@ -158,7 +177,9 @@ class _CampaignCalls:
                     claims < SLICE
                     and time.monotonic() < deadline
                     and keep_going()
-                    and claim_batch(self.session, self.sending, self.clock(), batch_size, after)
+                    and claim_batch(
+                        self.session, self.sending, self.clock(), batch_size, after, self.direct
+                    )
                 )
                 if claimed:
                     claims, after = claims + 1, claimed.rows[-1][0]
@@ -175,7 +196,11 @@ class _CampaignCalls:
             claimed, call = flight.popleft()
             reply = call.result if call is not None else None
             client, report = self.client(), self.report
-            if send_batch(self.session, claimed, client, self.clock, report, checks.first, reply):
+            stored = send_batch(
+                self.session, claimed, client, self.clock, report, checks.first, reply,
+                direct=self.direct, notes=self.notes,
+            )  # fmt: skip
+            if stored:
                 self.window = min(bound, 2 * self.window)
             else:
                 claiming = False  # paused or backing off: the campaign waits its turn

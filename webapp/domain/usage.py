@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy import String, func, literal, select, type_coerce
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from webapp import bulk
@@ -22,20 +23,16 @@ from webapp.models import DELIVERY_OUTCOMES, Campaign, Message, UsagePeriod
 
 PERIOD = timedelta(minutes=15)
 
+# The figures a period adds up; a row for a period already there adds to it.
+SUMMED = (
+    "accepted", "rejected", "parts", "cost", "estimated_parts", "estimated_cost", "delivered",
+    "failed",
+)  # fmt: skip
 UPSERT = (
-    "INSERT INTO usage_periods (team_id, campaign_id, period_start, accepted, rejected, parts,"
-    " cost, estimated_parts, estimated_cost, delivered, failed)"
-    " VALUES (:team_id, :campaign_id, :period_start, :accepted, :rejected, :parts, :cost,"
-    " :estimated_parts, :estimated_cost, :delivered, :failed)"
-    " ON CONFLICT (campaign_id, period_start) DO UPDATE SET"
-    " accepted = usage_periods.accepted + excluded.accepted,"
-    " rejected = usage_periods.rejected + excluded.rejected,"
-    " parts = usage_periods.parts + excluded.parts,"
-    " cost = usage_periods.cost + excluded.cost,"
-    " estimated_parts = usage_periods.estimated_parts + excluded.estimated_parts,"
-    " estimated_cost = usage_periods.estimated_cost + excluded.estimated_cost,"
-    " delivered = usage_periods.delivered + excluded.delivered,"
-    " failed = usage_periods.failed + excluded.failed"
+    f"INSERT INTO usage_periods (team_id, campaign_id, period_start, {', '.join(SUMMED)})"
+    f" VALUES (:team_id, :campaign_id, :period_start, {', '.join(':' + c for c in SUMMED)})"
+    " ON CONFLICT (campaign_id, period_start) DO UPDATE SET "
+    + ", ".join(f"{c} = usage_periods.{c} + excluded.{c}" for c in SUMMED)
 )
 
 
@@ -78,6 +75,27 @@ def record_sent(
                 estimated_cost=sent.estimated_cost,
             )
         ],
+    )
+
+
+def sent_upsert(team_id: Any, campaign_id: Any, period: Any, sent: Any) -> Any:
+    """:func:`record_sent` as a PostgreSQL statement to put in a WITH (webapp/domain/
+    send_results.py), for the period starting ``period`` (values or bind parameters):
+    ``sent``, a one-row select of the batch's figures, named as :class:`Sent`'s fields, added
+    to the period unless it counted no message."""
+    table = UsagePeriod.__table__
+    figures = [f.name for f in fields(Sent)]
+    others = [name for name in SUMMED if name not in figures]  # outcomes: none yet
+    rows = select(
+        team_id, campaign_id, period, *(sent.c[name] for name in figures),
+        *(literal(0) for _ in others),
+    ).where((sent.c.accepted + sent.c.rejected) > 0)  # fmt: skip
+    insert = postgresql.insert(table).from_select(
+        ["team_id", "campaign_id", "period_start", *figures, *others], rows
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["campaign_id", "period_start"],
+        set_={name: table.c[name] + insert.excluded[name] for name in figures},
     )
 
 

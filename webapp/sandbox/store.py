@@ -93,7 +93,9 @@ class Store:
         make_private(path)
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # A stand-in's state: it survives the process (SIGKILL included), not a power cut. The
+        # fsyncs of NORMAL were a fifth of its time serving send.json.
+        self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
