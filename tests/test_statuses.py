@@ -8,7 +8,14 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import assert_counters_match, make_campaign, sandbox_login, states, tick
+from tests.helpers import (
+    assert_counters_match,
+    make_campaign,
+    postgresql_only,
+    sandbox_login,
+    states,
+    tick,
+)
 from webapp import iqsms
 from webapp.domain import gateways, leases, send_calls, sending, status_poll, statuses
 from webapp.extensions import db
@@ -27,6 +34,7 @@ from webapp.models import (
     MessageState,
     PendingStatus,
     Team,
+    UsagePeriod,
     utcnow,
 )
 
@@ -137,7 +145,16 @@ def test_statuses_never_move_a_message_backwards_and_apply_once(app, team):
     assert_counters_match(app, campaign_id)
 
 
-def test_a_status_before_its_send_result_waits_and_is_applied(app, sandbox, sandbox_clock, team):
+@pytest.mark.parametrize(
+    "one_statement",
+    [False, pytest.param(True, marks=postgresql_only, id="one-statement")],
+    ids=["transaction", "one-statement"],
+)
+def test_a_status_before_its_send_result_waits_and_is_applied(
+    app, sandbox, sandbox_clock, team, one_statement
+):
+    """Also when the result is one statement in autocommit (PostgreSQL's sending loops): the
+    statuses set aside are applied just after it."""
     campaign_id = make_campaign(app, team, 5)
     now = utcnow()
     with app.app_context():
@@ -155,8 +172,23 @@ def test_a_status_before_its_send_result_waits_and_is_applied(app, sandbox, sand
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 5
         first_check = timedelta(minutes=10)
         report = send_calls.DispatchReport()
-        send_calls.store_results(db.session, claimed, result, now, report, first_check)
+        direct = None
+        if one_statement:
+            direct = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            send_calls.store_results(db.session, claimed, result, now, report, first_check, direct)
+        finally:
+            if direct is not None:
+                direct.close()
+        assert report.accepted == 5
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingStatus)) == 0
+        usage = db.session.execute(
+            sa.select(
+                sa.func.sum(UsagePeriod.accepted),
+                sa.func.sum(UsagePeriod.delivered + UsagePeriod.failed),
+            ).where(UsagePeriod.campaign_id == campaign_id)
+        ).one()
+        assert tuple(usage) == (5, 5)  # sent, and their outcomes, counted once
     found = states(app, campaign_id)
     assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 5
     assert_counters_match(app, campaign_id)
