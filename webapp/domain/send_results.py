@@ -247,33 +247,8 @@ def store_accepted_at_once(
 
 def _accepted_statement() -> Any:
     """:func:`store_accepted_at_once`'s statement, its values as named parameters."""
-    table = Message.__table__
     now = bindparam("now", type_=UTCDateTime)
-    v = (
-        func.unnest(
-            _array("ids", BigInteger), _array("smsc", Text), _array("parts", Integer),
-            _array("costs", Numeric), _array("estimated", Boolean),
-        )
-        .table_valued("id", "smsc", "parts", "cost", "estimated")
-        .render_derived(name="v")
-    )  # fmt: skip
-    written = (
-        update(table)
-        .where(table.c.id == v.c.id, func.coalesce(table.c.state, "") == M.SENDING)
-        .values(
-            state=M.ACCEPTED,
-            gateway_status=M.ACCEPTED,
-            smsc_id=v.c.smsc,
-            parts=v.c.parts,
-            cost=v.c.cost,
-            cost_estimated=v.c.estimated,
-            sent_at=now,
-            updated_at=now,
-            next_check_at=bindparam("check_at", type_=UTCDateTime),
-        )
-        .returning(table.c.id, v.c.parts, v.c.cost, v.c.estimated)
-        .cte("written")
-    )
+    written = _written(now)
     guessed = written.c.estimated
     sums = select(
         func.count().label("accepted"),
@@ -308,6 +283,37 @@ def _accepted_statement() -> Any:
         select(func.count()).select_from(campaign).scalar_subquery(),
         pending.exists(),
     )
+
+
+def _written(now: Any) -> Any:
+    """The messages still ``sending`` of the arrays' ids take their result."""
+    table = Message.__table__
+    v = (
+        func.unnest(
+            _array("ids", BigInteger), _array("smsc", Text), _array("parts", Integer),
+            _array("costs", Numeric), _array("estimated", Boolean),
+        )
+        .table_valued("id", "smsc", "parts", "cost", "estimated")
+        .render_derived(name="v")
+    )  # fmt: skip
+    written = (
+        update(table)
+        .where(table.c.id == v.c.id, func.coalesce(table.c.state, "") == M.SENDING)
+        .values(
+            state=M.ACCEPTED,
+            gateway_status=M.ACCEPTED,
+            smsc_id=v.c.smsc,
+            parts=v.c.parts,
+            cost=v.c.cost,
+            cost_estimated=v.c.estimated,
+            sent_at=now,
+            updated_at=now,
+            next_check_at=bindparam("check_at", type_=UTCDateTime),
+        )
+        .returning(table.c.id, v.c.parts, v.c.cost, v.c.estimated)
+        .cte("written")
+    )
+    return written
 
 
 def _array(name: str, item: Any) -> Any:

@@ -69,30 +69,28 @@ def dispatch_due_messages(
     report.started = campaigns.start_due(session, clock())
     deadline = time.monotonic() + (TICK_BUDGET if budget is None else budget)
     clients: dict[int, iqsms.Client] = {}
-    campaigns_read: dict[int, Sending | None] = {}
-    slices: dict[int, _CampaignCalls] = {}
+    slices: dict[int, _CampaignCalls | None] = {}  # None: a campaign gone since
     calls = ThreadPoolExecutor(in_flight, "send-call") if in_flight > 1 else None
-    direct = _direct_connection(session)
-    notes = gateway_health.Notes()
+    direct, notes = _direct_connection(session), gateway_health.Notes()
     try:
         while time.monotonic() < deadline and keep_going():
             progressed = False
             campaign_ids = sending_campaign_ids(session, clock(), team_id)
             for campaign_id in campaign_ids:
-                if campaign_id not in campaigns_read:
-                    campaigns_read[campaign_id] = load_sending(session, campaign_id)
-                sending = campaigns_read[campaign_id]
-                if sending is None:
-                    continue
                 if campaign_id not in slices:
-                    client = _client_of(session, sending.team_id, clients, client_factory)
-                    slices[campaign_id] = _CampaignCalls(
+                    sending = load_sending(session, campaign_id)
+                    client = sending and _client_of(
+                        session, sending.team_id, clients, client_factory
+                    )
+                    slices[campaign_id] = sending and _CampaignCalls(
                         session, sending, client, clock, report, direct, notes
                     )
-                slices[campaign_id].alone = len(campaign_ids) == 1 and team_id is not None
+                loop = slices[campaign_id]
+                if loop is None:
+                    continue
+                loop.alone = len(campaign_ids) == 1 and team_id is not None
                 # A slice of batches per campaign, then the next one: big campaigns do not
                 # starve small ones, and the list of campaigns is not re-read for every batch.
-                loop = slices[campaign_id]
                 with log_context(campaign=campaign_id):  # every line of its slice names it
                     progressed |= loop.run(
                         calls, in_flight, batch_size, checks, deadline, keep_going
@@ -104,13 +102,19 @@ def dispatch_due_messages(
             if not progressed:
                 break
     finally:
-        if calls is not None:
-            calls.shutdown(wait=True)  # a call outlives no loop (each ends by its deadline)
-        for client in clients.values():
-            client.close()
-        if direct is not None:
-            direct.close()
+        _close(calls, clients, direct)
     return report
+
+
+def _close(
+    calls: ThreadPoolExecutor | None, clients: dict[int, iqsms.Client], direct: Connection | None
+) -> None:
+    if calls is not None:
+        calls.shutdown(wait=True)  # a call outlives no loop (each ends by its deadline)
+    for client in clients.values():
+        client.close()
+    if direct is not None:
+        direct.close()
 
 
 def _direct_connection(session: Session) -> Connection | None:
