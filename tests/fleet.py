@@ -19,13 +19,12 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from html import unescape
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
 
-from tests.helpers import CSRF_TOKEN
+from tests.helpers import CSRF_TOKEN, hidden
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROL_TOKEN = "fleet-sandbox-control-token"
@@ -240,17 +239,6 @@ class Fleet:
     def logs(self, processes: Iterable[Process] | None = None, tail: int = 4000) -> str:
         chosen = processes if processes is not None else [*self.workers, self.web, self.sandbox]
         return "\n".join(f"--- {p.name}\n{p.log_text()[-tail:]}" for p in chosen if p is not None)
-
-
-HIDDEN = r'<input[^>]*name="{name}"[^>]*>'
-
-
-def hidden(html: str, name: str) -> str:
-    """The value of the page's hidden input ``name``."""
-    match = re.search(HIDDEN.format(name=name), html)
-    assert match, f"no {name} on the page"
-    value = re.search(r'value="([^"]*)"', match.group(0))
-    return unescape(value.group(1)) if value else ""
 
 
 class Person:

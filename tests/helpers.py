@@ -268,6 +268,20 @@ def preview(person, campaign_id, **values):
     return response.text
 
 
+def hidden(html: str, name: str) -> str:
+    """The value of the page's input ``name`` (a hidden one, usually)."""
+    match = re.search(rf'<input[^>]*name="{name}"[^>]*>', html)
+    assert match, f"no {name} on the page"
+    value = re.search(r'value="([^"]*)"', match.group(0))
+    return unescape(value.group(1)) if value else ""
+
+
+def oob_version(html: str) -> str | None:
+    """The composer's version an htmx answer moves on out of band (a save), or None."""
+    match = re.search(r'<input[^>]*hx-swap-oob="true"[^>]*>', html)
+    return hidden(match.group(0), "version") if match else None
+
+
 def text_of(html: str, testid: str) -> str:
     match = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.S)
     assert match, f"no {testid} in {html[:3000]}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import threading
 from decimal import Decimal
-from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -18,8 +17,10 @@ from tests.helpers import (
     HX,
     add_list,
     form,
+    hidden,
     load,
     new_draft,
+    oob_version,
     sync_senders,
     team_of,
     text_of,
@@ -79,12 +80,6 @@ def confirm_id(location: str) -> int:
     match = re.fullmatch(r"/campaigns/(\d+)/confirm", without_team(location))
     assert match, location
     return int(match.group(1))
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'<input[^>]*name="{name}"[^>]*>', html)
-    assert match, f"no {name}"
-    return unescape(re.search(r'value="([^"]*)"', match.group(0)).group(1))
 
 
 def resends_of(app, source_id: int) -> list[tuple[int, str]]:
@@ -309,11 +304,6 @@ def test_copy_of_a_resend_takes_its_text_and_options_and_says_what_it_does_not(a
 
 
 # -- two tabs on one draft -----------------------------------------------------------------------
-
-
-def oob_version(html: str) -> str | None:
-    match = re.search(r'<input[^>]*hx-swap-oob="true"[^>]*>', html)
-    return hidden(match.group(0), "version") if match else None
 
 
 def test_two_tabs_never_overwrite_each_other_silently(app, ann, team_id):

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.helpers import team_of, without_team
+from tests.helpers import hidden, team_of, without_team
 from webapp import gateway_texts
 from webapp.domain import drafts
 from webapp.domain import messages as message_table
@@ -476,14 +476,6 @@ def active_sender(app: Flask, team_id: int, name: str = "MyBrand") -> None:
     with app.app_context():
         db.session.add(SenderName(team_id=team_id, name=name, status="active"))
         db.session.commit()
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}"[^>]*value="([^"]*)"', html) or re.search(
-        rf'value="([^"]*)"[^>]*name="{name}"', html
-    )
-    assert match, f"no hidden {name}"
-    return unescape(match.group(1))
 
 
 def confirm_and_send(client, draft_id: int):

@@ -13,12 +13,16 @@ from sqlalchemy import func, select
 from tests.helpers import (
     HX,
     add_list,
+    form,
+    hidden,
     load,
     new_draft,
+    oob_version,
     preview,
     sandbox_login,
     stop,
     team_of,
+    text_of,
     tick,
 )
 from webapp.domain import gateways, statuses, test_sends, usage
@@ -201,6 +205,43 @@ def test_the_profile_phone_is_the_default_number(app, ann, draft):
     assert ann.post("/account/phone", {"phone": ""}).status_code == 302
     with app.app_context():
         assert db.session.get(User, ann.user_id).phone is None
+
+
+def test_the_test_is_of_what_the_composer_holds_even_before_its_autosave(app, ann, draft, sandbox):
+    """htmx sends the composer's fields with the test (hx-include): typed a moment ago and not
+    yet autosaved, they are saved first and the test is of them; the composer's version moves
+    on. Another tab's newer save is not overwritten: nothing is sent, and the panel says so."""
+    opened = ann.get(f"/campaigns/{draft}/edit").text
+    composer = form(
+        list_ids=[load(app, draft).list_ids[0]],
+        pasted_numbers="79163333333",
+        text="Bye {name}!",
+        version=hidden(opened, "version"),
+        tab="tab-a",
+    )
+    response = ann.post(
+        f"/campaigns/{draft}/tests", {**composer, "numbers": "+79165550001"}, headers=HX
+    )
+    assert response.status_code == 200 and states_shown(response.text) == ["Queued"]
+    moved = oob_version(response.text)
+    assert moved is not None and moved != composer["version"]
+    assert load(app, draft).text == "Bye {name}!"
+    tick(app)
+    team = team_of(app, ann)
+    assert [m["text"] for m in sandbox.received(sandbox_login(app, team))] == ["Bye Anna!"]
+
+    # Another tab saves after this one opened; this tab's test is refused, nothing sent.
+    preview(ann, draft, list_ids=composer["list_ids"], text="Tab B", version=moved, tab="tab-b")
+    stale = {**composer, "text": "Tab A again", "numbers": "+79165550001"}
+    refused = ann.post(f"/campaigns/{draft}/tests", stale, headers=HX)
+    assert refused.status_code == 200 and oob_version(refused.text) is None
+    assert "changed elsewhere" in text_of(refused.text, "test-send-error")
+    assert load(app, draft).text == "Tab B"
+    with app.app_context():
+        tests = db.session.scalar(
+            select(func.count()).select_from(Campaign).where(Campaign.test_of == draft)
+        )
+    assert tests == 1
 
 
 def test_another_teams_draft_is_a_404_and_viewers_cannot_send_tests(app, ann, draft, make_person):

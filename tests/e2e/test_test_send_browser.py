@@ -58,26 +58,32 @@ def test_send_a_test_to_ones_own_phone_and_see_it_delivered(live_server, page: P
     page.get_by_role("button", name="New campaign").click()
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
     page.get_by_label("Friends").check()
-    page.get_by_label("Message", exact=True).fill("Testing, testing")
+    page.get_by_label("Message", exact=True).fill("First words")
     page.get_by_label("Sender name").select_option("MyBrand")
     panel = page.get_by_test_id("composer-check")
     expect(panel.get_by_test_id("recipient-count")).to_have_text("3")
 
     # The test goes to the profile's phone, filled in; its status follows beside the button.
+    # It is of what the composer holds, typed just now and not yet autosaved.
     test = page.get_by_test_id("test-send")
     numbers = test.get_by_label("Send the test to")
     expect(numbers).to_have_value(OWN_PHONE)
+    page.get_by_label("Message", exact=True).fill("Testing, testing")
     test.get_by_role("button", name="Send a test").click()
     sent = page.get_by_test_id("test-sent")
     expect(sent).to_have_count(1)
     expect(sent).to_contain_text(OWN_PHONE)
     expect(sent.get_by_test_id("test-state")).to_have_text("Delivered", timeout=30_000)
     expect(sent).to_contain_text("RUB 2.50")
-    # Still the composer of the draft, with what was typed; the poll has stopped.
+    # Still the composer of the draft, with what was typed; the poll has stopped; typing on
+    # saves without a conflict (the test's save moved the composer's version on).
     expect(page).to_have_url(re.compile(r"/campaigns/\d+/edit$"))
     expect(page.get_by_label("Message", exact=True)).to_have_value("Testing, testing")
     expect(page.get_by_test_id("test-send")).not_to_have_attribute("data-live-poll", "")
     assert fits(page)
+    page.get_by_label("Message", exact=True).fill("Testing on")
+    expect(panel.get_by_test_id("sample-text")).to_contain_text("Testing on")
+    expect(page.get_by_test_id("draft-conflict")).to_have_count(0)
 
     # A wrong number is said beside the field, as typed.
     numbers = page.get_by_test_id("test-send").get_by_label("Send the test to")
@@ -90,7 +96,7 @@ def test_send_a_test_to_ones_own_phone_and_see_it_delivered(live_server, page: P
     headers = sandbox_control_headers(live_server.instance)
     accounts = requests.get(f"{url}/sandbox/_sandbox/", headers=headers, timeout=5).json()
     received = [
-        m["phone"]
+        (m["phone"], m["text"])
         for account in accounts["accounts"]
         for m in requests.get(
             f"{url}/sandbox/_sandbox/accounts/{account['login']}/messages",
@@ -98,7 +104,7 @@ def test_send_a_test_to_ones_own_phone_and_see_it_delivered(live_server, page: P
             timeout=5,
         ).json()["messages"]
     ]
-    assert received == [OWN_PHONE[1:]]
+    assert received == [(OWN_PHONE[1:], "Testing, testing")]
 
     # 390 px wide: the composer with its panels fits, and so does the templates page.
     page.set_viewport_size({"width": 390, "height": 844})

@@ -139,7 +139,7 @@ def edit(campaign_id: int) -> ResponseReturnValue:
         # a minute is asked of the worker, once per visit (the live panel only reads it).
         funds.ask_for_fresh(db.session, current_team(), utcnow())
         return _composer(_form(campaign), campaign, preselected=True)
-    form, errors, saved = _save(campaign)
+    form, errors, saved = save_posted(campaign)
     if saved == drafts.Saved.NOT_A_DRAFT:
         flash(_("This campaign is no longer a draft, so your changes were not saved."), "error")
         return redirect(url_for("campaigns.index"))
@@ -169,7 +169,7 @@ def preview(campaign_id: int) -> ResponseReturnValue:
     campaign = team_scoped(Campaign, campaign_id)
     if campaign.state != S.DRAFT or campaign.resend_of is not None:
         return render_template("campaigns/_check.html", campaign=campaign, result=None)
-    form, errors, saved = _save(campaign)
+    form, errors, saved = save_posted(campaign)
     if saved == drafts.Saved.NOT_A_DRAFT:
         return render_template("campaigns/_check.html", campaign=campaign, result=None)
     conflict = saved == drafts.Saved.CHANGED_ELSEWHERE
@@ -182,13 +182,7 @@ def preview(campaign_id: int) -> ResponseReturnValue:
             show_errors=True,
             conflict=conflict,
         )
-        # Saved: the form's hidden version moves on with the draft (an out-of-band swap).
-        return (
-            html
-            if conflict
-            else html
-            + render_template("campaigns/_draft_version.html", version=drafts.version(campaign))
-        )
+        return html if conflict else html + version_moved(campaign)
     return _composer(form, campaign, result, show_errors=True, conflict=conflict)
 
 
@@ -202,7 +196,13 @@ def _form(campaign: Campaign | None = None) -> ComposerForm:
     return form
 
 
-def _save(campaign: Campaign) -> tuple[ComposerForm, dict[str, list[str]], drafts.Saved]:
+def version_moved(campaign: Campaign) -> str:
+    """The composer's hidden version, moved on with the draft just saved (an out-of-band swap
+    for an htmx answer that saved it)."""
+    return render_template("campaigns/_draft_version.html", version=drafts.version(campaign))
+
+
+def save_posted(campaign: Campaign) -> tuple[ComposerForm, dict[str, list[str]], drafts.Saved]:
     """Store the posted form in the draft if the draft is still at the revision the form
     carries (or the one "Keep mine" names, ``overwrite``); the form (its version moved on
     when saved), the errors of fields that could not be read by composer section, and what

@@ -11,12 +11,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.access import Permission, current_team, team_required, team_scoped
+from webapp.domain import drafts, test_sends
 from webapp.domain import messages as table
-from webapp.domain import test_sends
 from webapp.extensions import db
 from webapp.forms.test_sends import TestSendForm
 from webapp.htmx import htmx_details, is_htmx, stop_polling
 from webapp.models import Campaign, utcnow
+from webapp.views.campaigns import save_posted, version_moved
 
 bp = Blueprint("test_sends", __name__)
 
@@ -41,25 +42,40 @@ def send(campaign_id: int) -> ResponseReturnValue:
     campaign = team_scoped(Campaign, campaign_id)
     form = TestSendForm()
     error = None
+    saved = None
     if not form.validate_on_submit():
         error = _("The form expired. Reload the page and try again.")
     else:
-        try:
-            test_sends.send_test(
-                db.session, current_team(), campaign, current_user, form.numbers.data or ""
+        if "version" in request.form:
+            # The composer's fields came along (htmx, hx-include): what it holds is saved
+            # first, so the test is of what the person sees, not of the last autosave.
+            saved = save_posted(campaign)[2]
+        if saved == drafts.Saved.CHANGED_ELSEWHERE:
+            error = _(
+                "This draft was changed elsewhere after you opened it, so the test was not "
+                "sent. Load the other version or keep yours, then send the test."
             )
-        except test_sends.TestSendError as exc:
-            db.session.rollback()
-            error = str(exc)
+        else:
+            error = _send(campaign, form.numbers.data or "")
     if is_htmx():
         context = panel_context(campaign, numbers=form.numbers.data, error=error)
-        return _fragment(campaign, context)
+        return _fragment(campaign, context, saved=saved == drafts.Saved.SAVED)
     if error:
         flash(_("The test was not sent: %(why)s", why=error), "error")
         typed = (form.numbers.data or "")[: test_sends.MAX_TYPED]
         return redirect(url_for("campaigns.edit", campaign_id=campaign.id, test_numbers=typed))
     flash(_("Test sent. Its status is shown beside the button."))
     return redirect(url_for("campaigns.edit", campaign_id=campaign.id))
+
+
+def _send(campaign: Campaign, typed: str) -> str | None:
+    """Send the test; None, or why it was not sent."""
+    try:
+        test_sends.send_test(db.session, current_team(), campaign, current_user, typed)
+    except test_sends.TestSendError as exc:
+        db.session.rollback()
+        return str(exc)
+    return None
 
 
 def panel_context(
@@ -99,10 +115,13 @@ def _panel_context() -> dict[str, Any]:
     return {"test_send_panel": panel_context}
 
 
-def _fragment(campaign: Campaign, context: dict[str, Any]) -> ResponseReturnValue:
-    response = current_app.make_response(
-        render_template("test_sends/_panel.html", campaign=campaign, panel=context)
-    )
+def _fragment(
+    campaign: Campaign, context: dict[str, Any], *, saved: bool = False
+) -> ResponseReturnValue:
+    html = render_template("test_sends/_panel.html", campaign=campaign, panel=context)
+    if saved:  # the composer's draft was saved with the send: its version moves on
+        html += version_moved(campaign)
+    response = current_app.make_response(html)
     # Nothing left to change: the answer carries no poll, and 286 stops the one that asked
     # (a poll is a GET; a send answers 200).
     polled = request.method == "GET"
