@@ -148,12 +148,15 @@ def _run(work: Callable[[Slot], object], slot: Slot) -> object:
 
 
 def fair_shares(
-    team_ids: Iterable[int], threads: int, single: Iterable[int] = ()
+    team_ids: Iterable[int], threads: int, single: Iterable[int] = (), most: int | None = None
 ) -> dict[int, int]:
-    """Each team's share of ``threads``: ceil(threads / teams with work), and one for the teams
-    in ``single`` (whose gateway is not answering: more calls at once would only wait too)."""
+    """Each team's share of ``threads``: ceil(threads / teams with work), at most ``most``, and
+    one for the teams in ``single`` (whose gateway is not answering: more calls at once would
+    only wait too)."""
     teams = list(dict.fromkeys(team_ids))
     each = math.ceil(max(1, threads) / max(1, len(teams)))
+    if most is not None:
+        each = max(1, min(each, most))
     quiet = set(single)
     return {team: 1 if team in quiet else each for team in teams}
 
