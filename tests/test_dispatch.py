@@ -358,7 +358,7 @@ def two_dispatch_threads(monkeypatch):
 def test_the_tick_runs_as_many_sending_loops_as_the_setting_says(
     two_dispatch_threads, app, sandbox, team, caplog
 ):
-    """A team alone gets both loops on PostgreSQL, one of each call in flight; on SQLite, whose
+    """A team alone gets both loops on PostgreSQL, each with one call in flight; on SQLite, whose
     writes take turns at one lock, one loop with both calls in flight (jobs/dispatch.py
     loops_per_team)."""
     with app.app_context():
