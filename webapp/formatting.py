@@ -52,7 +52,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from webapp import timezones
+from webapp import texts, timezones
 from webapp.access import current_team
 from webapp.domain import messages, usage
 from webapp.models import Campaign, Team, utcnow
@@ -77,6 +77,7 @@ def current_locale() -> Locale:
     return get_locale() or ENGLISH
 
 
+@texts.per_language()
 def money(value: Decimal | int | None, currency: str | None = None) -> str:
     """An amount to the kopeck with thousands separated (``1,234.50``, ``1 234,50``), with
     its currency when one is named (``RUB 1,234.50``, ``1 234,50 ₽``); "—" for none."""
@@ -87,6 +88,7 @@ def money(value: Decimal | int | None, currency: str | None = None) -> str:
     return format_decimal(Decimal(value), MONEY, locale=current_locale())
 
 
+@texts.per_language()
 def count(value: int | None) -> str:
     """A whole number with thousands separated: ``12,345``, ``12 345`` ("—" for none)."""
     return NONE if value is None else format_decimal(value, COUNT, locale=current_locale())
@@ -156,6 +158,7 @@ def _with_currency(value: Decimal, currency: str, places: tuple[int, int]) -> st
 # -- dates and times -----------------------------------------------------------------------------
 
 
+@texts.per_language()
 def zoned_time(
     when: datetime | None, zone: ZoneInfo, *, seconds: bool = False, day: bool = False
 ) -> str:

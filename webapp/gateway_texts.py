@@ -37,6 +37,12 @@ def status_text(status: str | None) -> texts.Text | str:
     return texts.N_("%(meaning)s (%(status)s)", meaning=texts.Text(info.meaning), status=raw)
 
 
+@texts.per_language()
+def status_words(status: str | None) -> str:
+    """:func:`status_text` as the reader reads it (a table asks for it row after row)."""
+    return str(status_text(status))
+
+
 def error_text(description: str | None) -> texts.Text | str:
     """An error reply's description in words, with the description beside it («wrong login
     or password (error authorization)»); an unknown one as it came."""
@@ -81,6 +87,6 @@ def sender_note(info: str | None) -> str:
 def init_app(app: Flask) -> None:
     """The template filters: ``{{ m.gateway_status|gateway_status }}``,
     ``{{ s.status|sender_status }}``."""
-    app.jinja_env.filters["gateway_status"] = lambda status: str(status_text(status))
+    app.jinja_env.filters["gateway_status"] = status_words
     app.jinja_env.filters["sender_status"] = sender_status_text
     app.jinja_env.filters["sender_note"] = sender_note

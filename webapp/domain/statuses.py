@@ -16,18 +16,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, select, update
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from webapp import bulk, iqsms
-from webapp.domain import gateway_health, status_moves, usage
+from webapp.domain import gateway_health, status_appliers, status_moves, usage
 from webapp.domain.counters import shift
 from webapp.domain.leases import acquire_lease, holder_name, release_lease
 from webapp.models import (
@@ -121,7 +120,7 @@ def apply_statuses(
         # Usage, then the campaigns' rows: the order every writer of both takes (the rows
         # every worker's statuses and results write, held for the least time before commit).
         usage.record_outcome_counts(session, team_id, outcomes)
-        for campaign_id, delta in changes.items():
+        for campaign_id, delta in sorted(changes.items()):  # by id: see status_appliers
             shift(session, campaign_id, delta)
     return report
 
@@ -213,33 +212,11 @@ def drain_team_queue(
     try:
         team = session.get(Team, team_id)
         release_connection(session)  # the team stays readable; the first page is waited for
-        with client_factory(team) as client, _without_waiting_for_the_disk(session):
+        with client_factory(team) as client:
             _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
     finally:
         release_lease(session, lease, holder, clock())
     report.teams += 1
-
-
-@contextmanager
-def _without_waiting_for_the_disk(session: Session) -> Iterator[None]:
-    """On PostgreSQL, each transaction of the drain commits without waiting for its flush to
-    disk (``SET LOCAL synchronous_commit``: that transaction alone). A page so committed and
-    lost in a database crash is a page popped and not applied, which the poll recovers like a
-    lost reply (status.json), and its counters go with it (one transaction); the flush cost
-    a tenth of the drain's time. Send results, which nothing could recover, keep the flush."""
-    if session.get_bind().dialect.name != "postgresql":
-        yield
-        return
-    own = session() if isinstance(session, scoped_session) else session  # this thread's
-
-    def asynchronous(_session: Session, _transaction: Any, connection: Any) -> None:
-        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-
-    event.listen(own, "after_begin", asynchronous)
-    try:
-        yield
-    finally:
-        event.remove(own, "after_begin", asynchronous)
 
 
 def _drain_team(
@@ -256,11 +233,28 @@ def _drain_team(
     deadline = time.monotonic() + budget
     # The next page is asked for while this one is applied: the gateway's time and ours
     # overlap. A page popped but not applied (a crash) is recovered by the poll, like a lost
-    # reply. Once the process is stopping, no page is popped, and the pages popped (this one
-    # and the one on its way) are still applied: the stop waits for that.
+    # reply. Once the process is stopping, no page is popped, and the pages popped (those
+    # being applied and the one on its way) are still applied: the stop waits for that.
     if stopping.requested():
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher:
+    # The team's gateway answered: noted at most once a second (a statement and the start of
+    # a transaction per page otherwise, a tenth of the page's time on PostgreSQL).
+    notes = gateway_health.Notes()
+
+    def apply_page(own: Session, page: Sequence[iqsms.MessageStatus]) -> ApplyReport:
+        notes.note(own, team_id, None, clock())  # first: see gateway_health
+        applied = apply_statuses(own, team_id, page, clock())
+        own.commit()
+        return applied
+
+    def done(applied: ApplyReport) -> None:
+        report.applied += applied.applied
+        report.pending += applied.pending
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher,
+        status_appliers.Appliers(session, apply_page, done) as appliers,
+    ):
         next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
         while next_page is not None:
             try:
@@ -268,7 +262,7 @@ def _drain_team(
             except iqsms.IqsmsError as exc:
                 # A lost reply lost its statuses; the poll tick recovers them (status.json).
                 log.warning("status queue of team %s: %s", team_id, exc)
-                gateway_health.note(session, team_id, exc, clock())
+                notes.note(session, team_id, exc, clock())
                 session.commit()
                 return
             more = len(page) == QUEUE_PAGE and time.monotonic() < deadline
@@ -280,11 +274,7 @@ def _drain_team(
                     next_page = None
             report.pages += 1
             report.received += len(page)
-            gateway_health.note(session, team_id, None, clock())  # first: see gateway_health
-            applied = apply_statuses(session, team_id, page, clock())
-            session.commit()
-            report.applied += applied.applied
-            report.pending += applied.pending
+            appliers.apply(page)
 
 
 # -- kept for the status-poll tick (webapp/domain/status_poll.py) ------------------------------

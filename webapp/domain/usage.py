@@ -124,7 +124,8 @@ def record_outcome_counts(
         session,
         [
             _row(session, team_id, campaign_id, start, **by_state)
-            for (campaign_id, start), by_state in by_period.items()
+            # In one order (see webapp/domain/status_appliers.py)
+            for (campaign_id, start), by_state in sorted(by_period.items())
         ],
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp import texts
 from webapp.extensions import db
 from webapp.models.types import BigId, UTCDateTime, utcnow
 
@@ -70,6 +71,7 @@ _MESSAGE_STATE_LABELS = {
 }
 
 
+@texts.per_language()
 def message_state_label(state: str) -> str:
     """A stored message state in words; a value that is not one, as it is."""
     try:

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from webapp.extensions import db, login_manager
+from webapp.models.team import Membership
 from webapp.models.types import UTCDateTime, utcnow
 
 
@@ -38,7 +39,7 @@ class User(UserMixin, db.Model):
     # The dashboard's language this person chose (one of LANGUAGES); None: their browser's.
     language: Mapped[str | None] = mapped_column(String(8))
 
-    memberships: Mapped[list[Membership]] = relationship(  # noqa: F821
+    memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -105,14 +106,21 @@ def load_user(user_id: str) -> User | None:
     lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
     if not isinstance(lifetime, timedelta):
         lifetime = timedelta(seconds=float(lifetime))
-    user = db.session.scalar(
-        select(User)
-        .join(SignInSession, SignInSession.user_id == User.id)
-        .where(
-            User.id == int(raw_id),
-            SignInSession.secret_hash == hash_secret(secret),
-            SignInSession.created_at > utcnow() - lifetime,
+    # With the person's teams, which every page asks for next (webapp/access.py): one query
+    # where three were, each a round trip that waits for the database on a busy machine.
+    user = (
+        db.session.execute(
+            select(User)
+            .join(SignInSession, SignInSession.user_id == User.id)
+            .where(
+                User.id == int(raw_id),
+                SignInSession.secret_hash == hash_secret(secret),
+                SignInSession.created_at > utcnow() - lifetime,
+            )
+            .options(joinedload(User.memberships).joinedload(Membership.team))
         )
+        .unique()
+        .scalar_one_or_none()
     )
     if user is not None:
         user.sign_in_secret = secret
