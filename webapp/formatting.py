@@ -25,13 +25,11 @@ time ``d MMM y, HH:mm``    ``1 Dec 2026, 14:30``       ``1 декабря 2026, 
 =========================  ==========================  ===========================
 
 Russian times spell the month in full (``d MMMM y, HH:mm``, the genitive CLDR gives
-``MMMM``), as Russians write a date; English abbreviates it. Both use the 24-hour clock. A
-letter currency code stands apart from the digits by a no-break space (CLDR's currency
-spacing, which Babel does not apply: ``RUB1,234.50`` otherwise), as browsers'
-``Intl.NumberFormat`` write it (static/js/balance-chart.js formats its axis so, in the
-page's language). Balance types other than RUB (SMS) are counts. What a person types back is
-read by :func:`parse_amount` in either language. Countries are named here too
-(:func:`region_name`, ``Россия``); time zones by :mod:`webapp.timezones`.
+``MMMM``); English abbreviates it; both use the 24-hour clock. A letter currency code stands
+apart from the digits by a no-break space (CLDR's currency spacing, which Babel does not
+apply), as browsers' ``Intl.NumberFormat`` write it (static/js/balance-chart.js). Balance
+types other than RUB (SMS) are counts. :func:`parse_amount` reads back what a person types,
+in either language. Figures a table writes row after row are remembered (texts.per_language).
 """
 
 from __future__ import annotations
@@ -228,8 +226,7 @@ def zone_name_of(team: Team, at: datetime | None = None) -> str:
 
 
 def region_name(code: str) -> str:
-    """A country or region by its ISO code, in the page's language: ``RU`` → ``Russia``,
-    ``Россия`` (the code itself when Babel has no name for it)."""
+    """A country or region by its ISO code in the page's language: ``RU``: ``Россия``."""
     return current_locale().territories.get(code, code)
 
 

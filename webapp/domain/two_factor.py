@@ -19,7 +19,7 @@ import pyotp
 import segno
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
@@ -61,6 +61,9 @@ class Enrolment:
 
 
 def state(session: Session, user: User) -> TwoFactor | None:
+    # Loaded with the signed-in person (webapp/models/user.py) until a commit expires it.
+    if "two_factor" in inspect(user).dict:
+        return user.two_factor
     return session.get(TwoFactor, user.id)
 
 

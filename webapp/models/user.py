@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from webapp.extensions import db, login_manager
 from webapp.models.team import Membership
+from webapp.models.two_factor import TwoFactor
 from webapp.models.types import UTCDateTime, utcnow
 
 
@@ -42,6 +43,9 @@ class User(UserMixin, db.Model):
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    # Read with the person on every page (load_user), for the two-factor gate; written only
+    # through its own rows (webapp/domain/two_factor.py), each write committed at once.
+    two_factor: Mapped[TwoFactor | None] = relationship(viewonly=True)
 
     # The secret of the sign-in session this object was loaded for (or just signed in with);
     # never stored: only its hash is, in SignInSession.
@@ -106,8 +110,9 @@ def load_user(user_id: str) -> User | None:
     lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
     if not isinstance(lifetime, timedelta):
         lifetime = timedelta(seconds=float(lifetime))
-    # With the person's teams, which every page asks for next (webapp/access.py): one query
-    # where three were, each a round trip that waits for the database on a busy machine.
+    # With the person's teams and two-factor state, which every page asks for next
+    # (webapp/access.py, two_factor_gate.py): one query where four were, each a round trip
+    # that waits for the database on a busy machine.
     user = (
         db.session.execute(
             select(User)
@@ -117,7 +122,10 @@ def load_user(user_id: str) -> User | None:
                 SignInSession.secret_hash == hash_secret(secret),
                 SignInSession.created_at > utcnow() - lifetime,
             )
-            .options(joinedload(User.memberships).joinedload(Membership.team))
+            .options(
+                joinedload(User.memberships).joinedload(Membership.team),
+                joinedload(User.two_factor),
+            )
         )
         .unique()
         .scalar_one_or_none()
