@@ -265,3 +265,29 @@ def test_the_gateway_check_writes_a_balance_as_the_balance_page_does(app, make_p
         db.session.commit()
     card = ann.get("/balance").text.split('data-testid="balance-RUB"')[1]
     assert ">1,234.50<" in card and 'data-testid="balance-credit">1,500.00<' in card
+
+
+def test_what_a_table_writes_row_after_row_is_remembered_by_language(app):
+    """A message table's state labels, gateway statuses and figures are remembered
+    (texts.per_language), each language apart: a Russian page after an English one, or a
+    text in English (as a mail) made while a Russian page is rendered, gets its own words."""
+    from webapp.gateway_texts import status_words
+    from webapp.models.campaign import message_state_label
+
+    def table_row() -> tuple[str, str, str]:
+        return (
+            message_state_label("delivered"),
+            status_words("delivered"),
+            formatting.money(Decimal("1234.5")),
+        )
+
+    english = ("delivered", "delivered to the phone (delivered)", "1,234.50")
+    russian = ("доставлено", "доставлено на телефон (delivered)", f"1{NBSP}234,50")
+    for _round in range(2):  # the second time from what was remembered
+        with app.test_request_context():
+            assert table_row() == english
+        with app.test_request_context(headers=RU):
+            assert table_row() == russian
+            with force_locale("en"):
+                assert table_row() == english
+            assert table_row() == russian

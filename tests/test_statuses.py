@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from tests.helpers import (
     assert_counters_match,
@@ -17,7 +18,15 @@ from tests.helpers import (
     tick,
 )
 from webapp import iqsms
-from webapp.domain import gateways, leases, send_calls, sending, status_poll, statuses
+from webapp.domain import (
+    gateways,
+    leases,
+    send_calls,
+    sending,
+    status_appliers,
+    status_poll,
+    statuses,
+)
 from webapp.extensions import db
 from webapp.jobs import dispatch as dispatch_tick
 from webapp.jobs import statuses as status_ticks
@@ -298,6 +307,45 @@ def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sa
         pass
     found = states(app, campaign_id)
     assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 3000
+    assert_counters_match(app, campaign_id)
+    assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
+
+
+def test_pages_of_one_queue_are_applied_side_by_side_on_postgresql(
+    app, sandbox, sandbox_clock, team
+):
+    """On PostgreSQL two pages of one team's queue are applied at once, each in a session of
+    its own (held here until both have started); on SQLite one after another. Either way a
+    message's statuses in different pages land once and never backwards."""
+    sandbox.control("PATCH", f"/accounts/{sandbox_login(app, team)}", json={"balance": "100000"})
+    with app.app_context():
+        db.session.execute(sa.update(Team).where(Team.id == team.id).values(send_rate=0))
+        db.session.commit()
+        engine, dialect = db.engine, db.engine.dialect.name
+    side_by_side = status_appliers.appliers_for(dialect)
+    assert side_by_side == (2 if dialect == "postgresql" else 1)
+    campaign_id = make_campaign(app, team, 2500)
+    tick(app)
+    sandbox_clock.advance(60)  # most messages' "smsc submit" and final status: five pages
+    both_started = threading.Barrier(side_by_side, timeout=10)
+    movers: set[int] = set()
+
+    def hold_until_both_move(_conn, _cursor, statement, _params, _context, _executemany):
+        me = threading.get_ident()
+        if statement.startswith("WITH page") and me not in movers:
+            movers.add(me)
+            both_started.wait()  # broken (and the drain failed) unless both get here
+
+    event.listen(engine, "before_cursor_execute", hold_until_both_move)
+    try:
+        report = drain(app)
+    finally:
+        event.remove(engine, "before_cursor_execute", hold_until_both_move)
+    if dialect == "postgresql":
+        assert len(movers) == 2 and threading.get_ident() not in movers
+    assert report.applied > 2500 and report.pages >= 3
+    found = states(app, campaign_id)
+    assert set(found) <= {S.DELIVERED, S.FAILED} and sum(found.values()) == 2500
     assert_counters_match(app, campaign_id)
     assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
 

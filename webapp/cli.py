@@ -93,13 +93,11 @@ def serve(host: str, port: int, no_worker: bool, no_sandbox: bool) -> None:
     from flask_migrate import upgrade
     from werkzeug.serving import make_server
 
-    from webapp.sandbox.cli import KeepAliveHandler
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade()
 
     wsgi_app = app if no_sandbox else with_sandbox(app, host, port)
-    server = make_server(host, port, wsgi_app, threaded=True, request_handler=KeepAliveHandler)
+    server = make_server(host, port, wsgi_app, threaded=True)
 
     scheduler = None
     if not no_worker:

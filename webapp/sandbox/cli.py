@@ -25,19 +25,7 @@ def default_state_path() -> str:
     return current_app.config["SANDBOX_STATE_PATH"]
 
 
-class KeepAliveHandler(WSGIRequestHandler):
-    """The sandbox's server and ``flask serve``'s keep connections open between requests
-    (HTTP/1.1), as the real gateway and browsers do: a worker draining a queue page after
-    page, or a page polling its fragment, connects once instead of once a request (a
-    connection each time cost the worker about a twelfth of its time). A connection that
-    sends nothing for ``timeout`` seconds is closed, so that idle or slow clients do not hold
-    the server's threads."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-
-class QuietHandler(KeepAliveHandler):
+class QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: object, **kwargs: object) -> None:
         pass
 
@@ -122,7 +110,7 @@ def serve(host: str, port: int, state_path: str | None, quiet: bool, **options: 
     )
     state_path = state_path or default_state_path()
     app = create_sandbox_app(state_path, settings)
-    handler = QuietHandler if quiet else KeepAliveHandler
+    handler = QuietHandler if quiet else WSGIRequestHandler
     server = make_server(host, port, app, threaded=True, request_handler=handler)
     # Messages in the dashboard's default language (BABEL_DEFAULT_LOCALE); --help stays English.
     address = f"http://{host}:{server.port}/messages/v2/"
