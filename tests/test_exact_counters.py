@@ -8,6 +8,7 @@ back), real threads on the test database (a SQLite file in WAL mode, or PostgreS
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sqlalchemy import event
 from werkzeug.wrappers import Response
 
 from tests.canned_server import canned_server
+from tests.fleet import wait_until
 from tests.helpers import (
     assert_counters_match,
     campaign_row,
@@ -28,7 +30,15 @@ from tests.helpers import (
     tick,
 )
 from webapp import iqsms
-from webapp.domain import gateways, send_calls, send_results, sending, statuses, usage
+from webapp.domain import (
+    gateways,
+    send_calls,
+    send_results,
+    sending,
+    status_appliers,
+    statuses,
+    usage,
+)
 from webapp.domain.counters import shift
 from webapp.extensions import db
 from webapp.models import CampaignState, Message, MessageState, PendingStatus, Team, utcnow
@@ -254,3 +264,60 @@ def test_two_workers_moving_the_same_messages_at_once_lose_no_status(app, team):
     assert states(app, campaign_id) == {S.DELIVERED: count}
     assert_counters_match(app, campaign_id)
     assert usage_of(app, team.id).delivered == count
+
+
+@postgresql_only
+def test_a_page_the_server_turns_away_as_deadlocked_is_applied_again(app, team):
+    """Another transaction holds one of the page's messages and then waits for one the page
+    holds: the server breaks the circle by ending the page's transaction, which is applied
+    again once the other commits (webapp/domain/status_appliers.py), and counted once."""
+    campaign_id, smsc_ids = accepted_messages(app, team, 2)
+    first, second = sorted(smsc_ids)
+    with app.app_context():
+        engine = db.engine
+    tries: list[int] = []
+
+    def apply_page(own, page):
+        tries.append(len(tries) + 1)
+        report = statuses.apply_statuses(own, team.id, page, utcnow())
+        own.commit()
+        return report
+
+    page = [iqsms.MessageStatus("delivered", smsc_id) for smsc_id in (first, second)]
+    reports = []
+    with engine.connect() as other:
+        other.execute(  # holds the page's second message
+            sa.update(Message).where(Message.smsc_id == second).values(updated_at=utcnow())
+        )
+
+        def drain_page():
+            with app.app_context():
+                with status_appliers.Appliers(db.session, apply_page, reports.append) as pages:
+                    pages.apply(page)
+                db.session.remove()
+
+        applier = threading.Thread(target=drain_page)
+        applier.start()
+        wait_until(lambda: _waiting_for_a_lock(engine), "the page to wait for its lock", WAIT)
+        time.sleep(0.3)  # the page's wait is the older: the server's check ends its transaction
+        other.execute(  # now waits for the first message, which the page holds
+            sa.update(Message).where(Message.smsc_id == first).values(updated_at=utcnow())
+        )
+        other.commit()
+        applier.join(WAIT)
+    assert tries == [1, 2] and [r.applied for r in reports] == [2]
+    assert states(app, campaign_id) == {S.DELIVERED: 2}
+    assert_counters_match(app, campaign_id)
+    assert usage_of(app, team.id).delivered == 2
+
+
+def _waiting_for_a_lock(engine) -> bool:
+    with engine.connect() as watcher:
+        return bool(
+            watcher.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND query LIKE 'WITH page%'"
+                )
+            )
+        )

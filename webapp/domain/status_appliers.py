@@ -7,8 +7,10 @@ written per status), which one session leaves the rest of the machine waiting on
 Two pages applied at once may name the same message (its ``enroute`` in one, ``delivered`` in
 the next): each statement moves a message only forward and counts only what it moved
 (webapp/domain/status_moves.py), so the order in which they land changes nothing. They take
-their locks in one order (the team row, messages by smsc_id, usage rows, campaigns by id),
-so neither waits on the other in a circle.
+their locks in one order (the team row, messages by smsc_id, usage rows, campaigns by id).
+SQL promises no order to an UPDATE's rows, though, and two sessions may plan one statement
+differently: a page the server turned away as deadlocked is rolled back and applied again
+(``RETRIES`` times; it moves only what is still to move).
 
 On PostgreSQL each transaction commits without waiting for its flush to disk (``SET LOCAL
 synchronous_commit``: that transaction alone). A page so committed and lost in a database
@@ -22,6 +24,7 @@ postgresql+psycopg://...`` on two cores: one session 42,452 statuses/s, two 53,3
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -30,11 +33,16 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp import iqsms
 
 POSTGRESQL_APPLIERS = 2
+RETRIES = 3  # more tries of a page the server turned away as deadlocked
+# SQLSTATEs of a transaction the server ended to break a deadlock or a serialisation conflict.
+TRY_AGAIN = {"40P01", "40001"}
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 Page = Sequence[iqsms.MessageStatus]
 
@@ -91,7 +99,7 @@ class Appliers:
     def apply(self, page: Page) -> None:
         if self.pool is None:
             with without_waiting_for_the_disk(self.session):
-                self.done(self.apply_page(self.session, page))
+                self.done(self._tries(self.session, page))
             return
         while len(self.running) >= self.count:
             self.done(self.running.popleft().result())
@@ -104,7 +112,18 @@ class Appliers:
             with self.lock:
                 self.sessions.append(own)
         with without_waiting_for_the_disk(own):
-            return self.apply_page(own, page)
+            return self._tries(own, page)
+
+    def _tries(self, session: Session | scoped_session, page: Page) -> Any:
+        for attempt in range(RETRIES + 1):
+            try:
+                return self.apply_page(session, page)
+            except OperationalError as exc:
+                session.rollback()
+                if getattr(exc.orig, "sqlstate", None) not in TRY_AGAIN or attempt == RETRIES:
+                    raise
+                log.info("a page of statuses applied again: %s", exc.orig)
+        raise AssertionError("unreachable")
 
 
 @contextmanager

@@ -160,7 +160,7 @@ _FOUND = (
     " found AS MATERIALIZED (SELECT messages.ctid AS row, messages.id, messages.smsc_id,"
     " messages.state AS old, target.state, target.rank, target.status"
     " FROM target JOIN messages ON messages.smsc_id = target.smsc_id"
-    " WHERE messages.team_id = %(team_id)s{lock}),"
+    " WHERE messages.team_id = %(team_id)s ORDER BY messages.smsc_id{lock}),"
 )
 _MOVED = (
     " moved AS (UPDATE messages SET state = found.state, gateway_status = found.status,"
