@@ -115,15 +115,16 @@ class Appliers:
             return self._tries(own, page)
 
     def _tries(self, session: Session | scoped_session, page: Page) -> Any:
-        for attempt in range(RETRIES + 1):
+        tried = 0
+        while True:
             try:
                 return self.apply_page(session, page)
             except OperationalError as exc:
                 session.rollback()
-                if getattr(exc.orig, "sqlstate", None) not in TRY_AGAIN or attempt == RETRIES:
+                tried += 1
+                if getattr(exc.orig, "sqlstate", None) not in TRY_AGAIN or tried > RETRIES:
                     raise
                 log.info("a page of statuses applied again: %s", exc.orig)
-        raise AssertionError("unreachable")
 
 
 @contextmanager
