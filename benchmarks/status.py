@@ -236,10 +236,11 @@ def run_once(database: str, messages: int, fragment_url: str) -> Run:
              "--state", str(tmp / "sandbox.sqlite3")],
             cwd=ROOT, stdout=subprocess.DEVNULL,
         ),
-        # The web app in its own process, as in production: pages do not share the worker's GIL.
+        # The web app as production serves it (README, Production: gunicorn, a worker per
+        # core), in processes of its own: pages do not share the worker's interpreter.
         subprocess.Popen(
-            [sys.executable, "-m", "flask", "serve", "--no-worker", "--no-sandbox",
-             "--port", str(web_port)],
+            [sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", "2",
+             "-b", f"127.0.0.1:{web_port}", "wsgi:app"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
     ]  # fmt: skip
