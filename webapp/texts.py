@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_babel import force_locale, get_locale, get_translations, gettext
 
 # A stored text with parameters is a JSON object; its first key tells it from old sentences.
@@ -99,17 +99,27 @@ def per_language(maxsize: int = 4096) -> Callable[[F], F]:
     a function whose words depend on nothing else (a state's label, a status in words, an
     amount or a time as the page writes it). A table asks for the same few texts row after
     row: a translation looked up through Flask-Babel costs some tens of microseconds, a
-    remembered one a dictionary lookup. The least used are forgotten past ``maxsize``; the
-    arguments must be hashable."""
+    remembered one a dictionary lookup. Remembered per app, whose catalogues they come from
+    (an app may have catalogues of its own, as tests' apps do); forgotten past ``maxsize``
+    texts of a function. The arguments must be hashable."""
 
     def decorate(function: F) -> F:
-        @functools.lru_cache(maxsize)
-        def in_language(language: str, *args: Any, **kwargs: Any) -> str:
-            return function(*args, **kwargs)
-
         @functools.wraps(function)
         def remembered(*args: Any, **kwargs: Any) -> str:
-            return in_language(str(get_locale() or ""), *args, **kwargs)
+            if not has_app_context():
+                return function(*args, **kwargs)
+            memos = current_app.extensions.setdefault("texts.per_language", {})
+            memo = memos.setdefault(function, {})
+            key = (str(get_locale() or ""), args, tuple(kwargs.items()))
+            try:
+                return memo[key]
+            except KeyError:
+                pass
+            text = function(*args, **kwargs)
+            if len(memo) >= maxsize:
+                memo.clear()
+            memo[key] = text
+            return text
 
         return remembered  # type: ignore[return-value]
 
