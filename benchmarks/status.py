@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 CHUNK = 20_000
 FIRST_SMSC_ID = 3_000_000_000
 BENCH_EMAIL = "bench@example.com"
+WEB_PROCESSES = 2  # gunicorn's workers: one per core
 
 
 def free_port() -> int:
@@ -151,8 +153,8 @@ def time_pages(
 ) -> None:
     """Request the campaign page and its polling fragment from the web process, as a browser
     would (a poll every 2 s is far less; this asks several times a second), until stopped.
-    Each is asked once first, untimed (the web process's first request of a page compiles
-    its templates): then ``ready`` is set, and the statuses start to flow.
+    Each is asked first, untimed, of every web process (see :func:`warm_up`): then ``ready``
+    is set, and the statuses start to flow.
 
     Run in a process of its own, as a browser is: in the drain's process its threads would
     wait for the drain's to let go of the interpreter (up to 5 ms each time, Python's switch
@@ -168,8 +170,7 @@ def time_pages(
         data={"email": BENCH_EMAIL, "password": "benchmark password", "csrf_token": token},
         timeout=10,
     )
-    browser.get(web + page, timeout=30)
-    browser.get(web + fragment, headers={"HX-Request": "true"}, timeout=30)
+    warm_up(browser, web, page, fragment)
     ready.set()
     while not stop.is_set():
         for name, url, headers in (
@@ -183,6 +184,23 @@ def time_pages(
                 raise SystemExit(f"{url} answered {response.status_code}")
         time.sleep(0.1)
     timings.put(measured)
+
+
+def warm_up(browser: requests.Session, web: str, page: str, fragment: str) -> None:
+    """Ask for the page and the fragment, untimed, in every one of the ``WEB_PROCESSES``: a
+    process's first request of a page compiles its templates (a quarter of a second), once
+    after a deploy, not while statuses flow. gunicorn gives a request to whichever process
+    takes it first, so they are asked that many at a time, busy ones being taken by others,
+    a few times over."""
+
+    def ask(request: tuple[str, dict[str, str]]) -> None:
+        url, headers = request
+        browser.get(web + url, headers=headers, timeout=30).raise_for_status()
+
+    with ThreadPoolExecutor(WEB_PROCESSES) as pool:
+        for _ in range(3):
+            for request in ((page, {}), (fragment, {"HX-Request": "true"})):
+                list(pool.map(ask, [request] * WEB_PROCESSES))
 
 
 @dataclass
@@ -239,7 +257,7 @@ def run_once(database: str, messages: int, fragment_url: str) -> Run:
         # The web app as production serves it (README, Production: gunicorn, a worker per
         # core), in processes of its own: pages do not share the worker's interpreter.
         subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", "2",
+            [sys.executable, "-m", "gunicorn", "--no-control-socket", "-w", str(WEB_PROCESSES),
              "-b", f"127.0.0.1:{web_port}", "wsgi:app"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
@@ -275,7 +293,10 @@ def run_once(database: str, messages: int, fragment_url: str) -> Run:
         with app.app_context():
             while applied < messages:
                 report = statuses.drain_status_queues(
-                    db.session, client_factory=gateways.client_factory(app.config), budget=60
+                    db.session,
+                    client_factory=gateways.client_factory(app.config),
+                    budget=60,
+                    appliers=int(app.config["STATUS_APPLIERS"]),
                 )
                 applied += report.applied
                 if not report.received:

@@ -41,6 +41,29 @@ def _differences(app: Flask) -> list:
         return compare_metadata(context, db.metadata)
 
 
+def _collations(app: Flask) -> tuple[dict, dict]:
+    """The columns with a collation of their own, on PostgreSQL: as the database has them, and
+    as the models say (alembic's comparison leaves collations out). SQLite: none."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return {}, {}
+        found = db.session.execute(
+            sa.text(
+                "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND collation_name IS NOT NULL"
+            )
+        ).all()
+        wanted = {
+            (table.name, column.name): collation
+            for table in db.metadata.tables.values()
+            for column in table.columns
+            if (
+                collation := getattr(column.type.dialect_impl(db.engine.dialect), "collation", None)
+            )
+        }
+    return {(table, column): name for table, column, name in found}, wanted
+
+
 def _revision(app: Flask) -> str:
     with app.app_context(), db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -57,6 +80,11 @@ def test_upgrade_from_empty_matches_the_models_and_downgrade_empties_it(
     assert _revision(app) == _head(app)
     assert _differences(app) == []
     _flask_db(runner, "check")  # `alembic check` as the CLI runs it: nothing left to generate
+    found, wanted = _collations(app)
+    assert found == wanted
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            assert wanted[("messages", "smsc_id")] == wanted[("messages", "state")] == "C"
     with app.app_context():
         tables = set(sa.inspect(db.engine).get_table_names())
         if db.engine.dialect.name == "sqlite":

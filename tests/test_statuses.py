@@ -17,7 +17,7 @@ from tests.helpers import (
     states,
     tick,
 )
-from webapp import iqsms
+from webapp import config, iqsms
 from webapp.domain import (
     gateways,
     leases,
@@ -311,18 +311,30 @@ def test_two_workers_drain_one_queue_without_losing_or_doubling(app, sandbox, sa
     assert our_statuses(app, campaign_id) == gateway_truth(app, sandbox, team, campaign_id)
 
 
+@pytest.fixture
+def two_appliers(monkeypatch):
+    """Two pages of a queue applied at once, as the environment asks, for the app made after
+    this (the default is one)."""
+    monkeypatch.setenv("IQSMS_STATUS_APPLIERS", "2")
+
+
 def test_pages_of_one_queue_are_applied_side_by_side_on_postgresql(
-    app, sandbox, sandbox_clock, team
+    two_appliers, app, sandbox, sandbox_clock, team
 ):
-    """On PostgreSQL two pages of one team's queue are applied at once, each in a session of
-    its own (held here until both have started); on SQLite one after another. Either way a
-    message's statuses in different pages land once and never backwards."""
+    """With ``STATUS_APPLIERS`` at 2, on PostgreSQL two pages of one team's queue are applied
+    at once, each in a session of its own (held here until both have started); on SQLite one
+    after another. Either way a message's statuses in different pages land once and never
+    backwards."""
     sandbox.control("PATCH", f"/accounts/{sandbox_login(app, team)}", json={"balance": "100000"})
     with app.app_context():
         db.session.execute(sa.update(Team).where(Team.id == team.id).values(send_rate=0))
         db.session.commit()
         engine, dialect = db.engine, db.engine.dialect.name
-    side_by_side = status_appliers.appliers_for(dialect)
+    wanted = app.config["STATUS_APPLIERS"]
+    assert (
+        wanted == 2 and status_appliers.appliers_for(dialect, config.Defaults.STATUS_APPLIERS) == 1
+    )
+    side_by_side = status_appliers.appliers_for(dialect, wanted)
     assert side_by_side == (2 if dialect == "postgresql" else 1)
     campaign_id = make_campaign(app, team, 2500)
     tick(app)
@@ -338,7 +350,7 @@ def test_pages_of_one_queue_are_applied_side_by_side_on_postgresql(
 
     event.listen(engine, "before_cursor_execute", hold_until_both_move)
     try:
-        report = drain(app)
+        report = drain(app, appliers=wanted)
     finally:
         event.remove(engine, "before_cursor_execute", hold_until_both_move)
     if dialect == "postgresql":

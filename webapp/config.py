@@ -96,6 +96,11 @@ class Defaults:
     # names): teams' gateway calls run side by side, one at a time per team, so a gateway that
     # hangs holds up only its own team.
     TEAM_THREADS = 4
+    # Pages of one team's status queue applied at once on PostgreSQL, each in a database
+    # connection of its own (on SQLite one: its writes take turns). One leaves the database's
+    # CPU to the pages people are looking at when it shares their machine; on a database server
+    # of its own with cores to spare, two apply a flood of statuses faster (benchmarks/status.py).
+    STATUS_APPLIERS = 1
     # Minutes after acceptance before status.json is first asked about a message whose status
     # never came through the queue (the wait doubles after each check), and hours after
     # sending before a message still without a final status is marked expired.

@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, scoped_session
 
 from webapp import iqsms
 
-POSTGRESQL_APPLIERS = 2
 RETRIES = 3  # more tries of a page the server turned away as deadlocked
 # SQLSTATEs of a transaction the server ended to break a deadlock or a serialisation conflict.
 TRY_AGAIN = {"40P01", "40001"}
@@ -47,9 +46,10 @@ R = TypeVar("R")
 Page = Sequence[iqsms.MessageStatus]
 
 
-def appliers_for(dialect: str) -> int:
-    """How many pages of one team's queue are applied at once on this database."""
-    return POSTGRESQL_APPLIERS if dialect == "postgresql" else 1
+def appliers_for(dialect: str, wanted: int) -> int:
+    """How many pages of one team's queue are applied at once on this database, ``wanted``
+    of them (the setting ``STATUS_APPLIERS``) on PostgreSQL."""
+    return max(1, wanted) if dialect == "postgresql" else 1
 
 
 class Appliers:
@@ -65,10 +65,11 @@ class Appliers:
         session: Session | scoped_session,
         apply_page: Callable[[Session, Page], R],
         done: Callable[[R], None],
+        wanted: int = 1,
     ) -> None:
         self.session, self.apply_page, self.done = session, apply_page, done
         self.bind = session.get_bind()
-        self.count = appliers_for(self.bind.dialect.name)
+        self.count = appliers_for(self.bind.dialect.name, wanted)
         self.pool = (
             ThreadPoolExecutor(self.count, thread_name_prefix="status-apply")
             if self.count > 1

@@ -183,12 +183,13 @@ def drain_status_queues(
     *,
     client_factory: ClientFactory,
     budget: float = DRAIN_BUDGET,
+    appliers: int = 1,
 ) -> DrainReport:
     """Drain each active team's status queue, a team after another (the worker runs
     :func:`drain_team_queue` for each team side by side instead: webapp/jobs/statuses.py)."""
     report = DrainReport()
     for team_id in active_team_ids(session):
-        drain_team_queue(session, team_id, clock, client_factory, budget, report)
+        drain_team_queue(session, team_id, clock, client_factory, budget, report, appliers)
     return report
 
 
@@ -199,10 +200,12 @@ def drain_team_queue(
     client_factory: ClientFactory,
     budget: float,
     report: DrainReport,
+    appliers: int = 1,
 ) -> None:
-    """Drain one team's status queue under its lease (skipped when another worker holds it).
-    No transaction is open while the gateway answers: a process frozen mid-call holds no lock
-    and no snapshot (the server ends a transaction left idle, webapp/app.py)."""
+    """Drain one team's status queue under its lease (skipped when another worker holds it),
+    ``appliers`` pages at once (webapp/domain/status_appliers.py). No transaction is open
+    while the gateway answers: a process frozen mid-call holds no lock and no snapshot (the
+    server ends a transaction left idle, webapp/app.py)."""
     from webapp.domain.gateway_calls import release_connection  # imports this, by metrics
 
     lease, holder = status_lease_name(team_id), holder_name()
@@ -213,7 +216,9 @@ def drain_team_queue(
         team = session.get(Team, team_id)
         release_connection(session)  # the team stays readable; the first page is waited for
         with client_factory(team) as client:
-            _drain_team(session, team_id, team.status_queue_name, client, clock, budget, report)
+            _drain_team(
+                session, team_id, team.status_queue_name, client, clock, budget, report, appliers
+            )
     finally:
         release_lease(session, lease, holder, clock())
     report.teams += 1
@@ -227,6 +232,7 @@ def _drain_team(
     clock: Clock,
     budget: float,
     report: DrainReport,
+    appliers: int,
 ) -> None:
     from webapp.jobs import stopping  # the process's stop request (a leaf module)
 
@@ -253,7 +259,7 @@ def _drain_team(
 
     with (
         ThreadPoolExecutor(1, thread_name_prefix="status-queue") as fetcher,
-        status_appliers.Appliers(session, apply_page, done) as appliers,
+        status_appliers.Appliers(session, apply_page, done, appliers) as pages,
     ):
         next_page = fetcher.submit(client.status_queue, queue, QUEUE_PAGE)
         while next_page is not None:
@@ -274,7 +280,7 @@ def _drain_team(
                     next_page = None
             report.pages += 1
             report.received += len(page)
-            appliers.apply(page)
+            pages.apply(page)
 
 
 # -- kept for the status-poll tick (webapp/domain/status_poll.py) ------------------------------

@@ -49,8 +49,9 @@ def _drain(app: Flask, team_id: int) -> Callable[[Slot], None]:
         report = statuses.DrainReport()
         client_factory = gateways.client_factory(app.config)
         statuses.drain_team_queue(
-            db.session, team_id, utcnow, client_factory, statuses.DRAIN_BUDGET, report
-        )
+            db.session, team_id, utcnow, client_factory, statuses.DRAIN_BUDGET, report,
+            appliers=int(app.config["STATUS_APPLIERS"]),
+        )  # fmt: skip
         if report.received:
             app.logger.info("status queue: team %s: %s", team_id, report)
 

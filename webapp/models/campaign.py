@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp import texts
 from webapp.extensions import db
-from webapp.models.types import BigId, UTCDateTime, utcnow
+from webapp.models.types import BigId, UTCDateTime, bytewise, utcnow
 
 
 class CampaignState(StrEnum):
@@ -221,9 +221,11 @@ class Message(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     phone: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default=MessageState.QUEUED)
+    # State and gateway id compare byte by byte on both databases (migrations/versions/
+    # i14_byte_order.py): every status writes both into indexes.
+    state: Mapped[str] = mapped_column(bytewise(16), default=MessageState.QUEUED)
     gateway_status: Mapped[str] = mapped_column(String(64), default="")
-    smsc_id: Mapped[str | None] = mapped_column(String(32))
+    smsc_id: Mapped[str | None] = mapped_column(bytewise(32))
     parts: Mapped[int] = mapped_column(SmallInteger, default=0)
     cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
     cost_estimated: Mapped[bool] = mapped_column(default=False)

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy import BigInteger, DateTime, Integer, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -45,3 +45,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 # Big tables (contacts, messages) need 64-bit ids on PostgreSQL; SQLite only auto-increments a
 # column declared exactly INTEGER PRIMARY KEY (which is 64-bit there anyway).
 BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def bytewise(length: int) -> String:
+    """Text of at most ``length`` characters compared byte by byte, as SQLite compares all
+    text: PostgreSQL's collation "C" (its database's own collation follows the C library's
+    language rules, which cost more per comparison). For ASCII values only, whose order is
+    the same either way."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
