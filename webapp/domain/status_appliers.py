@@ -1,8 +1,11 @@
 """Pages of statuses applied as the queue drain pops them (webapp/domain/statuses.py): in the
-drain's own session on SQLite, whose writes take turns at one lock; on PostgreSQL by two
-threads side by side, each in a session (a connection) of its own, since the time of a page
-there is the server's (15 ms of its CPU for a thousand statuses: a row and five index entries
-written per status), which one session leaves the rest of the machine waiting on.
+drain's own session, one page at a time, on SQLite (whose writes take turns at one lock) and,
+unless the setting ``STATUS_APPLIERS`` asks for more, on PostgreSQL. With more, that many
+threads apply pages side by side on PostgreSQL, each in a session (a connection) of its own:
+a page's time there is the server's (some 15 ms of its CPU for a thousand statuses: a row and
+five index entries written per status), so a server with cores to spare applies a flood of
+statuses faster. Where the server shares the web's cores, two applying sessions took the CPU
+the pages people look at need (their p95 past 50 ms on two cores): hence one by default.
 
 Two pages applied at once may name the same message (its ``enroute`` in one, ``delivered`` in
 the next): each statement moves a message only forward and counts only what it moved
@@ -18,8 +21,8 @@ crash is a page popped and not applied, which the poll recovers like a lost repl
 (status.json), and its counters go with it (one transaction); the flush cost a tenth of the
 drain's time. Send results, which nothing could recover, keep the flush.
 
-Measured with ``python benchmarks/status.py --messages 1000000 --database-url
-postgresql+psycopg://...`` on two cores: one session 42,452 statuses/s, two 53,320/s.
+Measured with ``python benchmarks/status.py --messages 1000000 --database-url sqlite
+--database-url postgresql+psycopg://...`` on two shared cores (README, Benchmarks).
 """
 
 from __future__ import annotations
