@@ -15,7 +15,8 @@ changes what the app does. Where each is tested:
   and ``IQSMS_PUBLIC_URL``: tests/test_mail.py (a real SMTP server on loopback).
 - ``IQSMS_BALANCE_INTERVAL``: tests/test_balance.py (the tests that set it in the environment).
 - ``IQSMS_STATUS_CHECK_AFTER_MINUTES``, ``IQSMS_STATUS_EXPIRE_AFTER_HOURS``,
-  ``IQSMS_DISPATCH_THREADS`` and ``IQSMS_SEND_IN_FLIGHT``: tests/test_statuses.py and
+  ``IQSMS_DISPATCH_THREADS``, ``IQSMS_SEND_IN_FLIGHT`` and ``IQSMS_STATUS_APPLIERS``:
+  tests/test_statuses.py and
   tests/test_dispatch.py; ``IQSMS_STALE_CLAIM_SECONDS``: tests/test_soak.py (the workers'
   claim limit) and tests/test_dispatch.py.
 - ``IQSMS_TEAM_THREADS``: tests/test_worker_fairness.py.
