@@ -1,8 +1,9 @@
 """Issue 14: on PostgreSQL, a message's state and gateway id compare byte by byte (collation
 "C"), as SQLite compares every text: each status writes an entry into both columns' indexes,
-and the database's own collation compares through the C library's rules (a tenth of the
-server's time per status). Both hold ASCII only (our state names, the gateway's ids), whose
-order and equality are the same either way.
+and the database's own collation compares through the C library's rules, which cost more per
+comparison. Equality is the same under either (both are deterministic); the one order taken
+on these columns is the order in which rows are locked, which needs to be the same for every
+writer, not a language's.
 
 Only the indexes on those columns are rebuilt (the rows stay as they are); PostgreSQL holds
 writes to the table meanwhile (seconds per million messages), so upgrade while the workers

@@ -50,6 +50,7 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 def bytewise(length: int) -> String:
     """Text of at most ``length`` characters compared byte by byte, as SQLite compares all
     text: PostgreSQL's collation "C" (its database's own collation follows the C library's
-    language rules, which cost more per comparison). For ASCII values only, whose order is
-    the same either way."""
+    language rules, which cost more per comparison). For values compared for equality, or
+    ordered only where any one order will do (the order rows are locked in); not for text a
+    person sees sorted."""
     return String(length).with_variant(String(length, collation="C"), "postgresql")
